@@ -1,0 +1,94 @@
+// loss.wgsl: losses and their gradients. Each loss is scale · Σ_i ℓ_i, written
+// to loss[slot], and writes (not accumulates) its gradient, which starts the
+// backward pass. One workgroup strides over all elements, so the sum is
+// computed in one place, deterministically.
+//
+//   bce_with_logits  ℓ = max(x,0) − x·t + log(1 + e^−|x|),  ∂ = σ(x) − t
+//                    mean: scale = 1/len; Bernoulli reconstruction summed per
+//                    image and averaged over the batch: scale = 1/N
+//   least_squares    ℓ = ½(x − t)²,  ∂ = x − t          (LSGAN, scale = 1/len)
+//   mse              ℓ = (x − t)²,   ∂ = 2(x − t)        (scale = 1/len)
+//   gaussian_kl      KL(N(μ, e^lv) ‖ N(0, I)) = −½ Σ (1 + lv − μ² − e^lv),
+//                    ∂μ = μ, ∂lv = ½(e^lv − 1)          (scale = β/N)
+
+struct LossParams {
+    len: u32,
+    has_target: u32, // 1 ⇒ targets from the buffer, 0 ⇒ every target = target_value
+    target_value: f32,
+    scale: f32,
+    slot: u32,       // index in the loss buffer
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: LossParams;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(4) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(5) var<storage, read> mu: array<f32>;
+@group(0) @binding(6) var<storage, read> logvar: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dmu: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dlogvar: array<f32>;
+
+fn target_at(i: u32) -> f32 {
+    return select(params.target_value, targets[i], params.has_target != 0u);
+}
+
+fn sigmoid(x: f32) -> f32 {
+    let e = exp(-abs(x));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+@compute @workgroup_size(RED_WG)
+fn bce_with_logits(@builtin(local_invocation_index) li: u32) {
+    var s = 0.0;
+    for (var i = li; i < params.len; i += RED_WG) {
+        let v = x[i];
+        let t = target_at(i);
+        s += max(v, 0.0) - v * t + log(1.0 + exp(-abs(v)));
+        dx[i] = params.scale * (sigmoid(v) - t);
+    }
+    let total = workgroup_sum(s, li);
+    if (li == 0u) { loss[params.slot] = params.scale * total; }
+}
+
+@compute @workgroup_size(RED_WG)
+fn least_squares(@builtin(local_invocation_index) li: u32) {
+    var s = 0.0;
+    for (var i = li; i < params.len; i += RED_WG) {
+        let d = x[i] - target_at(i);
+        s += 0.5 * d * d;
+        dx[i] = params.scale * d;
+    }
+    let total = workgroup_sum(s, li);
+    if (li == 0u) { loss[params.slot] = params.scale * total; }
+}
+
+@compute @workgroup_size(RED_WG)
+fn mse(@builtin(local_invocation_index) li: u32) {
+    var s = 0.0;
+    for (var i = li; i < params.len; i += RED_WG) {
+        let d = x[i] - target_at(i);
+        s += d * d;
+        dx[i] = params.scale * 2.0 * d;
+    }
+    let total = workgroup_sum(s, li);
+    if (li == 0u) { loss[params.slot] = params.scale * total; }
+}
+
+@compute @workgroup_size(RED_WG)
+fn gaussian_kl(@builtin(local_invocation_index) li: u32) {
+    var s = 0.0;
+    for (var i = li; i < params.len; i += RED_WG) {
+        let m = mu[i];
+        let lv = logvar[i];
+        let e = exp(lv);
+        s += -0.5 * (1.0 + lv - m * m - e);
+        dmu[i] = params.scale * m;
+        dlogvar[i] = params.scale * 0.5 * (e - 1.0);
+    }
+    let total = workgroup_sum(s, li);
+    if (li == 0u) { loss[params.slot] = params.scale * total; }
+}

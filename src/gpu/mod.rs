@@ -1,0 +1,271 @@
+//! The GPU layer on wgpu: one [`Gpu`] holds the device, the queue and every
+//! compute pipeline (built once, from `shaders/*.wgsl`, at start-up); a
+//! [`Tensor`] is a range of a storage buffer; a [`Launch`] is one kernel with
+//! its bind group, made when a network is built and recorded into a compute
+//! pass as often as needed. Runs natively (Vulkan/Metal/DX12) and in the
+//! browser (WebGPU) with the same code.
+
+pub mod ops;
+mod shaders;
+mod tensor;
+
+use std::fmt;
+
+pub use shaders::{module_source, Kernel};
+pub use tensor::Tensor;
+use wgpu::util::DeviceExt;
+
+/// Why the GPU could not be used, worded for the person who has to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpuError {
+    /// No adapter at all (no WebGPU in the browser, no Vulkan/Metal/DX12 driver natively).
+    NoAdapter(String),
+    /// The adapter exists but cannot give what the kernels need.
+    LimitsTooSmall(String),
+    /// Device creation failed or the device was lost.
+    Device(String),
+    /// A buffer could not be read back.
+    Readback(String),
+}
+
+impl fmt::Display for GpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GpuError::NoAdapter(why) => write!(
+                f,
+                "no GPU adapter found ({why}). In a browser, use one with WebGPU enabled \
+                 (Chrome/Edge 113+, or Chromium with --enable-unsafe-webgpu); natively, install a \
+                 Vulkan driver (on Debian without a GPU: apt-get install mesa-vulkan-drivers)"
+            ),
+            GpuError::LimitsTooSmall(what) => write!(
+                f,
+                "the GPU adapter's limits are too small for genlab's kernels: {what}"
+            ),
+            GpuError::Device(why) => write!(f, "could not create or keep the GPU device: {why}"),
+            GpuError::Readback(why) => write!(f, "could not read a GPU buffer back: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+/// The device, its queue and every pipeline, built once.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pipelines: Vec<wgpu::ComputePipeline>,
+    /// Bound where a kernel's optional input (a bias, a target) is absent.
+    dummy: wgpu::Buffer,
+}
+
+/// The limits the kernels rely on, on top of WebGPU's downlevel defaults.
+fn required_limits(adapter: &wgpu::Limits) -> Result<wgpu::Limits, GpuError> {
+    let mut need = wgpu::Limits::downlevel_defaults();
+    need.max_storage_buffers_per_shader_stage = 8;
+    need.max_compute_invocations_per_workgroup = 256;
+    need.max_compute_workgroup_size_x = 256;
+    need.max_compute_workgroup_storage_size = 16384;
+    let checks = [
+        (
+            "max_storage_buffers_per_shader_stage",
+            need.max_storage_buffers_per_shader_stage,
+            adapter.max_storage_buffers_per_shader_stage,
+        ),
+        (
+            "max_compute_invocations_per_workgroup",
+            need.max_compute_invocations_per_workgroup,
+            adapter.max_compute_invocations_per_workgroup,
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            need.max_compute_workgroup_size_x,
+            adapter.max_compute_workgroup_size_x,
+        ),
+        (
+            "max_compute_workgroup_storage_size",
+            need.max_compute_workgroup_storage_size,
+            adapter.max_compute_workgroup_storage_size,
+        ),
+    ];
+    let short: Vec<String> = checks
+        .iter()
+        .filter(|(_, need, have)| have < need)
+        .map(|(name, need, have)| format!("{name} is {have}, need {need}"))
+        .collect();
+    if !short.is_empty() {
+        return Err(GpuError::LimitsTooSmall(short.join("; ")));
+    }
+    // Take the adapter's own buffer sizes: bigger batches need bigger buffers.
+    need.max_storage_buffer_binding_size = adapter.max_storage_buffer_binding_size;
+    need.max_buffer_size = adapter.max_buffer_size;
+    Ok(need)
+}
+
+impl Gpu {
+    /// Finds an adapter (a hardware one when there is one), opens a device and
+    /// builds every pipeline. `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and
+    /// `WGPU_POWER_PREF` choose among several natively.
+    pub async fn new() -> Result<Gpu, GpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
+        let options = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env()
+                .unwrap_or(wgpu::PowerPreference::HighPerformance),
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            apply_limit_buckets: false,
+        };
+        let adapter = instance
+            .request_adapter(&options)
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let limits = required_limits(&adapter.limits())?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("genlab"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::Device(format!("{e} (adapter: {})", info.name)))?;
+        let pipelines = shaders::build_pipelines(&device);
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            pipelines,
+            dummy,
+        })
+    }
+
+    /// "name (backend, device type)", for logs and the page.
+    pub fn adapter_summary(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    /// A software rasteriser (lavapipe, SwiftShader, WARP): correct, but far
+    /// slower at compute than the CPU backend.
+    pub fn is_software(&self) -> bool {
+        let name = self.info.name.to_lowercase();
+        self.info.device_type == wgpu::DeviceType::Cpu
+            || ["llvmpipe", "lavapipe", "swiftshader", "warp", "software"]
+                .iter()
+                .any(|s| name.contains(s))
+    }
+
+    /// Storage bindings must start at multiples of this many bytes.
+    pub fn storage_alignment(&self) -> u64 {
+        self.device.limits().min_storage_buffer_offset_alignment as u64
+    }
+
+    /// One kernel bound to its uniform parameters (binding 0) and tensors
+    /// (`(binding, tensor)`), ready to record. Made when a network is built,
+    /// never inside a training step.
+    pub fn launch<P: bytemuck::Pod>(
+        &self,
+        kernel: Kernel,
+        params: &P,
+        tensors: &[(u32, Option<&Tensor>)],
+        workgroups: [u32; 3],
+    ) -> Launch {
+        let uniform = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(kernel.entry_point()),
+                contents: bytemuck::bytes_of(params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let pipeline = &self.pipelines[kernel as usize];
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        for &(binding, tensor) in tensors {
+            let resource = match tensor {
+                Some(t) => t.binding(),
+                None => self.dummy.as_entire_binding(),
+            };
+            entries.push(wgpu::BindGroupEntry { binding, resource });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry_point()),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Launch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups,
+            _uniform: uniform,
+        }
+    }
+
+    /// Records `launches` into one compute pass of one encoder and submits once.
+    pub fn run(&self, launches: &[&Launch]) {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("genlab run"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("genlab"),
+                timestamp_writes: None,
+            });
+            for l in launches {
+                l.record(&mut pass);
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+    }
+
+    /// Waits for all submitted work. Natively this blocks; on the web it
+    /// returns at once (completion is observed by awaiting a readback).
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Device(e.to_string()))
+    }
+}
+
+/// A kernel with its bind group and grid, recorded by [`Launch::record`].
+pub struct Launch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+    // Kept alive with the bind group that reads it.
+    _uniform: wgpu::Buffer,
+}
+
+impl Launch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Workgroups for `len` elements at `per_group` each, spread over x and y
+/// because one dimension holds at most 65535 workgroups.
+pub fn grid_1d(len: usize, per_group: usize) -> [u32; 3] {
+    let groups = len.div_ceil(per_group).max(1);
+    if groups <= 65535 {
+        [groups as u32, 1, 1]
+    } else {
+        [65535, groups.div_ceil(65535) as u32, 1]
+    }
+}

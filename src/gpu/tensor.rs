@@ -1,0 +1,131 @@
+//! A tensor is a range of f32s in a storage buffer: its own buffer, or a slot
+//! of a parameter arena. Shapes live with the ops that use it.
+
+use super::{Gpu, GpuError};
+
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    buffer: wgpu::Buffer,
+    /// In bytes; a multiple of the device's storage alignment.
+    offset: u64,
+    len: usize,
+}
+
+impl Tensor {
+    /// A new buffer of `len` zeros.
+    pub fn zeros(gpu: &Gpu, len: usize) -> Tensor {
+        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            // A binding must be at least one element long.
+            size: (len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Tensor {
+            buffer,
+            offset: 0,
+            len,
+        }
+    }
+
+    /// A new buffer holding `data`.
+    pub fn from_slice(gpu: &Gpu, data: &[f32]) -> Tensor {
+        let t = Tensor::zeros(gpu, data.len());
+        t.write(gpu, data);
+        t
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Elements `start..start + len` of this tensor, as a tensor. `start` must
+    /// fall on the device's storage alignment to be bound.
+    pub fn slice(&self, gpu: &Gpu, start: usize, len: usize) -> Tensor {
+        assert!(
+            start + len <= self.len,
+            "tensor slice {start}..{} out of 0..{}",
+            start + len,
+            self.len
+        );
+        let offset = self.offset + (start * 4) as u64;
+        assert!(
+            offset.is_multiple_of(gpu.storage_alignment()),
+            "tensor slice at byte {offset} is not aligned to {}",
+            gpu.storage_alignment()
+        );
+        Tensor {
+            buffer: self.buffer.clone(),
+            offset,
+            len,
+        }
+    }
+
+    /// Uploads `data` (queued; ordered before the next submit).
+    pub fn write(&self, gpu: &Gpu, data: &[f32]) {
+        assert_eq!(
+            data.len(),
+            self.len,
+            "tensor write: {} values into a tensor of {}",
+            data.len(),
+            self.len
+        );
+        if !data.is_empty() {
+            gpu.queue
+                .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Reads the tensor back: copies it to a staging buffer and awaits its
+    /// mapping. Never blocks on the web; natively the poll drives the mapping.
+    pub async fn read(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
+        if self.len == 0 {
+            return Ok(Vec::new());
+        }
+        let size = (self.len * 4) as u64;
+        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        encoder.copy_buffer_to_buffer(&self.buffer, self.offset, &staging, 0, size);
+        gpu.queue.submit([encoder.finish()]);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        gpu.wait()?;
+        rx.await
+            .map_err(|_| GpuError::Readback("the device dropped the mapping request".into()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let data = {
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(data)
+    }
+
+    pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new((self.len.max(1) * 4) as u64),
+        })
+    }
+}

@@ -1,0 +1,2 @@
+//! The `genlab` command line.
+fn main() {}

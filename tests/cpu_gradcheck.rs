@@ -1,0 +1,368 @@
+//! Central finite differences check every backward of the CPU reference.
+//! Each op's output y is reduced to L = Σ r·y with fixed random r; the op's
+//! backward, fed dy = r, must give ∂L/∂input.
+#![cfg(not(target_arch = "wasm32"))]
+
+use genlab::cpu::{self, Activation, BatchNormConfig, RandomStream, Target};
+use genlab::geom::Conv2dGeom;
+use genlab::rng::Rng;
+
+const H: f32 = 1e-2;
+
+/// Compares `analytic` with central differences of `f` at `x`, over every element.
+fn check(what: &str, x: &[f32], analytic: &[f32], f: impl Fn(&[f32]) -> f64) {
+    assert_eq!(x.len(), analytic.len(), "{what}: gradient length");
+    let mut xp = x.to_vec();
+    let mut bad = Vec::new();
+    for i in 0..x.len() {
+        xp[i] = x[i] + H;
+        let up = f(&xp);
+        xp[i] = x[i] - H;
+        let down = f(&xp);
+        xp[i] = x[i];
+        let numeric = ((up - down) / (2.0 * H as f64)) as f32;
+        if (numeric - analytic[i]).abs() > 2e-3 + 2e-2 * numeric.abs().max(analytic[i].abs()) {
+            bad.push(format!(
+                "  [{i}] numeric {numeric:.6} analytic {:.6}",
+                analytic[i]
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{what}: {} of {} gradients differ; first:\n{}",
+        bad.len(),
+        x.len(),
+        bad[..bad.len().min(8)].join("\n")
+    );
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&a, &b)| a as f64 * b as f64).sum()
+}
+
+/// Random values kept away from 0 (the kink of relu and leaky relu).
+fn away_from_zero(rng: &mut Rng, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|_| {
+            let v = rng.uniform(0.1, 1.0);
+            if rng.uniform(0.0, 1.0) < 0.5 {
+                -v
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn linear_backward_matches_finite_differences() {
+    for &(n, d_in, d_out) in &[(1, 3, 2), (4, 5, 3)] {
+        for act in [Activation::None, Activation::Tanh, Activation::Sigmoid] {
+            let mut rng = Rng::new(1, 0);
+            let x = rng.uniform_vec(n * d_in, -1.0, 1.0);
+            let w = rng.uniform_vec(d_out * d_in, -1.0, 1.0);
+            let b = rng.uniform_vec(d_out, -1.0, 1.0);
+            let r = rng.uniform_vec(n * d_out, -1.0, 1.0);
+            let loss = |x: &[f32], w: &[f32], b: &[f32]| {
+                let mut y = vec![0.0; n * d_out];
+                cpu::linear_forward(&mut y, x, w, Some(b), n, d_in, d_out, act);
+                dot(&y, &r)
+            };
+            let mut y = vec![0.0; n * d_out];
+            cpu::linear_forward(&mut y, &x, &w, Some(&b), n, d_in, d_out, act);
+            let mut dz = vec![0.0; n * d_out];
+            cpu::activation_backward(&mut dz, &r, &y, act);
+            let (mut dx, mut dw, mut db) =
+                (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+            cpu::linear_backward(
+                Some(&mut dx),
+                &mut dw,
+                Some(&mut db),
+                &dz,
+                &x,
+                &w,
+                n,
+                d_in,
+                d_out,
+            );
+            check("linear dx", &x, &dx, |x| loss(x, &w, &b));
+            check("linear dw", &w, &dw, |w| loss(&x, w, &b));
+            check("linear db", &b, &db, |b| loss(&x, &w, b));
+        }
+    }
+}
+
+#[test]
+fn matmul_transposes_match_a_plain_product() {
+    let (m, n, k) = (3, 4, 5);
+    let mut rng = Rng::new(2, 0);
+    let a = rng.uniform_vec(m * k, -1.0, 1.0);
+    let b = rng.uniform_vec(k * n, -1.0, 1.0);
+    let transpose = |v: &[f32], rows: usize, cols: usize| {
+        (0..rows * cols)
+            .map(|i| v[(i % rows) * cols + i / rows])
+            .collect::<Vec<_>>()
+    };
+    let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
+    let mut want = vec![0.0; m * n];
+    cpu::matmul(&mut want, &a, &b, m, n, k, false, false, false);
+    for (ta, tb) in [(true, false), (false, true), (true, true)] {
+        let mut got = vec![0.0; m * n];
+        cpu::matmul(
+            &mut got,
+            if ta { &at } else { &a },
+            if tb { &bt } else { &b },
+            m,
+            n,
+            k,
+            ta,
+            tb,
+            false,
+        );
+        for i in 0..m * n {
+            assert!(
+                (got[i] - want[i]).abs() < 1e-5,
+                "trans ({ta}, {tb}) [{i}]: {} vs {}",
+                got[i],
+                want[i]
+            );
+        }
+    }
+}
+
+fn conv_geometries() -> Vec<Conv2dGeom> {
+    vec![
+        Conv2dGeom::same(1, 1, 7, 6, 2, 3, 2), // asymmetric 'same' padding, batch 1
+        Conv2dGeom::same(2, 2, 5, 5, 3, 5, 1), // 5×5 stride 1 (pad 2)
+        Conv2dGeom::valid(2, 3, 6, 5, 2, 3, 1), // no padding
+        Conv2dGeom::same(2, 2, 8, 8, 2, 5, 2), // the DCGAN discriminator's shape of conv, small
+    ]
+}
+
+#[test]
+fn conv2d_backward_matches_finite_differences() {
+    for g in conv_geometries() {
+        let mut rng = Rng::new(3, 0);
+        let x = rng.uniform_vec(g.input_len(), -1.0, 1.0);
+        let w = rng.uniform_vec(g.weight_len(), -1.0, 1.0);
+        let b = rng.uniform_vec(g.c_out, -1.0, 1.0);
+        let r = rng.uniform_vec(g.output_len(), -1.0, 1.0);
+        let loss = |x: &[f32], w: &[f32], b: &[f32]| {
+            let mut y = vec![0.0; g.output_len()];
+            cpu::conv2d_forward(&mut y, x, w, Some(b), &g, Activation::None);
+            dot(&y, &r)
+        };
+        let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+        cpu::conv2d_backward_input(&mut dx, &r, &w, &g);
+        cpu::conv2d_backward_weight(&mut dw, &r, &x, &g);
+        cpu::bias_backward(&mut db, &r, g.n, g.c_out, g.h_out * g.w_out);
+        check(&format!("conv2d dx {g:?}"), &x, &dx, |x| loss(x, &w, &b));
+        check(&format!("conv2d dw {g:?}"), &w, &dw, |w| loss(&x, w, &b));
+        check(&format!("conv2d db {g:?}"), &b, &db, |b| loss(&x, &w, b));
+    }
+}
+
+#[test]
+fn conv_transpose2d_backward_matches_finite_differences() {
+    let geometries = [
+        Conv2dGeom::transposed_same(1, 2, 3, 3, 2, 5, 2), // 3→6, the generator's upsampling, batch 1
+        Conv2dGeom::transposed_same(2, 3, 4, 3, 2, 5, 1), // stride 1
+        Conv2dGeom::transposed_same(2, 2, 3, 4, 1, 3, 2),
+    ];
+    for g in geometries {
+        let mut rng = Rng::new(4, 0);
+        let x = rng.uniform_vec(g.output_len(), -1.0, 1.0); // the transposed conv's input
+        let w = rng.uniform_vec(g.weight_len(), -1.0, 1.0);
+        let b = rng.uniform_vec(g.c_in, -1.0, 1.0);
+        let r = rng.uniform_vec(g.input_len(), -1.0, 1.0);
+        let loss = |x: &[f32], w: &[f32], b: &[f32]| {
+            let mut y = vec![0.0; g.input_len()];
+            cpu::conv_transpose2d_forward(&mut y, x, w, Some(b), &g, Activation::None);
+            dot(&y, &r)
+        };
+        let (mut dx, mut dw, mut db) = (vec![0.0; x.len()], vec![0.0; w.len()], vec![0.0; b.len()]);
+        cpu::conv_transpose2d_backward_input(&mut dx, &r, &w, &g);
+        cpu::conv_transpose2d_backward_weight(&mut dw, &r, &x, &g);
+        cpu::bias_backward(&mut db, &r, g.n, g.c_in, g.h * g.w);
+        check(&format!("conv_transpose2d dx {g:?}"), &x, &dx, |x| {
+            loss(x, &w, &b)
+        });
+        check(&format!("conv_transpose2d dw {g:?}"), &w, &dw, |w| {
+            loss(&x, w, &b)
+        });
+        check(&format!("conv_transpose2d db {g:?}"), &b, &db, |b| {
+            loss(&x, &w, b)
+        });
+    }
+}
+
+#[test]
+fn activation_backward_matches_finite_differences() {
+    let acts = [
+        Activation::Relu,
+        Activation::LeakyRelu(0.3),
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::None,
+    ];
+    for act in acts {
+        let mut rng = Rng::new(5, 0);
+        let x = away_from_zero(&mut rng, 13);
+        let r = rng.uniform_vec(13, -1.0, 1.0);
+        let mut y = vec![0.0; 13];
+        cpu::activation_forward(&mut y, &x, act);
+        let mut dx = vec![0.0; 13];
+        cpu::activation_backward(&mut dx, &r, &y, act);
+        check(&format!("{act:?}"), &x, &dx, |x| {
+            let mut y = vec![0.0; 13];
+            cpu::activation_forward(&mut y, x, act);
+            dot(&y, &r)
+        });
+    }
+}
+
+#[test]
+fn batchnorm_backward_matches_finite_differences() {
+    for &(n, c, p) in &[(4, 3, 1), (2, 2, 5), (1, 2, 6)] {
+        let mut rng = Rng::new(6, 0);
+        let x = rng.uniform_vec(n * c * p, -2.0, 2.0);
+        let gamma = rng.uniform_vec(c, 0.5, 1.5);
+        let beta = rng.uniform_vec(c, -0.5, 0.5);
+        let r = rng.uniform_vec(n * c * p, -1.0, 1.0);
+        let cfg = BatchNormConfig::default();
+        let forward = |x: &[f32], gamma: &[f32], beta: &[f32]| {
+            let mut y = vec![0.0; x.len()];
+            let (mut mean, mut invstd, mut rm, mut rv) =
+                (vec![0.0; c], vec![0.0; c], vec![0.0; c], vec![1.0; c]);
+            cpu::batchnorm_forward_train(
+                &mut y,
+                &mut mean,
+                &mut invstd,
+                &mut rm,
+                &mut rv,
+                x,
+                gamma,
+                beta,
+                (n, c, p),
+                cfg,
+            );
+            (y, mean, invstd)
+        };
+        let (_, mean, invstd) = forward(&x, &gamma, &beta);
+        let (mut dx, mut dg, mut db) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+        cpu::batchnorm_backward(
+            &mut dx,
+            &mut dg,
+            &mut db,
+            &r,
+            &x,
+            &gamma,
+            &mean,
+            &invstd,
+            (n, c, p),
+        );
+        check("batchnorm dx", &x, &dx, |x| {
+            dot(&forward(x, &gamma, &beta).0, &r)
+        });
+        check("batchnorm dgamma", &gamma, &dg, |g| {
+            dot(&forward(&x, g, &beta).0, &r)
+        });
+        check("batchnorm dbeta", &beta, &db, |b| {
+            dot(&forward(&x, &gamma, b).0, &r)
+        });
+    }
+}
+
+#[test]
+fn dropout_backward_matches_finite_differences() {
+    let mut rng = Rng::new(7, 0);
+    let x = rng.uniform_vec(40, -1.0, 1.0);
+    let r = rng.uniform_vec(40, -1.0, 1.0);
+    let stream = RandomStream {
+        seed: 9,
+        stream: 2,
+        step: 3,
+    };
+    let mut dx = vec![0.0; 40];
+    cpu::dropout_backward(&mut dx, &r, 0.3, stream);
+    check("dropout", &x, &dx, |x| {
+        let mut y = vec![0.0; 40];
+        cpu::dropout_forward(&mut y, x, 0.3, stream);
+        dot(&y, &r)
+    });
+}
+
+#[test]
+fn loss_gradients_match_finite_differences() {
+    let mut rng = Rng::new(8, 0);
+    let x = rng.uniform_vec(12, -3.0, 3.0);
+    let t = rng.uniform_vec(12, 0.0, 1.0);
+    type LossFn = fn(&mut [f32], &[f32], Target) -> f32;
+    let losses: [(&str, LossFn); 3] = [
+        ("bce_with_logits", cpu::bce_with_logits),
+        ("least_squares", cpu::least_squares),
+        ("mse", cpu::mse),
+    ];
+    for (name, f) in losses {
+        for target in [Target::Const(1.0), Target::Const(0.0), Target::Values(&t)] {
+            let mut dx = vec![0.0; 12];
+            f(&mut dx, &x, target);
+            check(name, &x, &dx, |x| f(&mut [0.0; 12], x, target) as f64);
+        }
+    }
+    let mut dx = vec![0.0; 12];
+    cpu::bernoulli_reconstruction(&mut dx, &x, &t, 3);
+    check("bernoulli_reconstruction", &x, &dx, |x| {
+        cpu::bernoulli_reconstruction(&mut [0.0; 12], x, &t, 3) as f64
+    });
+}
+
+#[test]
+fn gaussian_kl_gradients_match_finite_differences() {
+    let mut rng = Rng::new(9, 0);
+    let mu = rng.uniform_vec(10, -2.0, 2.0);
+    let lv = rng.uniform_vec(10, -2.0, 1.0);
+    let (mut dmu, mut dlv) = (vec![0.0; 10], vec![0.0; 10]);
+    let kl = |mu: &[f32], lv: &[f32]| {
+        cpu::gaussian_kl(&mut [0.0; 10], &mut [0.0; 10], mu, lv, 2, 0.7) as f64
+    };
+    cpu::gaussian_kl(&mut dmu, &mut dlv, &mu, &lv, 2, 0.7);
+    check("gaussian_kl dmu", &mu, &dmu, |m| kl(m, &lv));
+    check("gaussian_kl dlogvar", &lv, &dlv, |l| kl(&mu, l));
+}
+
+#[test]
+fn reparameterize_backward_matches_finite_differences() {
+    let mut rng = Rng::new(10, 0);
+    let mu = rng.uniform_vec(9, -1.0, 1.0);
+    let lv = rng.uniform_vec(9, -2.0, 1.0);
+    let eps = rng.normal_vec(9, 1.0);
+    let r = rng.uniform_vec(9, -1.0, 1.0);
+    let (mut dmu, mut dlv) = (vec![0.0; 9], vec![0.0; 9]);
+    cpu::reparameterize_backward(&mut dmu, &mut dlv, &r, &lv, &eps);
+    let z = |mu: &[f32], lv: &[f32]| {
+        let mut z = vec![0.0; 9];
+        cpu::reparameterize_forward(&mut z, mu, lv, &eps);
+        dot(&z, &r)
+    };
+    check("reparameterize dmu", &mu, &dmu, |m| z(m, &lv));
+    check("reparameterize dlogvar", &lv, &dlv, |l| z(&mu, l));
+}
+
+#[test]
+fn adam_first_step_moves_each_weight_by_lr_against_its_gradient_sign() {
+    // At t = 1 bias correction makes m̂ = g and v̂ = g², so Δp = −lr·g/(|g| + ε).
+    let cfg = cpu::AdamConfig {
+        lr: 0.01,
+        ..Default::default()
+    };
+    let g = [0.5f32, -2.0, 1e-3, -0.25];
+    let mut p = [1.0f32; 4];
+    let (mut m, mut v) = ([0.0f32; 4], [0.0f32; 4]);
+    cpu::adam_step(&mut p, &g, &mut m, &mut v, 1, cfg);
+    for i in 0..4 {
+        let want = 1.0 - 0.01 * g[i] / (g[i].abs() + cfg.eps);
+        assert!((p[i] - want).abs() < 1e-6, "[{i}] {} vs {want}", p[i]);
+    }
+}

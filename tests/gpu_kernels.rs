@@ -1,0 +1,772 @@
+//! Every WGSL kernel against the CPU reference, on random inputs and shapes
+//! that are not multiples of the 64×64×16 GEMM tile or the 256-thread
+//! workgroup, with batch 1 and batch > 1. Runs natively (`cargo test`) and in
+//! headless Chrome (`wasm-pack test --headless --chrome`).
+
+mod common;
+
+use common::{assert_close, run_read};
+use genlab::cpu::{self, Activation, AdamConfig, BatchNormConfig, RandomStream, Target};
+use genlab::geom::Conv2dGeom;
+use genlab::gpu::ops::{self, BatchNormTensors, GpuTarget};
+use genlab::gpu::{Gpu, Tensor};
+use genlab::rng::Rng;
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+const RTOL: f32 = 1e-4;
+const ATOL: f32 = 1e-5;
+
+fn upload(gpu: &Gpu, v: &[f32]) -> Tensor {
+    Tensor::from_slice(gpu, v)
+}
+
+async fn matmul_all_variants(gpu: &'static Gpu) {
+    // (m, n, k): single elements, a tile edge plus one, ragged everything.
+    for &(m, n, k) in &[(1, 1, 1), (1, 37, 70), (65, 3, 17), (70, 67, 33)] {
+        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+            for (accumulate, bias, act) in [
+                (false, false, Activation::None),
+                (true, true, Activation::LeakyRelu(0.2)),
+                (false, true, Activation::Tanh),
+            ] {
+                let mut rng = Rng::new((m * 1000 + n * 10 + k) as u32, 1);
+                let a = rng.uniform_vec(m * k, -1.0, 1.0);
+                let b = rng.uniform_vec(k * n, -1.0, 1.0);
+                let bv = rng.uniform_vec(n, -1.0, 1.0);
+                let c0 = rng.uniform_vec(m * n, -1.0, 1.0);
+                let mut want = c0.clone();
+                cpu::matmul(&mut want, &a, &b, m, n, k, trans_a, trans_b, accumulate);
+                for i in 0..m * n {
+                    let v = want[i] + if bias { bv[i % n] } else { 0.0 };
+                    want[i] = act.apply(v);
+                }
+                let (ga, gb, gbias, gc) = (
+                    upload(gpu, &a),
+                    upload(gpu, &b),
+                    upload(gpu, &bv),
+                    upload(gpu, &c0),
+                );
+                let l = ops::matmul(
+                    gpu,
+                    &gc,
+                    &ga,
+                    &gb,
+                    bias.then_some(&gbias),
+                    (m, n, k),
+                    trans_a,
+                    trans_b,
+                    accumulate,
+                    act,
+                );
+                let got = run_read(gpu, &[&l], &gc).await;
+                assert_close(
+                    &format!(
+                        "matmul m{m} n{n} k{k} tA {trans_a} tB {trans_b} acc {accumulate} {act:?}"
+                    ),
+                    &got,
+                    &want,
+                    RTOL,
+                    ATOL,
+                );
+            }
+        }
+    }
+}
+gpu_test!(matmul_matches_cpu, matmul_all_variants);
+
+async fn linear_forward_backward(gpu: &'static Gpu) {
+    for &(n, d_in, d_out) in &[(1, 70, 45), (5, 13, 129)] {
+        let mut rng = Rng::new(11, n as u32);
+        let x = rng.uniform_vec(n * d_in, -1.0, 1.0);
+        let w = rng.uniform_vec(d_out * d_in, -0.5, 0.5);
+        let b = rng.uniform_vec(d_out, -0.5, 0.5);
+        let dy = rng.uniform_vec(n * d_out, -1.0, 1.0);
+        let dw0 = rng.uniform_vec(d_out * d_in, -1.0, 1.0); // non-zero: weight grads accumulate
+        let db0 = rng.uniform_vec(d_out, -1.0, 1.0);
+        let mut y = vec![0.0; n * d_out];
+        cpu::linear_forward(
+            &mut y,
+            &x,
+            &w,
+            Some(&b),
+            n,
+            d_in,
+            d_out,
+            Activation::Sigmoid,
+        );
+        let (mut dx, mut dw, mut db) = (vec![0.0; n * d_in], dw0.clone(), db0.clone());
+        cpu::linear_backward(
+            Some(&mut dx),
+            &mut dw,
+            Some(&mut db),
+            &dy,
+            &x,
+            &w,
+            n,
+            d_in,
+            d_out,
+        );
+
+        let (gx, gw, gb, gdy) = (
+            upload(gpu, &x),
+            upload(gpu, &w),
+            upload(gpu, &b),
+            upload(gpu, &dy),
+        );
+        let (gy, gdx, gdw, gdb) = (
+            Tensor::zeros(gpu, n * d_out),
+            Tensor::zeros(gpu, n * d_in),
+            upload(gpu, &dw0),
+            upload(gpu, &db0),
+        );
+        let fwd = ops::linear_forward(
+            gpu,
+            &gy,
+            &gx,
+            &gw,
+            Some(&gb),
+            n,
+            d_in,
+            d_out,
+            Activation::Sigmoid,
+        );
+        let bi = ops::linear_backward_input(gpu, &gdx, &gdy, &gw, n, d_in, d_out, false);
+        let bw = ops::linear_backward_weight(gpu, &gdw, &gdy, &gx, n, d_in, d_out);
+        let bb = ops::bias_backward(gpu, &gdb, &gdy, n, d_out, 1);
+        gpu.run(&[&fwd, &bi, &bw, &bb]);
+        let tag = format!("n{n} in{d_in} out{d_out}");
+        assert_close(
+            &format!("linear_forward {tag}"),
+            &gy.read(gpu).await.unwrap(),
+            &y,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("linear_backward_input {tag}"),
+            &gdx.read(gpu).await.unwrap(),
+            &dx,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("linear_backward_weight {tag}"),
+            &gdw.read(gpu).await.unwrap(),
+            &dw,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("bias_backward {tag}"),
+            &gdb.read(gpu).await.unwrap(),
+            &db,
+            RTOL,
+            ATOL,
+        );
+    }
+}
+gpu_test!(linear_matches_cpu, linear_forward_backward);
+
+fn conv_geometries() -> Vec<Conv2dGeom> {
+    vec![
+        Conv2dGeom::same(1, 1, 28, 28, 3, 5, 2), // the DCGAN's 28→14, asymmetric padding, batch 1
+        Conv2dGeom::same(2, 3, 14, 14, 5, 5, 2), // 14→7
+        Conv2dGeom::same(3, 2, 7, 9, 3, 5, 1),   // 5×5 stride 1, non-square
+        Conv2dGeom::valid(2, 3, 10, 11, 4, 3, 2), // no padding, ragged
+        Conv2dGeom::same(1, 5, 6, 6, 70, 3, 1),  // C_out past one GEMM tile
+    ]
+}
+
+async fn conv2d_all(gpu: &'static Gpu) {
+    for g in conv_geometries() {
+        let mut rng = Rng::new(12, g.c_out as u32);
+        let x = rng.uniform_vec(g.input_len(), -1.0, 1.0);
+        let w = rng.uniform_vec(g.weight_len(), -0.5, 0.5);
+        let b = rng.uniform_vec(g.c_out, -0.5, 0.5);
+        let dy = rng.uniform_vec(g.output_len(), -1.0, 1.0);
+        let dx0 = rng.uniform_vec(g.input_len(), -1.0, 1.0);
+        let dw0 = rng.uniform_vec(g.weight_len(), -1.0, 1.0);
+        let db0 = rng.uniform_vec(g.c_out, -1.0, 1.0);
+        let act = Activation::LeakyRelu(0.2);
+        let mut y = vec![0.0; g.output_len()];
+        cpu::conv2d_forward(&mut y, &x, &w, Some(&b), &g, act);
+        let (mut dx, mut dw, mut db) = (dx0.clone(), dw0.clone(), db0.clone());
+        cpu::conv2d_backward_input(&mut dx, &dy, &w, &g);
+        cpu::conv2d_backward_weight(&mut dw, &dy, &x, &g);
+        cpu::bias_backward(&mut db, &dy, g.n, g.c_out, g.h_out * g.w_out);
+
+        let (gx, gw, gb, gdy) = (
+            upload(gpu, &x),
+            upload(gpu, &w),
+            upload(gpu, &b),
+            upload(gpu, &dy),
+        );
+        let (gy, gdx, gdw, gdb) = (
+            Tensor::zeros(gpu, y.len()),
+            upload(gpu, &dx0),
+            upload(gpu, &dw0),
+            upload(gpu, &db0),
+        );
+        let fwd = ops::conv2d_forward(gpu, &gy, &gx, &gw, Some(&gb), &g, act);
+        let bi = ops::conv2d_backward_input(gpu, &gdx, &gdy, &gw, &g, true);
+        let bw = ops::conv2d_backward_weight(gpu, &gdw, &gdy, &gx, &g);
+        let bb = ops::bias_backward(gpu, &gdb, &gdy, g.n, g.c_out, g.h_out * g.w_out);
+        gpu.run(&[&fwd, &bi, &bw, &bb]);
+        assert_close(
+            &format!("conv2d_forward {g:?}"),
+            &gy.read(gpu).await.unwrap(),
+            &y,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("conv2d_backward_input {g:?}"),
+            &gdx.read(gpu).await.unwrap(),
+            &dx,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("conv2d_backward_weight {g:?}"),
+            &gdw.read(gpu).await.unwrap(),
+            &dw,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("bias_backward (conv) {g:?}"),
+            &gdb.read(gpu).await.unwrap(),
+            &db,
+            RTOL,
+            ATOL,
+        );
+    }
+}
+gpu_test!(conv2d_matches_cpu, conv2d_all);
+
+async fn conv_transpose2d_all(gpu: &'static Gpu) {
+    let geometries = [
+        Conv2dGeom::transposed_same(1, 6, 7, 7, 5, 5, 1), // the generator's 7→7, batch 1
+        Conv2dGeom::transposed_same(2, 5, 7, 7, 3, 5, 2), // 7→14
+        Conv2dGeom::transposed_same(2, 3, 5, 6, 1, 5, 2), // →28-style single channel output, ragged
+        Conv2dGeom::transposed_same(1, 3, 4, 4, 67, 3, 2),
+    ];
+    for g in geometries {
+        let mut rng = Rng::new(13, g.c_in as u32);
+        let x = rng.uniform_vec(g.output_len(), -1.0, 1.0); // transposed conv input
+        let w = rng.uniform_vec(g.weight_len(), -0.5, 0.5);
+        let b = rng.uniform_vec(g.c_in, -0.5, 0.5);
+        let dy = rng.uniform_vec(g.input_len(), -1.0, 1.0);
+        let dw0 = rng.uniform_vec(g.weight_len(), -1.0, 1.0);
+        let act = Activation::Tanh;
+        let mut y = vec![0.0; g.input_len()];
+        cpu::conv_transpose2d_forward(&mut y, &x, &w, Some(&b), &g, act);
+        let (mut dx, mut dw) = (vec![0.0; g.output_len()], dw0.clone());
+        cpu::conv_transpose2d_backward_input(&mut dx, &dy, &w, &g);
+        cpu::conv_transpose2d_backward_weight(&mut dw, &dy, &x, &g);
+
+        let (gx, gw, gb, gdy) = (
+            upload(gpu, &x),
+            upload(gpu, &w),
+            upload(gpu, &b),
+            upload(gpu, &dy),
+        );
+        let (gy, gdx, gdw) = (
+            Tensor::zeros(gpu, y.len()),
+            Tensor::zeros(gpu, dx.len()),
+            upload(gpu, &dw0),
+        );
+        let fwd = ops::conv_transpose2d_forward(gpu, &gy, &gx, &gw, Some(&gb), &g, act);
+        let bi = ops::conv_transpose2d_backward_input(gpu, &gdx, &gdy, &gw, &g, false);
+        let bw = ops::conv_transpose2d_backward_weight(gpu, &gdw, &gdy, &gx, &g);
+        gpu.run(&[&fwd, &bi, &bw]);
+        assert_close(
+            &format!("conv_transpose2d_forward {g:?}"),
+            &gy.read(gpu).await.unwrap(),
+            &y,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("conv_transpose2d_backward_input {g:?}"),
+            &gdx.read(gpu).await.unwrap(),
+            &dx,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("conv_transpose2d_backward_weight {g:?}"),
+            &gdw.read(gpu).await.unwrap(),
+            &dw,
+            RTOL,
+            ATOL,
+        );
+    }
+}
+gpu_test!(conv_transpose2d_matches_cpu, conv_transpose2d_all);
+
+async fn activations_all(gpu: &'static Gpu) {
+    let len = 1000; // four workgroups, the last one ragged
+    let mut rng = Rng::new(14, 0);
+    let x = rng.uniform_vec(len, -12.0, 12.0); // past tanh's and exp's comfortable range
+    let dy = rng.uniform_vec(len, -1.0, 1.0);
+    let dx0 = rng.uniform_vec(len, -1.0, 1.0);
+    for act in [
+        Activation::Relu,
+        Activation::LeakyRelu(0.2),
+        Activation::Tanh,
+        Activation::Sigmoid,
+    ] {
+        for accumulate in [false, true] {
+            let mut y = vec![0.0; len];
+            cpu::activation_forward(&mut y, &x, act);
+            let mut dx = if accumulate {
+                dx0.clone()
+            } else {
+                vec![0.0; len]
+            };
+            cpu::activation_backward(&mut dx, &dy, &y, act);
+            let (gx, gdy, gy) = (upload(gpu, &x), upload(gpu, &dy), Tensor::zeros(gpu, len));
+            let gdx = if accumulate {
+                upload(gpu, &dx0)
+            } else {
+                Tensor::zeros(gpu, len)
+            };
+            let f = ops::activation_forward(gpu, &gy, &gx, act);
+            let b = ops::activation_backward(gpu, &gdx, &gdy, &gy, act, accumulate);
+            gpu.run(&[&f, &b]);
+            assert_close(
+                &format!("{act:?} forward"),
+                &gy.read(gpu).await.unwrap(),
+                &y,
+                RTOL,
+                ATOL,
+            );
+            assert_close(
+                &format!("{act:?} backward acc {accumulate}"),
+                &gdx.read(gpu).await.unwrap(),
+                &dx,
+                RTOL,
+                ATOL,
+            );
+        }
+    }
+}
+gpu_test!(activations_match_cpu, activations_all);
+
+async fn batchnorm_all(gpu: &'static Gpu) {
+    let cfg = BatchNormConfig::default();
+    // (N, C, P): dense features, batch 1 images, images past one workgroup per channel.
+    for &(n, c, p) in &[(7, 5, 1), (1, 3, 49), (3, 4, 196)] {
+        let len = n * c * p;
+        let mut rng = Rng::new(15, len as u32);
+        let x = rng.uniform_vec(len, -2.0, 3.0);
+        let gamma = rng.uniform_vec(c, 0.5, 1.5);
+        let beta = rng.uniform_vec(c, -0.5, 0.5);
+        let dy = rng.uniform_vec(len, -1.0, 1.0);
+        let rm0 = rng.uniform_vec(c, -0.1, 0.1);
+        let rv0 = rng.uniform_vec(c, 0.9, 1.1);
+        let (mut y, mut mean, mut invstd, mut rm, mut rv) = (
+            vec![0.0; len],
+            vec![0.0; c],
+            vec![0.0; c],
+            rm0.clone(),
+            rv0.clone(),
+        );
+        cpu::batchnorm_forward_train(
+            &mut y,
+            &mut mean,
+            &mut invstd,
+            &mut rm,
+            &mut rv,
+            &x,
+            &gamma,
+            &beta,
+            (n, c, p),
+            cfg,
+        );
+        let (mut dx, mut dg, mut db) = (vec![0.0; len], vec![0.0; c], vec![0.0; c]);
+        cpu::batchnorm_backward(
+            &mut dx,
+            &mut dg,
+            &mut db,
+            &dy,
+            &x,
+            &gamma,
+            &mean,
+            &invstd,
+            (n, c, p),
+        );
+        let mut y_eval = vec![0.0; len];
+        cpu::batchnorm_forward_eval(&mut y_eval, &x, &gamma, &beta, &rm, &rv, (n, c, p), cfg);
+
+        let (gx, gg, gbeta, gdy) = (
+            upload(gpu, &x),
+            upload(gpu, &gamma),
+            upload(gpu, &beta),
+            upload(gpu, &dy),
+        );
+        let (gy, gmean, ginv, grm, grv) = (
+            Tensor::zeros(gpu, len),
+            Tensor::zeros(gpu, c),
+            Tensor::zeros(gpu, c),
+            upload(gpu, &rm0),
+            upload(gpu, &rv0),
+        );
+        let (gdx, gdg, gdb, gy_eval) = (
+            Tensor::zeros(gpu, len),
+            Tensor::zeros(gpu, c),
+            Tensor::zeros(gpu, c),
+            Tensor::zeros(gpu, len),
+        );
+        let t = BatchNormTensors {
+            x: &gx,
+            gamma: &gg,
+            beta: &gbeta,
+            y: &gy,
+            mean: &gmean,
+            invstd: &ginv,
+            running_mean: &grm,
+            running_var: &grv,
+        };
+        let te = BatchNormTensors { y: &gy_eval, ..t };
+        let f = ops::batchnorm_forward_train(gpu, &t, (n, c, p), cfg);
+        let b = ops::batchnorm_backward(gpu, &gdx, &gdg, &gdb, &gdy, &t, (n, c, p), false);
+        let e = ops::batchnorm_forward_eval(gpu, &te, (n, c, p), cfg);
+        gpu.run(&[&f, &b, &e]);
+        let tag = format!("n{n} c{c} p{p}");
+        assert_close(
+            &format!("batchnorm_forward_train y {tag}"),
+            &gy.read(gpu).await.unwrap(),
+            &y,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("batchnorm mean {tag}"),
+            &gmean.read(gpu).await.unwrap(),
+            &mean,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("batchnorm invstd {tag}"),
+            &ginv.read(gpu).await.unwrap(),
+            &invstd,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("batchnorm running_mean {tag}"),
+            &grm.read(gpu).await.unwrap(),
+            &rm,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("batchnorm running_var {tag}"),
+            &grv.read(gpu).await.unwrap(),
+            &rv,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("batchnorm_backward dx {tag}"),
+            &gdx.read(gpu).await.unwrap(),
+            &dx,
+            1e-3,
+            1e-4,
+        );
+        assert_close(
+            &format!("batchnorm_backward dgamma {tag}"),
+            &gdg.read(gpu).await.unwrap(),
+            &dg,
+            1e-3,
+            1e-4,
+        );
+        assert_close(
+            &format!("batchnorm_backward dbeta {tag}"),
+            &gdb.read(gpu).await.unwrap(),
+            &db,
+            1e-3,
+            1e-4,
+        );
+        assert_close(
+            &format!("batchnorm_forward_eval {tag}"),
+            &gy_eval.read(gpu).await.unwrap(),
+            &y_eval,
+            RTOL,
+            ATOL,
+        );
+    }
+}
+gpu_test!(batchnorm_matches_cpu, batchnorm_all);
+
+async fn random_ops(gpu: &'static Gpu) {
+    let len = 777;
+    let (seed, stream, step_value) = (1234, 7, 5u32);
+    let r = RandomStream {
+        seed,
+        stream,
+        step: step_value,
+    };
+    let mut rng = Rng::new(16, 0);
+    let x = rng.uniform_vec(len, -1.0, 1.0);
+    let dy = rng.uniform_vec(len, -1.0, 1.0);
+    let (mut y, mut dx, mut noise) = (vec![0.0; len], vec![0.0; len], vec![0.0; len]);
+    cpu::dropout_forward(&mut y, &x, 0.3, r);
+    cpu::dropout_backward(&mut dx, &dy, 0.3, r);
+    cpu::gaussian_noise(&mut noise, 0.5, 2.0, r);
+
+    let step = Tensor::zeros(gpu, 1);
+    let bump: Vec<_> = (0..step_value)
+        .map(|_| ops::step_increment(gpu, &step))
+        .collect();
+    let (gx, gdy, gy, gdx, gnoise) = (
+        upload(gpu, &x),
+        upload(gpu, &dy),
+        Tensor::zeros(gpu, len),
+        Tensor::zeros(gpu, len),
+        Tensor::zeros(gpu, len),
+    );
+    let f = ops::dropout_forward(gpu, &gy, &gx, 0.3, seed, stream, &step);
+    let b = ops::dropout_backward(gpu, &gdx, &gdy, 0.3, seed, stream, &step, false);
+    let nz = ops::gaussian_noise(gpu, &gnoise, 0.5, 2.0, seed, stream, &step);
+    let mut launches: Vec<_> = bump.iter().collect();
+    launches.extend([&f, &b, &nz]);
+    gpu.run(&launches);
+    // The mask is exact integer arithmetic and an exact float compare: identical on every device.
+    assert_close(
+        "dropout_forward",
+        &gy.read(gpu).await.unwrap(),
+        &y,
+        1e-6,
+        0.0,
+    );
+    assert_close(
+        "dropout_backward",
+        &gdx.read(gpu).await.unwrap(),
+        &dx,
+        1e-6,
+        0.0,
+    );
+    // Box–Muller goes through log and cos, whose last bits vary between implementations.
+    assert_close(
+        "gaussian_noise",
+        &gnoise.read(gpu).await.unwrap(),
+        &noise,
+        1e-3,
+        1e-3,
+    );
+    let kept = y.iter().filter(|v| **v != 0.0).count() as f32 / len as f32;
+    assert!(
+        (kept - 0.7).abs() < 0.06,
+        "dropout kept {kept} of the values, expected about 0.7"
+    );
+}
+gpu_test!(random_ops_match_cpu, random_ops);
+
+async fn losses_all(gpu: &'static Gpu) {
+    for &len in &[1usize, 300, 2 * 784] {
+        let mut rng = Rng::new(17, len as u32);
+        let x = rng.uniform_vec(len, -6.0, 6.0);
+        let t = rng.uniform_vec(len, 0.0, 1.0);
+        let (gx, gt, gdx, gloss) = (
+            upload(gpu, &x),
+            upload(gpu, &t),
+            Tensor::zeros(gpu, len),
+            Tensor::zeros(gpu, 4),
+        );
+        type CpuLoss = fn(&mut [f32], &[f32], Target) -> f32;
+        type GpuLoss = fn(&Gpu, &Tensor, &Tensor, GpuTarget, &Tensor, usize) -> genlab::gpu::Launch;
+        let losses: [(&str, CpuLoss, GpuLoss); 3] = [
+            (
+                "bce_with_logits",
+                cpu::bce_with_logits,
+                ops::bce_with_logits,
+            ),
+            ("least_squares", cpu::least_squares, ops::least_squares),
+            ("mse", cpu::mse, ops::mse),
+        ];
+        for (name, cpu_loss, gpu_loss) in losses {
+            for (target, gtarget) in [
+                (Target::Const(1.0), GpuTarget::Const(1.0)),
+                (Target::Values(&t), GpuTarget::Values(&gt)),
+            ] {
+                let mut dx = vec![0.0; len];
+                let l = cpu_loss(&mut dx, &x, target);
+                let launch = gpu_loss(gpu, &gdx, &gx, gtarget, &gloss, 2);
+                let got = run_read(gpu, &[&launch], &gloss).await;
+                assert_close(
+                    &format!("{name} len {len} loss"),
+                    &got[2..3],
+                    &[l],
+                    RTOL,
+                    ATOL,
+                );
+                assert_close(
+                    &format!("{name} len {len} grad"),
+                    &gdx.read(gpu).await.unwrap(),
+                    &dx,
+                    RTOL,
+                    1e-7,
+                );
+            }
+        }
+        let n = len.div_ceil(784);
+        let mut dx = vec![0.0; len];
+        let l = cpu::bernoulli_reconstruction(&mut dx, &x, &t, n);
+        let launch = ops::bernoulli_reconstruction(gpu, &gdx, &gx, &gt, n, &gloss, 0);
+        let got = run_read(gpu, &[&launch], &gloss).await;
+        assert_close(
+            &format!("bernoulli_reconstruction len {len} loss"),
+            &got[0..1],
+            &[l],
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("bernoulli_reconstruction len {len} grad"),
+            &gdx.read(gpu).await.unwrap(),
+            &dx,
+            RTOL,
+            1e-7,
+        );
+    }
+    for &(n, z) in &[(1usize, 2usize), (9, 20)] {
+        let mut rng = Rng::new(18, n as u32);
+        let mu = rng.uniform_vec(n * z, -2.0, 2.0);
+        let lv = rng.uniform_vec(n * z, -3.0, 1.5);
+        let (mut dmu, mut dlv) = (vec![0.0; n * z], vec![0.0; n * z]);
+        let l = cpu::gaussian_kl(&mut dmu, &mut dlv, &mu, &lv, n, 0.5);
+        let (gmu, glv, gdmu, gdlv, gloss) = (
+            upload(gpu, &mu),
+            upload(gpu, &lv),
+            Tensor::zeros(gpu, n * z),
+            Tensor::zeros(gpu, n * z),
+            Tensor::zeros(gpu, 2),
+        );
+        let launch = ops::gaussian_kl(gpu, &gdmu, &gdlv, &gmu, &glv, n, 0.5, &gloss, 1);
+        let got = run_read(gpu, &[&launch], &gloss).await;
+        assert_close(
+            &format!("gaussian_kl n{n} z{z} loss"),
+            &got[1..2],
+            &[l],
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            "gaussian_kl dmu",
+            &gdmu.read(gpu).await.unwrap(),
+            &dmu,
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            "gaussian_kl dlogvar",
+            &gdlv.read(gpu).await.unwrap(),
+            &dlv,
+            RTOL,
+            ATOL,
+        );
+    }
+}
+gpu_test!(losses_match_cpu, losses_all);
+
+async fn reparameterize_all(gpu: &'static Gpu) {
+    let len = 5 * 20 + 3;
+    let mut rng = Rng::new(19, 0);
+    let mu = rng.uniform_vec(len, -1.0, 1.0);
+    let lv = rng.uniform_vec(len, -3.0, 1.0);
+    let eps = rng.normal_vec(len, 1.0);
+    let dz = rng.uniform_vec(len, -1.0, 1.0);
+    let dmu0 = rng.uniform_vec(len, -1.0, 1.0);
+    let dlv0 = rng.uniform_vec(len, -1.0, 1.0);
+    let mut z = vec![0.0; len];
+    cpu::reparameterize_forward(&mut z, &mu, &lv, &eps);
+    let (mut dmu, mut dlv) = (dmu0.clone(), dlv0.clone());
+    cpu::reparameterize_backward(&mut dmu, &mut dlv, &dz, &lv, &eps);
+    let (gmu, glv, geps, gdz, gz, gdmu, gdlv) = (
+        upload(gpu, &mu),
+        upload(gpu, &lv),
+        upload(gpu, &eps),
+        upload(gpu, &dz),
+        Tensor::zeros(gpu, len),
+        upload(gpu, &dmu0),
+        upload(gpu, &dlv0),
+    );
+    let f = ops::reparameterize_forward(gpu, &gz, &gmu, &glv, &geps);
+    let b = ops::reparameterize_backward(gpu, &gdmu, &gdlv, &gdz, &glv, &geps, true);
+    gpu.run(&[&f, &b]);
+    assert_close(
+        "reparameterize_forward",
+        &gz.read(gpu).await.unwrap(),
+        &z,
+        RTOL,
+        ATOL,
+    );
+    assert_close(
+        "reparameterize_backward dmu",
+        &gdmu.read(gpu).await.unwrap(),
+        &dmu,
+        RTOL,
+        ATOL,
+    );
+    assert_close(
+        "reparameterize_backward dlogvar",
+        &gdlv.read(gpu).await.unwrap(),
+        &dlv,
+        RTOL,
+        ATOL,
+    );
+}
+gpu_test!(reparameterize_matches_cpu, reparameterize_all);
+
+async fn adam_and_fill(gpu: &'static Gpu) {
+    let len = 1031;
+    let cfg = AdamConfig {
+        lr: 3e-3,
+        ..Default::default()
+    };
+    let mut rng = Rng::new(20, 0);
+    let mut p = rng.uniform_vec(len, -1.0, 1.0);
+    let (mut m, mut v) = (vec![0.0; len], vec![0.0; len]);
+    let (gp, gg, gm, gv, step) = (
+        upload(gpu, &p),
+        Tensor::zeros(gpu, len),
+        Tensor::zeros(gpu, len),
+        Tensor::zeros(gpu, len),
+        Tensor::zeros(gpu, 1),
+    );
+    let tick = ops::step_increment(gpu, &step);
+    let adam = ops::adam_step(gpu, &gp, &gg, &gm, &gv, &step, cfg);
+    for t in 1..=3u32 {
+        // A new gradient each step, then the same three-kernel step as training uses.
+        let g = rng.uniform_vec(len, -1.0, 1.0);
+        gg.write(gpu, &g);
+        gpu.run(&[&tick, &adam]);
+        cpu::adam_step(&mut p, &g, &mut m, &mut v, t, cfg);
+    }
+    assert_close(
+        "adam_step p after 3 steps",
+        &gp.read(gpu).await.unwrap(),
+        &p,
+        1e-4,
+        1e-6,
+    );
+    assert_close("adam_step m", &gm.read(gpu).await.unwrap(), &m, 1e-4, 1e-6);
+    assert_close("adam_step v", &gv.read(gpu).await.unwrap(), &v, 1e-4, 1e-7);
+    let zero = ops::fill(gpu, &gg, 0.0);
+    assert_close(
+        "fill",
+        &run_read(gpu, &[&zero], &gg).await,
+        &vec![0.0; len],
+        0.0,
+        0.0,
+    );
+    let steps = step.read(gpu).await.unwrap();
+    assert_eq!(steps[0].to_bits(), 3, "step counter after three steps");
+}
+gpu_test!(adam_and_fill_match_cpu, adam_and_fill);
