@@ -72,9 +72,9 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rtol: f32, atol: f32)
         got.len(),
         want.len()
     );
-    let bad: Vec<usize> = (0..got.len())
-        .filter(|&i| !((got[i] - want[i]).abs() <= atol + rtol * want[i].abs()))
-        .collect();
+    // Written so that NaN is never "within".
+    let within = |i: usize| (got[i] - want[i]).abs() <= atol + rtol * want[i].abs();
+    let bad: Vec<usize> = (0..got.len()).filter(|&i| !within(i)).collect();
     if !bad.is_empty() {
         let first: Vec<String> = bad
             .iter()

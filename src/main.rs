@@ -1,2 +1,0 @@
-//! The `genlab` command line.
-fn main() {}

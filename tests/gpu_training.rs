@@ -1,0 +1,221 @@
+//! The way every model runs, proven on a two-layer network: all buffers and
+//! bind groups are made when the network is built; a training step records
+//! its dispatches (zero grads, forward, loss, backward, Adam) into one command
+//! encoder and submits once; nothing is allocated or read back inside a step.
+//! The GPU run must track the same network trained with the CPU reference,
+//! and its loss must fall.
+
+mod common;
+
+use genlab::cpu::{self, Activation, AdamConfig, Target};
+use genlab::gpu::ops::{self, GpuTarget};
+use genlab::gpu::{Gpu, Launch, Tensor};
+use genlab::nn::{Linear, LinearParams, ParamArena, ParamsBuilder};
+use genlab::rng::Rng;
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+const N: usize = 37; // batch, not a tile multiple
+const D_IN: usize = 3;
+const HIDDEN: usize = 19;
+
+/// Points in 3-D labelled by whether they lie inside a sphere: not linearly separable.
+fn dataset() -> (Vec<f32>, Vec<f32>) {
+    let mut rng = Rng::new(42, 0);
+    let x = rng.uniform_vec(N * D_IN, -1.0, 1.0);
+    let labels = (0..N)
+        .map(|i| (x[i * 3..i * 3 + 3].iter().map(|v| v * v).sum::<f32>() < 0.6) as u8 as f32)
+        .collect();
+    (x, labels)
+}
+
+struct TwoLayer {
+    arena: ParamArena,
+    l1: Linear,
+    l2: Linear,
+    loss_launch: Launch,
+    loss: Tensor,
+}
+
+impl TwoLayer {
+    fn new(
+        gpu: &Gpu,
+        x: &Tensor,
+        labels: &Tensor,
+        params: (LinearParams, LinearParams),
+        builder: ParamsBuilder,
+        adam: AdamConfig,
+    ) -> Self {
+        let arena = builder.build(gpu, adam);
+        let l1 = Linear::new(gpu, &arena, params.0, N, x, None, Activation::Tanh); // [N, HIDDEN]
+        let l2 = Linear::new(
+            gpu,
+            &arena,
+            params.1,
+            N,
+            &l1.y,
+            Some(&l1.dy),
+            Activation::None,
+        ); // [N, 1] logits
+        let loss = Tensor::zeros(gpu, 1);
+        let loss_launch =
+            ops::bce_with_logits(gpu, &l2.dy, &l2.y, GpuTarget::Values(labels), &loss, 0);
+        TwoLayer {
+            arena,
+            l1,
+            l2,
+            loss_launch,
+            loss,
+        }
+    }
+
+    /// One training step: one encoder, one pass, one submit.
+    fn step(&self, gpu: &Gpu) {
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("step"),
+                timestamp_writes: None,
+            });
+            self.arena.zero_grad(&mut pass);
+            self.l1.forward(&mut pass);
+            self.l2.forward(&mut pass);
+            self.loss_launch.record(&mut pass);
+            self.l2.backward(&mut pass);
+            self.l1.backward(&mut pass);
+            self.arena.update(&mut pass);
+        }
+        gpu.queue.submit([encoder.finish()]);
+    }
+}
+
+/// The same network trained with the CPU reference; returns the loss before each step.
+fn cpu_losses(
+    x: &[f32],
+    labels: &[f32],
+    w1: &[f32],
+    w2: &[f32],
+    steps: usize,
+    adam: AdamConfig,
+) -> (Vec<f32>, Vec<f32>) {
+    let (mut w1, mut b1, mut w2, mut b2) =
+        (w1.to_vec(), vec![0.0; HIDDEN], w2.to_vec(), vec![0.0; 1]);
+    let mut state: Vec<(Vec<f32>, Vec<f32>)> = [w1.len(), HIDDEN, w2.len(), 1]
+        .iter()
+        .map(|&l| (vec![0.0; l], vec![0.0; l]))
+        .collect();
+    let mut losses = Vec::new();
+    for t in 1..=steps as u32 {
+        let mut h = vec![0.0; N * HIDDEN];
+        cpu::linear_forward(&mut h, x, &w1, Some(&b1), N, D_IN, HIDDEN, Activation::Tanh);
+        let mut logits = vec![0.0; N];
+        cpu::linear_forward(
+            &mut logits,
+            &h,
+            &w2,
+            Some(&b2),
+            N,
+            HIDDEN,
+            1,
+            Activation::None,
+        );
+        let mut dlogits = vec![0.0; N];
+        losses.push(cpu::bce_with_logits(
+            &mut dlogits,
+            &logits,
+            Target::Values(labels),
+        ));
+        let (mut dw1, mut db1, mut dw2, mut db2) = (
+            vec![0.0; w1.len()],
+            vec![0.0; HIDDEN],
+            vec![0.0; w2.len()],
+            vec![0.0; 1],
+        );
+        let mut dh = vec![0.0; N * HIDDEN];
+        cpu::linear_backward(
+            Some(&mut dh),
+            &mut dw2,
+            Some(&mut db2),
+            &dlogits,
+            &h,
+            &w2,
+            N,
+            HIDDEN,
+            1,
+        );
+        let mut dz = vec![0.0; N * HIDDEN];
+        cpu::activation_backward(&mut dz, &dh, &h, Activation::Tanh);
+        cpu::linear_backward(None, &mut dw1, Some(&mut db1), &dz, x, &w1, N, D_IN, HIDDEN);
+        for (i, (p, g)) in [
+            (&mut w1, &dw1),
+            (&mut b1, &db1),
+            (&mut w2, &dw2),
+            (&mut b2, &db2),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (m, v) = &mut state[i];
+            cpu::adam_step(p, g, m, v, t, adam);
+        }
+    }
+    (losses, w2)
+}
+
+async fn two_layer_network_trains(gpu: &'static Gpu) {
+    let (x, labels) = dataset();
+    let adam = AdamConfig {
+        lr: 0.05,
+        ..Default::default()
+    };
+    let mut rng = Rng::new(7, 0);
+    let mut builder = ParamsBuilder::new(gpu);
+    let p1 = LinearParams::declare(&mut builder, "l1", D_IN, HIDDEN, true, &mut rng);
+    let p2 = LinearParams::declare(&mut builder, "l2", HIDDEN, 1, true, &mut rng);
+    let (gx, glabels) = (
+        Tensor::from_slice(gpu, &x),
+        Tensor::from_slice(gpu, &labels),
+    );
+    let net = TwoLayer::new(gpu, &gx, &glabels, (p1, p2), builder, adam);
+    let w1 = net.arena.read(gpu, p1.w).await.unwrap();
+    let w2 = net.arena.read(gpu, p2.w).await.unwrap();
+
+    // Steps 1..=3 one at a time against the CPU reference, then 200 with no readback at all.
+    let (cpu_loss, _) = cpu_losses(&x, &labels, &w1, &w2, 203, adam);
+    for (t, &want) in cpu_loss.iter().enumerate().take(3) {
+        net.step(gpu);
+        let got = net.loss.read(gpu).await.unwrap()[0];
+        assert!(
+            (got - want).abs() < 1e-4 * want.abs().max(1.0),
+            "step {}: GPU loss {got}, CPU reference {want}",
+            t + 1
+        );
+    }
+    for _ in 0..200 {
+        net.step(gpu);
+    }
+    let last = net.loss.read(gpu).await.unwrap()[0]; // the loss of step 203
+    let want = cpu_loss[202];
+    assert!(
+        (last - want).abs() < 0.02 + 0.05 * want,
+        "after 203 steps: GPU loss {last}, CPU reference {want}"
+    );
+    assert!(
+        last < 0.5 * cpu_loss[0],
+        "loss did not fall: {} → {last}",
+        cpu_loss[0]
+    );
+    let t = net.arena.step.read(gpu).await.unwrap()[0].to_bits();
+    assert_eq!(t, 203, "Adam step counter");
+    assert_eq!(net.arena.count(), D_IN * HIDDEN + HIDDEN + HIDDEN + 1);
+    assert_eq!(net.arena.name(p2.w), "l2.weight");
+}
+gpu_test!(
+    two_layer_network_trains_like_the_cpu_reference,
+    two_layer_network_trains
+);
