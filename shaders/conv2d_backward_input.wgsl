@@ -49,7 +49,7 @@ fn store_c(m: u32, ci: u32, acc: f32) {
     dx[i] = activate(v, params.act, params.slope);
 }
 
-@compute @workgroup_size(GEMM_WG, GEMM_WG)
+@compute @workgroup_size(GEMM_WG_X, GEMM_WG_Y)
 fn conv2d_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    gemm(wg.xy, lid.xy, li);
+    gemm(wg, lid.xy, li);
 }

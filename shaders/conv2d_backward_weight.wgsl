@@ -32,7 +32,7 @@ fn store_c(co: u32, j: u32, acc: f32) {
     dw[i] = select(acc, dw[i] + acc, params.accumulate != 0u);
 }
 
-@compute @workgroup_size(GEMM_WG, GEMM_WG)
+@compute @workgroup_size(GEMM_WG_X, GEMM_WG_Y)
 fn conv2d_backward_weight(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    gemm(wg.xy, lid.xy, li);
+    gemm(wg, lid.xy, li);
 }

@@ -1,5 +1,5 @@
 // matmul.wgsl: C[M,N] (+)= op(A)·op(B) (+ bias[n]), then an activation.
-// Built on gemm.wgsl (prepended with activation.wgsl). The dense layer uses it
+// Built on gemm.wgsl (with activation.wgsl and a tile shape prepended). The dense layer uses it
 // three ways (see src/gpu/ops.rs):
 //   linear_forward          Y  = act(X·Wᵀ + b)   trans_b = 1
 //   linear_backward_input   dX (+)= dY·W         no transposes
@@ -46,7 +46,7 @@ fn store_c(m: u32, n: u32, acc: f32) {
     c[i] = activate(v, params.act, params.slope);
 }
 
-@compute @workgroup_size(GEMM_WG, GEMM_WG)
+@compute @workgroup_size(GEMM_WG_X, GEMM_WG_Y)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    gemm(wg.xy, lid.xy, li);
+    gemm(wg, lid.xy, li);
 }

@@ -9,7 +9,7 @@ use common::{assert_close, run_read};
 use genlab::cpu::{self, Activation, AdamConfig, BatchNormConfig, RandomStream, Target};
 use genlab::geom::Conv2dGeom;
 use genlab::gpu::ops::{self, BatchNormTensors, GpuTarget};
-use genlab::gpu::{Gpu, Tensor};
+use genlab::gpu::{Gpu, Tensor, Tile};
 use genlab::rng::Rng;
 
 #[cfg(target_arch = "wasm32")]
@@ -24,7 +24,24 @@ fn upload(gpu: &Gpu, v: &[f32]) -> Tensor {
 
 async fn matmul_all_variants(gpu: &'static Gpu) {
     // (m, n, k): single elements, a tile edge plus one, ragged everything.
-    for &(m, n, k) in &[(1, 1, 1), (1, 37, 70), (65, 3, 17), (70, 67, 33)] {
+    // Every tile shape and split-K are covered; the assertions keep it so.
+    let shapes = [
+        (1, 1, 1),
+        (1, 37, 70),
+        (65, 3, 17),
+        (70, 67, 33),
+        (5, 130, 40),
+        (300, 1, 50),
+        (20, 30, 1100),
+    ];
+    let tiles: std::collections::HashSet<_> =
+        shapes.iter().map(|&(m, n, _)| Tile::choose(m, n)).collect();
+    assert_eq!(
+        tiles.len(),
+        Tile::ALL.len(),
+        "matmul shapes must cover every tile"
+    );
+    for &(m, n, k) in &shapes {
         for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
             for (accumulate, bias, act) in [
                 (false, false, Activation::None),
@@ -60,6 +77,13 @@ async fn matmul_all_variants(gpu: &'static Gpu) {
                     accumulate,
                     act,
                 );
+                if (m, n, k) == (20, 30, 1100) {
+                    assert_eq!(
+                        l.dispatch_count(),
+                        2,
+                        "this shape must take the split-K path"
+                    );
+                }
                 let got = run_read(gpu, &[&l], &gc).await;
                 assert_close(
                     &format!(
@@ -176,6 +200,7 @@ fn conv_geometries() -> Vec<Conv2dGeom> {
         Conv2dGeom::same(3, 2, 7, 9, 3, 5, 1),   // 5×5 stride 1, non-square
         Conv2dGeom::valid(2, 3, 10, 11, 4, 3, 2), // no padding, ragged
         Conv2dGeom::same(1, 5, 6, 6, 70, 3, 1),  // C_out past one GEMM tile
+        Conv2dGeom::same(4, 2, 28, 28, 3, 5, 2), // weight gradient over K = 784: split-K
     ]
 }
 
@@ -250,7 +275,7 @@ async fn conv_transpose2d_all(gpu: &'static Gpu) {
     let geometries = [
         Conv2dGeom::transposed_same(1, 6, 7, 7, 5, 5, 1), // the generator's 7→7, batch 1
         Conv2dGeom::transposed_same(2, 5, 7, 7, 3, 5, 2), // 7→14
-        Conv2dGeom::transposed_same(2, 3, 5, 6, 1, 5, 2), // →28-style single channel output, ragged
+        Conv2dGeom::transposed_same(2, 3, 10, 9, 1, 5, 2), // to one channel (tall tile), ragged
         Conv2dGeom::transposed_same(1, 3, 4, 4, 67, 3, 2),
     ];
     for g in geometries {

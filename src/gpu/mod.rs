@@ -11,7 +11,8 @@ mod tensor;
 
 use std::fmt;
 
-pub use shaders::{module_source, Kernel};
+use shaders::Pipelines;
+pub use shaders::{module_source, Kernel, Tile};
 pub use tensor::Tensor;
 use wgpu::util::DeviceExt;
 
@@ -54,10 +55,18 @@ pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
-    pipelines: Vec<wgpu::ComputePipeline>,
+    pipelines: Pipelines,
     /// Bound where a kernel's optional input (a bias, a target) is absent.
     dummy: wgpu::Buffer,
+    /// Bound as the split-K scratch of GEMMs that need none (read-write, so
+    /// never in the same dispatch as `dummy`).
+    dummy_rw: wgpu::Buffer,
 }
+
+/// Aim for at least this many workgroups before splitting K.
+const GEMM_TARGET_WORKGROUPS: usize = 128;
+/// ...but give each split at least this much of K.
+const GEMM_MIN_SPLIT_K: usize = 256;
 
 /// The limits the kernels rely on, on top of WebGPU's downlevel defaults.
 fn required_limits(adapter: &wgpu::Limits) -> Result<wgpu::Limits, GpuError> {
@@ -131,27 +140,35 @@ impl Gpu {
             })
             .await
             .map_err(|e| GpuError::Device(format!("{e} (adapter: {})", info.name)))?;
-        let pipelines = shaders::build_pipelines(&device);
-        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("dummy"),
-            size: 16,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
+        let pipelines = Pipelines::build(&device);
+        let dummy_buffer = |label| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let (dummy, dummy_rw) = (dummy_buffer("dummy"), dummy_buffer("dummy_rw"));
         Ok(Gpu {
             device,
             queue,
             info,
             pipelines,
             dummy,
+            dummy_rw,
         })
     }
 
     /// "name (backend, device type)", for logs and the page.
     pub fn adapter_summary(&self) -> String {
+        let name = match self.info.name.as_str() {
+            "" => "adapter name hidden by the browser",
+            name => name,
+        };
         format!(
-            "{} ({:?}, {:?})",
-            self.info.name, self.info.backend, self.info.device_type
+            "{name} ({:?}, {:?})",
+            self.info.backend, self.info.device_type
         )
     }
 
@@ -170,9 +187,53 @@ impl Gpu {
         self.device.limits().min_storage_buffer_offset_alignment as u64
     }
 
+    fn uniform<P: bytemuck::Pod>(&self, label: &str, params: &P) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+    }
+
+    fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        label: &str,
+        entries: &[wgpu::BindGroupEntry<'_>],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries,
+        });
+        Dispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups,
+        }
+    }
+
+    fn tensor_entries<'a>(
+        &'a self,
+        tensors: &[(u32, Option<&'a Tensor>)],
+    ) -> Vec<wgpu::BindGroupEntry<'a>> {
+        tensors
+            .iter()
+            .map(|&(binding, tensor)| wgpu::BindGroupEntry {
+                binding,
+                resource: match tensor {
+                    Some(t) => t.binding(),
+                    None => self.dummy.as_entire_binding(),
+                },
+            })
+            .collect()
+    }
+
     /// One kernel bound to its uniform parameters (binding 0) and tensors
-    /// (`(binding, tensor)`), ready to record. Made when a network is built,
-    /// never inside a training step.
+    /// (`(binding, tensor)`, `None` for an absent optional input), ready to
+    /// record. Made when a network is built, never inside a training step.
     pub fn launch<P: bytemuck::Pod>(
         &self,
         kernel: Kernel,
@@ -180,35 +241,104 @@ impl Gpu {
         tensors: &[(u32, Option<&Tensor>)],
         workgroups: [u32; 3],
     ) -> Launch {
-        let uniform = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(kernel.entry_point()),
-                contents: bytemuck::bytes_of(params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-        let pipeline = &self.pipelines[kernel as usize];
+        assert!(!kernel.is_gemm(), "{kernel:?} is a GEMM: use launch_gemm");
+        let uniform = self.uniform(kernel.entry_point(), params);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: uniform.as_entire_binding(),
         }];
-        for &(binding, tensor) in tensors {
-            let resource = match tensor {
-                Some(t) => t.binding(),
-                None => self.dummy.as_entire_binding(),
-            };
-            entries.push(wgpu::BindGroupEntry { binding, resource });
-        }
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(kernel.entry_point()),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
-        Launch {
-            pipeline: pipeline.clone(),
-            bind_group,
+        entries.extend(self.tensor_entries(tensors));
+        let d = self.dispatch(
+            self.pipelines.main(kernel, Tile::Square),
+            kernel.entry_point(),
+            &entries,
             workgroups,
-            _uniform: uniform,
+        );
+        Launch {
+            dispatches: vec![d],
+            _buffers: vec![uniform],
+        }
+    }
+
+    /// A GEMM kernel computing an M×N output over K: picks the tile shape for
+    /// (M, N) and, when that leaves too few workgroups, splits K across a
+    /// scratch buffer and adds a reduction dispatch. Bindings 1 and 2 (the
+    /// operands) are bound to the product only; the others also to the reduction.
+    pub fn launch_gemm<P: bytemuck::Pod>(
+        &self,
+        kernel: Kernel,
+        params: &P,
+        tensors: &[(u32, Option<&Tensor>)],
+        (m, n, k): (usize, usize, usize),
+    ) -> Launch {
+        assert!(kernel.is_gemm(), "{kernel:?} is not a GEMM: use launch");
+        let tile = Tile::choose(m, n);
+        let (tm, tn) = tile.size();
+        let (gx, gy) = (n.div_ceil(tn), m.div_ceil(tm));
+        assert!(
+            gx <= 65535 && gy <= 65535,
+            "{kernel:?}: {m}x{n} needs more than 65535 workgroups along an axis"
+        );
+        let mut splits = GEMM_TARGET_WORKGROUPS
+            .div_ceil(gx * gy)
+            .min(k / GEMM_MIN_SPLIT_K)
+            .clamp(1, 64);
+        let chunk = k
+            .div_ceil(splits)
+            .next_multiple_of(tile.tile_k())
+            .max(tile.tile_k());
+        splits = k.div_ceil(chunk).max(1);
+        let split = [splits as u32, chunk as u32, 0, 0];
+        let scratch = (splits > 1).then(|| Tensor::zeros(self, splits * m * n));
+
+        let uniform = self.uniform(kernel.entry_point(), params);
+        let split_uniform = self.uniform("gemm split", &split);
+        let fixed = [
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 7,
+                resource: match &scratch {
+                    Some(t) => t.binding(),
+                    None => self.dummy_rw.as_entire_binding(),
+                },
+            },
+            wgpu::BindGroupEntry {
+                binding: 8,
+                resource: split_uniform.as_entire_binding(),
+            },
+        ];
+        let mut entries = fixed.to_vec();
+        entries.extend(self.tensor_entries(tensors));
+        let mut dispatches = vec![self.dispatch(
+            self.pipelines.main(kernel, tile),
+            kernel.entry_point(),
+            &entries,
+            [gx as u32, gy as u32, splits as u32],
+        )];
+        if splits > 1 {
+            let mut entries = fixed.to_vec();
+            entries.extend(
+                self.tensor_entries(tensors)
+                    .into_iter()
+                    .filter(|e| e.binding != 1 && e.binding != 2),
+            );
+            dispatches.push(self.dispatch(
+                self.pipelines.reduce(kernel),
+                "gemm_reduce",
+                &entries,
+                grid_1d(m * n, 256),
+            ));
+        }
+        let mut buffers = vec![uniform, split_uniform];
+        if let Some(t) = scratch {
+            buffers.push(t.buffer().clone());
+        }
+        Launch {
+            dispatches,
+            _buffers: buffers,
         }
     }
 
@@ -241,21 +371,33 @@ impl Gpu {
     }
 }
 
-/// A kernel with its bind group and grid, recorded by [`Launch::record`].
-pub struct Launch {
+struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
-    // Kept alive with the bind group that reads it.
-    _uniform: wgpu::Buffer,
+}
+
+/// One op bound to its tensors: one dispatch (two for a split-K GEMM), with
+/// its bind groups and grids, recorded by [`Launch::record`].
+pub struct Launch {
+    dispatches: Vec<Dispatch>,
+    // Uniforms and scratch, kept alive with the bind groups that use them.
+    _buffers: Vec<wgpu::Buffer>,
 }
 
 impl Launch {
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        let [x, y, z] = self.workgroups;
-        pass.dispatch_workgroups(x, y, z);
+        for d in &self.dispatches {
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            let [x, y, z] = d.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+
+    /// Number of dispatches this op records.
+    pub fn dispatch_count(&self) -> usize {
+        self.dispatches.len()
     }
 }
 

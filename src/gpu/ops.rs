@@ -14,7 +14,6 @@ use crate::geom::Conv2dGeom;
 use bytemuck::{Pod, Zeroable};
 
 const WG: usize = 256;
-const GEMM_TILE: usize = 64;
 
 fn act_code(act: Activation) -> (u32, f32) {
     match act {
@@ -38,15 +37,6 @@ fn check_len(op: &str, what: &str, t: &Tensor, need: usize) {
         "{op}: {what} has {} elements, needs {need}",
         t.len()
     );
-}
-
-fn gemm_grid(m: usize, n: usize) -> [u32; 3] {
-    let (gx, gy) = (n.div_ceil(GEMM_TILE), m.div_ceil(GEMM_TILE));
-    assert!(
-        gx <= 65535 && gy <= 65535,
-        "gemm {m}x{n} needs more than 65535 workgroups along an axis"
-    );
-    [gx as u32, gy as u32, 1]
 }
 
 // ---------------------------------------------------------------- matmul, dense
@@ -99,11 +89,11 @@ pub fn matmul(
         slope,
         _pad: [0; 3],
     };
-    gpu.launch(
+    gpu.launch_gemm(
         Kernel::Matmul,
         &params,
         &[(1, Some(a)), (2, Some(b)), (3, bias), (4, Some(c))],
-        gemm_grid(m, n),
+        (m, n, k),
     )
 }
 
@@ -263,12 +253,12 @@ pub fn conv2d_forward(
     check_len("conv2d_forward", "w", w, g.weight_len());
     check_len("conv2d_forward", "y", y, g.output_len());
     let params = conv_params(g, false, b.is_some(), act);
-    let grid = gemm_grid(g.n * g.h_out * g.w_out, g.c_out);
-    gpu.launch(
+    let dims = (g.n * g.h_out * g.w_out, g.c_out, g.c_in * g.k * g.k);
+    gpu.launch_gemm(
         Kernel::Conv2dForward,
         &params,
         &[(1, Some(x)), (2, Some(w)), (3, b), (4, Some(y))],
-        grid,
+        dims,
     )
 }
 
@@ -309,12 +299,12 @@ fn conv_input_gemm(
     check_len(op, "w", w, g.weight_len());
     check_len(op, "output-side tensor", dy, g.output_len());
     let params = conv_params(g, accumulate, b.is_some(), act);
-    let grid = gemm_grid(g.n * g.h * g.w, g.c_in);
-    gpu.launch(
+    let dims = (g.n * g.h * g.w, g.c_in, g.c_out * g.k * g.k);
+    gpu.launch_gemm(
         Kernel::Conv2dBackwardInput,
         &params,
         &[(1, Some(dy)), (2, Some(w)), (3, b), (4, Some(out))],
-        grid,
+        dims,
     )
 }
 
@@ -330,12 +320,12 @@ pub fn conv2d_backward_weight(
     check_len("conv2d_backward_weight", "dw", dw, g.weight_len());
     check_len("conv2d_backward_weight", "dy", dy, g.output_len());
     let params = conv_params(g, true, false, Activation::None);
-    let grid = gemm_grid(g.c_out, g.c_in * g.k * g.k);
-    gpu.launch(
+    let dims = (g.c_out, g.c_in * g.k * g.k, g.n * g.h_out * g.w_out);
+    gpu.launch_gemm(
         Kernel::Conv2dBackwardWeight,
         &params,
         &[(1, Some(dy)), (2, Some(x)), (4, Some(dw))],
-        grid,
+        dims,
     )
 }
 
@@ -368,12 +358,12 @@ pub fn conv_transpose2d_backward_input(
     check_len("conv_transpose2d_backward_input", "w", w, g.weight_len());
     check_len("conv_transpose2d_backward_input", "dx", dx, g.output_len());
     let params = conv_params(g, accumulate, false, Activation::None);
-    let grid = gemm_grid(g.n * g.h_out * g.w_out, g.c_out);
-    gpu.launch(
+    let dims = (g.n * g.h_out * g.w_out, g.c_out, g.c_in * g.k * g.k);
+    gpu.launch_gemm(
         Kernel::Conv2dForward,
         &params,
         &[(1, Some(dy)), (2, Some(w)), (3, None), (4, Some(dx))],
-        grid,
+        dims,
     )
 }
 

@@ -2,6 +2,8 @@
 //! concatenation of its parts: shared helpers (activation, the tiled GEMM, the
 //! conv geometry, the workgroup reduction) followed by the kernel file.
 
+use std::collections::HashMap;
+
 const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
 const GEMM: &str = include_str!("../../shaders/gemm.wgsl");
 const CONV: &str = include_str!("../../shaders/conv.wgsl");
@@ -18,26 +20,88 @@ const LOSS: &str = include_str!("../../shaders/loss.wgsl");
 const REPARAM: &str = include_str!("../../shaders/reparam.wgsl");
 const ADAM: &str = include_str!("../../shaders/adam.wgsl");
 
-/// The shader modules, each as its parts in order.
-const MODULES: &[(&str, &[&str])] = &[
-    ("matmul", &[ACTIVATION, GEMM, MATMUL]),
-    ("conv2d_forward", &[ACTIVATION, GEMM, CONV, CONV2D_FORWARD]),
+/// The shader modules, each as its parts in order; `true` marks the GEMM
+/// modules, which are compiled once per [`Tile`].
+const MODULES: &[(&str, bool, &[&str])] = &[
+    ("matmul", true, &[ACTIVATION, GEMM, MATMUL]),
+    (
+        "conv2d_forward",
+        true,
+        &[ACTIVATION, GEMM, CONV, CONV2D_FORWARD],
+    ),
     (
         "conv2d_backward_input",
+        true,
         &[ACTIVATION, GEMM, CONV, CONV2D_BACKWARD_INPUT],
     ),
     (
         "conv2d_backward_weight",
+        true,
         &[ACTIVATION, GEMM, CONV, CONV2D_BACKWARD_WEIGHT],
     ),
-    ("elementwise", &[ACTIVATION, ELEMENTWISE]),
-    ("bias", &[REDUCE, BIAS]),
-    ("batchnorm", &[REDUCE, BATCHNORM]),
-    ("random", &[RANDOM]),
-    ("loss", &[REDUCE, LOSS]),
-    ("reparam", &[REPARAM]),
-    ("adam", &[ADAM]),
+    ("elementwise", false, &[ACTIVATION, ELEMENTWISE]),
+    ("bias", false, &[REDUCE, BIAS]),
+    ("batchnorm", false, &[REDUCE, BATCHNORM]),
+    ("random", false, &[RANDOM]),
+    ("loss", false, &[REDUCE, LOSS]),
+    ("reparam", false, &[REPARAM]),
+    ("adam", false, &[ADAM]),
 ];
+
+/// The tile shape of a GEMM pipeline: threads (x along N, y along M), outputs
+/// per thread, and the K slice. See shaders/gemm.wgsl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tile {
+    /// 64×64: large products.
+    Square,
+    /// 256×1: N of one or a few (a single-channel convolution's other side, a 1-unit dense layer).
+    Tall,
+    /// 8×128: M of a few rows (a dense layer at batch 8).
+    Wide,
+}
+
+impl Tile {
+    pub const ALL: [Tile; 3] = [Tile::Square, Tile::Tall, Tile::Wide];
+
+    /// (WG_X, WG_Y, TM, TN, TILE_K)
+    fn shape(self) -> (usize, usize, usize, usize, usize) {
+        match self {
+            Tile::Square => (16, 16, 4, 4, 16),
+            Tile::Tall => (1, 256, 1, 1, 16),
+            Tile::Wide => (32, 8, 1, 4, 16),
+        }
+    }
+
+    /// Rows (M) and columns (N) of C one workgroup computes.
+    pub fn size(self) -> (usize, usize) {
+        let (wx, wy, tm, tn, _) = self.shape();
+        (wy * tm, wx * tn)
+    }
+
+    pub fn tile_k(self) -> usize {
+        self.shape().4
+    }
+
+    /// The tile that wastes least of an M×N output.
+    pub fn choose(m: usize, n: usize) -> Tile {
+        if n <= 2 && m >= 256 {
+            Tile::Tall
+        } else if m <= 16 && n >= 64 {
+            Tile::Wide
+        } else {
+            Tile::Square
+        }
+    }
+
+    fn prelude(self) -> String {
+        let (wx, wy, tm, tn, tk) = self.shape();
+        format!(
+            "// Tile {self:?}, prepended by src/gpu/shaders.rs.\n\
+             const GEMM_WG_X: u32 = {wx}u;\nconst GEMM_WG_Y: u32 = {wy}u;\n\
+             const GEMM_TM: u32 = {tm}u;\nconst GEMM_TN: u32 = {tn}u;\nconst GEMM_TILE_K: u32 = {tk}u;\n"
+        )
+    }
+}
 
 macro_rules! kernels {
     ($($variant:ident => ($module:literal, $entry:literal),)*) => {
@@ -78,39 +142,51 @@ impl Kernel {
     pub fn entry_point(self) -> &'static str {
         KERNELS[self as usize].2
     }
+
+    fn module(self) -> (&'static str, bool) {
+        let name = KERNELS[self as usize].1;
+        let (_, gemm, _) = MODULES
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .expect("kernel names a listed module");
+        (name, *gemm)
+    }
+
+    /// Whether this kernel is a GEMM (launched with a tile and optional split-K).
+    pub fn is_gemm(self) -> bool {
+        self.module().1
+    }
 }
 
-/// The WGSL source of a module (its parts joined), for tools and tests.
-pub fn module_source(name: &str) -> Option<String> {
-    MODULES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, parts)| parts.concat())
+/// The WGSL source of a module (its parts joined; GEMM modules with `tile`'s prelude).
+pub fn module_source(name: &str, tile: Tile) -> Option<String> {
+    let (_, gemm, parts) = MODULES.iter().find(|(n, _, _)| *n == name)?;
+    let prelude = if *gemm { tile.prelude() } else { String::new() };
+    Some(prelude + &parts.concat())
 }
 
-/// Compiles every module and builds every pipeline, in `Kernel` order.
-pub(crate) fn build_pipelines(device: &wgpu::Device) -> Vec<wgpu::ComputePipeline> {
-    let modules: Vec<(&str, wgpu::ShaderModule)> = MODULES
-        .iter()
-        .map(|(name, parts)| {
-            let source = parts.concat();
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-            (*name, module)
-        })
-        .collect();
-    KERNELS
-        .iter()
-        .enumerate()
-        .map(|(i, (kernel, module_name, entry))| {
-            assert_eq!(*kernel as usize, i, "kernel table out of order");
-            let module = &modules
-                .iter()
-                .find(|(n, _)| n == module_name)
-                .expect("kernel names a listed module")
-                .1;
+/// Every pipeline, built once: one per kernel, one per tile for GEMM kernels,
+/// and each GEMM module's split-K reduction.
+pub(crate) struct Pipelines {
+    main: HashMap<(Kernel, Tile), wgpu::ComputePipeline>,
+    reduce: HashMap<Kernel, wgpu::ComputePipeline>,
+}
+
+impl Pipelines {
+    pub(crate) fn build(device: &wgpu::Device) -> Self {
+        let mut modules = HashMap::new();
+        for (name, gemm, _) in MODULES {
+            let tiles: &[Tile] = if *gemm { &Tile::ALL } else { &[Tile::Square] };
+            for &tile in tiles {
+                let source = module_source(name, tile).expect("listed module");
+                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(name),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                });
+                modules.insert((*name, tile), module);
+            }
+        }
+        let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
                 layout: None,
@@ -119,8 +195,39 @@ pub(crate) fn build_pipelines(device: &wgpu::Device) -> Vec<wgpu::ComputePipelin
                 compilation_options: Default::default(),
                 cache: None,
             })
-        })
-        .collect()
+        };
+        let mut main = HashMap::new();
+        let mut reduce = HashMap::new();
+        for (i, &(kernel, module_name, entry)) in KERNELS.iter().enumerate() {
+            assert_eq!(kernel as usize, i, "kernel table out of order");
+            let tiles: &[Tile] = if kernel.is_gemm() {
+                &Tile::ALL
+            } else {
+                &[Tile::Square]
+            };
+            for &tile in tiles {
+                main.insert(
+                    (kernel, tile),
+                    pipeline(&modules[&(module_name, tile)], entry),
+                );
+            }
+            if kernel.is_gemm() {
+                reduce.insert(
+                    kernel,
+                    pipeline(&modules[&(module_name, Tile::Square)], "gemm_reduce"),
+                );
+            }
+        }
+        Pipelines { main, reduce }
+    }
+
+    pub(crate) fn main(&self, kernel: Kernel, tile: Tile) -> &wgpu::ComputePipeline {
+        &self.main[&(kernel, tile)]
+    }
+
+    pub(crate) fn reduce(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+        &self.reduce[&kernel]
+    }
 }
 
 #[cfg(test)]
@@ -131,8 +238,11 @@ mod tests {
     /// shader error shows up here with its line before any device test runs.
     #[test]
     fn every_module_validates() {
-        for (name, _) in MODULES {
-            let source = module_source(name).unwrap();
+        for (name, tile) in MODULES
+            .iter()
+            .flat_map(|(name, _, _)| Tile::ALL.map(|t| (name, t)))
+        {
+            let source = module_source(name, tile).unwrap();
             let module = naga::front::wgsl::parse_str(&source)
                 .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
             naga::valid::Validator::new(
@@ -140,15 +250,29 @@ mod tests {
                 naga::valid::Capabilities::empty(),
             )
             .validate(&module)
-            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
+            .unwrap_or_else(|e| panic!("{name} ({tile:?}): {}", e.emit_to_string(&source)));
+        }
+    }
+
+    #[test]
+    fn tile_choice_fits_the_dcgan_shapes() {
+        assert_eq!(Tile::choose(8 * 28 * 28, 1), Tile::Tall); // 1-channel conv input gradient
+        assert_eq!(Tile::choose(8, 12544), Tile::Wide); // G's dense layer at batch 8
+        assert_eq!(Tile::choose(64 * 49, 128), Tile::Square);
+        for tile in Tile::ALL {
+            let (m, n) = tile.size();
+            assert!(
+                m * n >= 256,
+                "{tile:?}: every thread owns at least one output"
+            );
         }
     }
 
     #[test]
     fn every_kernel_names_an_entry_point_of_its_module() {
         for (kernel, module, entry) in KERNELS {
-            let source =
-                module_source(module).unwrap_or_else(|| panic!("{kernel:?}: no module {module}"));
+            let source = module_source(module, Tile::Square)
+                .unwrap_or_else(|| panic!("{kernel:?}: no module {module}"));
             assert!(
                 source.contains(&format!("fn {entry}(")),
                 "{kernel:?}: {module} has no entry point {entry}"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Installs what genlab's build and tests need, skipping whatever is present:
+#   Debian packages  chromium, chromium-driver (headless WebGPU on SwiftShader),
+#                    mesa-vulkan-drivers (native wgpu on lavapipe)
+#   Rust             the wasm32-unknown-unknown target; wasm-bindgen-cli at exactly
+#                    the version in Cargo.lock; wasm-pack; trunk 0.21.x
+# Needs rustup's cargo (https://rustup.rs) and, for the Debian packages, root or sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null || ! command -v rustup >/dev/null; then
+    echo "setup: cargo and rustup are needed first; install them from https://rustup.rs and run this again" >&2
+    exit 1
+fi
+
+# --- Debian packages --------------------------------------------------------
+packages=(chromium chromium-driver mesa-vulkan-drivers)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if ! command -v apt-get >/dev/null; then
+        echo "setup: missing ${missing[*]} and no apt-get: install their equivalents (Chromium + ChromeDriver, a Vulkan driver) by hand" >&2
+        exit 1
+    fi
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    say "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+    say "Debian packages present"
+fi
+
+# --- Rust target and tools ----------------------------------------------------
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "wasm32-unknown-unknown present"
+else
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+fi
+
+# The wasm-bindgen CLI must match the wasm-bindgen crate in Cargo.lock exactly.
+wbg_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)
+[ -n "$wbg_version" ] || { echo "setup: no wasm-bindgen in Cargo.lock" >&2; exit 1; }
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$wbg_version" ]; then
+    say "wasm-bindgen-cli $wbg_version present"
+else
+    say "installing wasm-bindgen-cli $wbg_version"
+    # --locked can fail when a crate in its lockfile has left the registry; then resolve afresh.
+    cargo install -q wasm-bindgen-cli --version "$wbg_version" --locked --force ||
+        cargo install -q wasm-bindgen-cli --version "$wbg_version" --force
+fi
+
+if command -v wasm-pack >/dev/null; then
+    say "wasm-pack present"
+else
+    say "installing wasm-pack"
+    cargo install -q wasm-pack --locked || cargo install -q wasm-pack
+fi
+
+if trunk --version 2>/dev/null | grep -q '^trunk 0\.21\.'; then
+    say "trunk 0.21 present"
+else
+    say "installing trunk 0.21"
+    cargo install -q trunk --version '~0.21' --locked --force || cargo install -q trunk --version '~0.21' --force
+fi
+say "done"
