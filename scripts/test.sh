@@ -20,15 +20,25 @@ cargo fmt --all -- --check
 cargo clippy -q --workspace --all-targets -- -D warnings
 cargo clippy -q --target wasm32-unknown-unknown --all-targets -- -D warnings
 
+logs=$(mktemp -d)
 step "native tests (CPU reference, GPU kernels on the native adapter)"
-cargo test --workspace 2>&1 | tee /tmp/genlab-native-tests.log
-grep -h "^GPU:" /tmp/genlab-native-tests.log | sort -u || true
+cargo run -q -p genlab-cli -- info
+cargo test --workspace 2>&1 | tee "$logs/native.log"
 
 step "browser tests (headless Chromium, WebGPU)"
-wasm-pack test --headless --chrome
+# SwiftShader is slow and CI shares two cores: more than the runner's default 20 s per test.
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
+wasm-pack test --headless --chrome 2>&1 | tee "$logs/browser.log"
+grep -h "GPU:" "$logs/browser.log" | sed 's/^ *//' | sort -u || true
 
 step "page build (trunk)"
 trunk build --release
 
+# One total over both runners (each prints a "test result:" line per test binary).
+total() { grep -ho "[0-9]* $2" "$1" | awk '{ s += $1 } END { print s + 0 }'; }
+native_passed=$(total "$logs/native.log" passed)
+browser_passed=$(total "$logs/browser.log" passed)
+failed=$(($(total "$logs/native.log" failed) + $(total "$logs/browser.log" failed)))
 echo
-echo "all tests passed"
+echo "native: $native_passed passed; headless Chrome: $browser_passed passed"
+echo "$((native_passed + browser_passed)) passed, $failed failed"

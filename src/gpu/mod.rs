@@ -140,7 +140,16 @@ impl Gpu {
             })
             .await
             .map_err(|e| GpuError::Device(format!("{e} (adapter: {})", info.name)))?;
+        // A browser reports an invalid shader or pipeline only through an error
+        // scope (and then fails every command buffer that uses it): catch it here.
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pipelines = Pipelines::build(&device);
+        if let Some(e) = scope.pop().await {
+            return Err(GpuError::Device(format!(
+                "a genlab kernel failed to compile on {}: {e}",
+                info.name
+            )));
+        }
         let dummy_buffer = |label| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),

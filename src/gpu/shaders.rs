@@ -67,7 +67,8 @@ impl Tile {
     fn shape(self) -> (usize, usize, usize, usize, usize) {
         match self {
             Tile::Square => (16, 16, 4, 4, 16),
-            Tile::Tall => (1, 256, 1, 1, 16),
+            // K slice of 8: 256×16 floats would pass WebGPU's 16 KiB of workgroup memory.
+            Tile::Tall => (1, 256, 1, 1, 8),
             Tile::Wide => (32, 8, 1, 4, 16),
         }
     }
@@ -251,6 +252,30 @@ mod tests {
             )
             .validate(&module)
             .unwrap_or_else(|e| panic!("{name} ({tile:?}): {}", e.emit_to_string(&source)));
+        }
+    }
+
+    /// WebGPU guarantees 16384 bytes of workgroup memory; a pipeline over that
+    /// is rejected by browsers (and invalidates every command buffer using it)
+    /// even where a native driver would accept it.
+    #[test]
+    fn every_module_fits_webgpu_workgroup_memory() {
+        for (name, tile) in MODULES
+            .iter()
+            .flat_map(|(name, _, _)| Tile::ALL.map(|t| (name, t)))
+        {
+            let source = module_source(name, tile).unwrap();
+            let module = naga::front::wgsl::parse_str(&source).unwrap();
+            let bytes: u32 = module
+                .global_variables
+                .iter()
+                .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+                .map(|(_, v)| module.types[v.ty].inner.size(module.to_ctx()))
+                .sum();
+            assert!(
+                bytes <= 16384,
+                "{name} ({tile:?}) uses {bytes} bytes of workgroup memory; WebGPU guarantees 16384"
+            );
         }
     }
 
