@@ -26,6 +26,16 @@ struct ConvParams {
     has_bias: u32,   // 1 ⇒ add bias[channel of the output]
     act: u32,        // ACT_* applied last
     slope: f32,
+    // The input-gradient kernel runs once per stride phase (see
+    // conv2d_backward_input.wgsl); the other kernels ignore these.
+    phase_h: u32,    // (ih + pad_h) mod S of the rows this dispatch computes
+    phase_w: u32,
+    first_h: u32,    // the first such row (column)
+    first_w: u32,
+    rows: u32,       // how many such rows (columns)
+    cols: u32,
+    taps_h: u32,     // kernel rows (columns) with kh ≡ phase_h (mod S)
+    taps_w: u32,
     _pad0: u32,
 }
 

@@ -1,8 +1,14 @@
 // conv2d_backward_input.wgsl: dX = conv2d_transpose(dY, W), i.e.
 //   dx[n,ci,ih,iw] = Σ_{co,kh,kw} dy[n, co, oh, ow] · w[co,ci,kh,kw]
-//   where oh·S = ih + pad_h − kh and ow·S = iw + pad_w − kw (exact division),
-// as an implicit GEMM with M = N·H·W (input pixels), N = C_in, K = C_out·K·K.
+//   where oh·S = ih + pad_h − kh and ow·S = iw + pad_w − kw (exact division).
 // With bias and activation it is also the forward of a transposed convolution.
+//
+// Only taps with kh ≡ ih + pad_h (mod S) can divide exactly, so the pixels
+// are split by phase (ih + pad_h mod S, iw + pad_w mod S) and each phase is its
+// own implicit GEMM (one dispatch each, S² in all) over just its taps:
+//   M = N · rows · cols (that phase's pixels), N = C_in, K = C_out · taps_h · taps_w.
+// At stride 2 with 5×5 kernels that gathers 25 taps per pixel instead of
+// 4 × 25; at stride 1 there is one phase and every tap.
 
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -14,34 +20,46 @@ fn conv_x_load(i: u32) -> f32 {
 }
 
 fn gemm_dims() -> vec3<u32> {
-    return vec3<u32>(params.n * params.h * params.w, params.c_in, params.c_out * params.k * params.k);
+    return vec3<u32>(params.n * params.rows * params.cols, params.c_in, params.c_out * params.taps_h * params.taps_w);
+}
+
+// (n, ih, iw) of this phase's pixel m.
+fn phase_pixel(m: u32) -> vec3<u32> {
+    let px = split_pixel(m, params.rows, params.cols);
+    return vec3<u32>(px.x, params.first_h + px.y * params.stride, params.first_w + px.z * params.stride);
+}
+
+// (co, kh, kw) of this phase's patch index k.
+fn phase_tap(k: u32) -> vec3<u32> {
+    let taps = params.taps_h * params.taps_w;
+    let t = k % taps;
+    return vec3<u32>(k / taps, params.phase_h + (t / params.taps_w) * params.stride, params.phase_w + (t % params.taps_w) * params.stride);
 }
 
 fn load_a(m: u32, k: u32) -> f32 {
-    let px = split_pixel(m, params.h, params.w);
-    let pt = split_patch(k); // (co, kh, kw)
-    let th = i32(px.y + params.pad_h) - i32(pt.y);
-    let tw = i32(px.z + params.pad_w) - i32(pt.z);
-    let s = i32(params.stride);
-    if (th < 0 || tw < 0 || th % s != 0 || tw % s != 0) {
+    let px = phase_pixel(m);
+    let tap = phase_tap(k); // (co, kh, kw)
+    // ih + pad_h − kh is a multiple of S by construction; it may still fall outside dy.
+    let th = i32(px.y + params.pad_h) - i32(tap.y);
+    let tw = i32(px.z + params.pad_w) - i32(tap.z);
+    if (th < 0 || tw < 0) {
         return 0.0;
     }
-    let oh = u32(th / s);
-    let ow = u32(tw / s);
+    let oh = u32(th) / params.stride;
+    let ow = u32(tw) / params.stride;
     if (oh >= params.h_out || ow >= params.w_out) {
         return 0.0;
     }
-    return dy[((px.x * params.c_out + pt.x) * params.h_out + oh) * params.w_out + ow];
+    return dy[((px.x * params.c_out + tap.x) * params.h_out + oh) * params.w_out + ow];
 }
 
 fn load_b(k: u32, ci: u32) -> f32 {
-    let kk = params.k * params.k;
-    let co = k / kk;
-    return w[(co * params.c_in + ci) * kk + k % kk];
+    let tap = phase_tap(k);
+    return w[((tap.x * params.c_in + ci) * params.k + tap.y) * params.k + tap.z];
 }
 
 fn store_c(m: u32, ci: u32, acc: f32) {
-    let px = split_pixel(m, params.h, params.w);
+    let px = phase_pixel(m);
     let i = ((px.x * params.c_in + ci) * params.h + px.y) * params.w + px.z;
     var v = acc;
     if (params.accumulate != 0u) { v += dx[i]; }

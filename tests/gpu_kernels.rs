@@ -201,6 +201,7 @@ fn conv_geometries() -> Vec<Conv2dGeom> {
         Conv2dGeom::valid(2, 3, 10, 11, 4, 3, 2), // no padding, ragged
         Conv2dGeom::same(1, 5, 6, 6, 70, 3, 1),  // C_out past one GEMM tile
         Conv2dGeom::same(4, 2, 28, 28, 3, 5, 2), // weight gradient over K = 784: split-K
+        Conv2dGeom::valid(2, 2, 7, 7, 3, 1, 2),  // 1×1 stride 2: phases with no taps
     ]
 }
 
@@ -277,6 +278,7 @@ async fn conv_transpose2d_all(gpu: &'static Gpu) {
         Conv2dGeom::transposed_same(2, 5, 7, 7, 3, 5, 2), // 7→14
         Conv2dGeom::transposed_same(2, 3, 10, 9, 1, 5, 2), // to one channel (tall tile), ragged
         Conv2dGeom::transposed_same(1, 3, 4, 4, 67, 3, 2),
+        Conv2dGeom::transposed_same(1, 2, 3, 4, 3, 1, 2), // 1×1: odd pixels get the bias alone
     ];
     for g in geometries {
         let mut rng = Rng::new(13, g.c_in as u32);

@@ -404,6 +404,19 @@ impl Launch {
         }
     }
 
+    /// One launch recording these in order (the phases of one op).
+    pub fn concat(launches: Vec<Launch>) -> Launch {
+        let mut all = Launch {
+            dispatches: Vec::new(),
+            _buffers: Vec::new(),
+        };
+        for l in launches {
+            all.dispatches.extend(l.dispatches);
+            all._buffers.extend(l._buffers);
+        }
+        all
+    }
+
     /// Number of dispatches this op records.
     pub fn dispatch_count(&self) -> usize {
         self.dispatches.len()

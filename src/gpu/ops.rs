@@ -214,6 +214,14 @@ pub struct ConvParams {
     pub has_bias: u32,
     pub act: u32,
     pub slope: f32,
+    pub phase_h: u32,
+    pub phase_w: u32,
+    pub first_h: u32,
+    pub first_w: u32,
+    pub rows: u32,
+    pub cols: u32,
+    pub taps_h: u32,
+    pub taps_w: u32,
     pub _pad: u32,
 }
 
@@ -235,8 +243,29 @@ fn conv_params(g: &Conv2dGeom, accumulate: bool, has_bias: bool, act: Activation
         has_bias: has_bias as u32,
         act,
         slope,
+        phase_h: 0,
+        phase_w: 0,
+        first_h: 0,
+        first_w: 0,
+        rows: 0,
+        cols: 0,
+        taps_h: 0,
+        taps_w: 0,
         _pad: 0,
     }
+}
+
+/// For one stride phase r of one axis (size, padding): the first pixel with
+/// (i + pad) mod S = r, how many such pixels, and how many kernel taps k ≡ r (mod S).
+fn phase_1d(r: usize, size: usize, pad: usize, k: usize, s: usize) -> (usize, usize, usize) {
+    let first = (r + s - pad % s) % s;
+    let count = if first < size {
+        (size - first).div_ceil(s)
+    } else {
+        0
+    };
+    let taps = if r < k { (k - r).div_ceil(s) } else { 0 };
+    (first, count, taps)
 }
 
 /// y = act(conv2d(x, w) + b).
@@ -298,14 +327,37 @@ fn conv_input_gemm(
     check_len(op, "input-side tensor", out, g.input_len());
     check_len(op, "w", w, g.weight_len());
     check_len(op, "output-side tensor", dy, g.output_len());
-    let params = conv_params(g, accumulate, b.is_some(), act);
-    let dims = (g.n * g.h * g.w, g.c_in, g.c_out * g.k * g.k);
-    gpu.launch_gemm(
-        Kernel::Conv2dBackwardInput,
-        &params,
-        &[(1, Some(dy)), (2, Some(w)), (3, b), (4, Some(out))],
-        dims,
-    )
+    let base = conv_params(g, accumulate, b.is_some(), act);
+    let s = g.stride;
+    let mut phases = Vec::new();
+    for rh in 0..s {
+        for rw in 0..s {
+            let (first_h, rows, taps_h) = phase_1d(rh, g.h, g.pad_h, g.k, s);
+            let (first_w, cols, taps_w) = phase_1d(rw, g.w, g.pad_w, g.k, s);
+            if rows == 0 || cols == 0 {
+                continue;
+            }
+            let params = ConvParams {
+                phase_h: rh as u32,
+                phase_w: rw as u32,
+                first_h: first_h as u32,
+                first_w: first_w as u32,
+                rows: rows as u32,
+                cols: cols as u32,
+                taps_h: taps_h as u32,
+                taps_w: taps_w as u32,
+                ..base
+            };
+            let dims = (g.n * rows * cols, g.c_in, g.c_out * taps_h * taps_w);
+            phases.push(gpu.launch_gemm(
+                Kernel::Conv2dBackwardInput,
+                &params,
+                &[(1, Some(dy)), (2, Some(w)), (3, b), (4, Some(out))],
+                dims,
+            ));
+        }
+    }
+    Launch::concat(phases)
 }
 
 /// dW += Σ dY ⊗ patches of X.
