@@ -71,3 +71,39 @@ fn store_c(m: u32, ci: u32, acc: f32) {
 fn conv2d_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     gemm(wg, lid.xy, li);
 }
+
+// The same dX without a GEMM: one thread per dx element, looping over C_out
+// and only the taps of its phase. With few input channels the GEMM's N is 1
+// or 2, nothing is shared across its tile, and its barriers dominate; this
+// form has none. Same bindings and store semantics as the GEMM form.
+@compute @workgroup_size(256)
+fn conv2d_backward_input_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let i = (wg.y * nwg.x + wg.x) * 256u + li;
+    if (i >= params.n * params.c_in * params.h * params.w) { return; }
+    let iw = i % params.w;
+    let ih = (i / params.w) % params.h;
+    let ci = (i / (params.w * params.h)) % params.c_in;
+    let n = i / (params.w * params.h * params.c_in);
+    let s = params.stride;
+    let rh = (ih + params.pad_h) % s;
+    let rw = (iw + params.pad_w) % s;
+    var acc = 0.0;
+    for (var co = 0u; co < params.c_out; co++) {
+        let dy_base = (n * params.c_out + co) * params.h_out * params.w_out;
+        let w_base = (co * params.c_in + ci) * params.k * params.k;
+        // kh grows, so ih + pad_h − kh shrinks: once negative, no later tap fits.
+        for (var kh = rh; kh < params.k && kh <= ih + params.pad_h; kh += s) {
+            let oh = (ih + params.pad_h - kh) / s;
+            if (oh >= params.h_out) { continue; }
+            for (var kw = rw; kw < params.k && kw <= iw + params.pad_w; kw += s) {
+                let ow = (iw + params.pad_w - kw) / s;
+                if (ow >= params.w_out) { continue; }
+                acc = fma(dy[dy_base + oh * params.w_out + ow], w[w_base + kh * params.k + kw], acc);
+            }
+        }
+    }
+    var v = acc;
+    if (params.accumulate != 0u) { v += dx[i]; }
+    if (params.has_bias != 0u) { v += bias[ci]; }
+    dx[i] = activate(v, params.act, params.slope);
+}

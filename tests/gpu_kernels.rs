@@ -8,7 +8,7 @@ mod common;
 use common::{assert_close, run_read};
 use genlab::cpu::{self, Activation, AdamConfig, BatchNormConfig, RandomStream, Target};
 use genlab::geom::Conv2dGeom;
-use genlab::gpu::ops::{self, BatchNormTensors, GpuTarget};
+use genlab::gpu::ops::{self, BatchNormTensors, ConvInputPath, GpuTarget};
 use genlab::gpu::{Gpu, Tensor, Tile};
 use genlab::rng::Rng;
 
@@ -268,6 +268,20 @@ async fn conv2d_all(gpu: &'static Gpu) {
             RTOL,
             ATOL,
         );
+        // Both forms of the input gradient, whatever Auto picks for this shape, in write mode.
+        let mut dx_fresh = vec![0.0; g.input_len()];
+        cpu::conv2d_backward_input(&mut dx_fresh, &dy, &w, &g);
+        for path in [ConvInputPath::Gemm, ConvInputPath::Direct] {
+            let out = upload(gpu, &dx0); // overwritten, not accumulated
+            let l = ops::conv2d_backward_input_via(gpu, &out, &gdy, &gw, &g, false, path);
+            assert_close(
+                &format!("conv2d_backward_input {path:?} {g:?}"),
+                &run_read(gpu, &[&l], &out).await,
+                &dx_fresh,
+                RTOL,
+                ATOL,
+            );
+        }
     }
 }
 gpu_test!(conv2d_matches_cpu, conv2d_all);

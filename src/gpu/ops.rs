@@ -291,6 +291,21 @@ pub fn conv2d_forward(
     )
 }
 
+/// How the input gradient of a convolution (and the forward of a transposed
+/// one) is computed. Both forms gather only the taps of each pixel's stride phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvInputPath {
+    /// `Direct` up to [`DIRECT_MAX_C_IN`] input channels, `Gemm` above.
+    Auto,
+    /// One implicit GEMM per stride phase (shaders/conv2d_backward_input.wgsl).
+    Gemm,
+    /// One thread per input pixel, no workgroup memory: wins when the GEMM's N (= C_in) is tiny.
+    Direct,
+}
+
+/// Input channels up to which [`ConvInputPath::Auto`] takes the direct form.
+pub const DIRECT_MAX_C_IN: usize = 4;
+
 /// dX (+)= conv2d_transpose(dY, W).
 pub fn conv2d_backward_input(
     gpu: &Gpu,
@@ -300,7 +315,20 @@ pub fn conv2d_backward_input(
     g: &Conv2dGeom,
     accumulate: bool,
 ) -> Launch {
-    conv_input_gemm(
+    conv2d_backward_input_via(gpu, dx, dy, w, g, accumulate, ConvInputPath::Auto)
+}
+
+/// [`conv2d_backward_input`] by a chosen path (for tests and benchmarks).
+pub fn conv2d_backward_input_via(
+    gpu: &Gpu,
+    dx: &Tensor,
+    dy: &Tensor,
+    w: &Tensor,
+    g: &Conv2dGeom,
+    accumulate: bool,
+    path: ConvInputPath,
+) -> Launch {
+    conv_input_grad(
         gpu,
         "conv2d_backward_input",
         dx,
@@ -310,10 +338,11 @@ pub fn conv2d_backward_input(
         g,
         accumulate,
         Activation::None,
+        path,
     )
 }
 
-fn conv_input_gemm(
+fn conv_input_grad(
     gpu: &Gpu,
     op: &str,
     out: &Tensor,
@@ -323,11 +352,26 @@ fn conv_input_gemm(
     g: &Conv2dGeom,
     accumulate: bool,
     act: Activation,
+    path: ConvInputPath,
 ) -> Launch {
     check_len(op, "input-side tensor", out, g.input_len());
     check_len(op, "w", w, g.weight_len());
     check_len(op, "output-side tensor", dy, g.output_len());
     let base = conv_params(g, accumulate, b.is_some(), act);
+    let direct = match path {
+        ConvInputPath::Auto => g.c_in <= DIRECT_MAX_C_IN,
+        ConvInputPath::Gemm => false,
+        ConvInputPath::Direct => true,
+    };
+    let bindings = [(1, Some(dy)), (2, Some(w)), (3, b), (4, Some(out))];
+    if direct {
+        return gpu.launch(
+            Kernel::Conv2dBackwardInputDirect,
+            &base,
+            &bindings,
+            grid_1d(g.input_len(), WG),
+        );
+    }
     let s = g.stride;
     let mut phases = Vec::new();
     for rh in 0..s {
@@ -349,12 +393,7 @@ fn conv_input_gemm(
                 ..base
             };
             let dims = (g.n * rows * cols, g.c_in, g.c_out * taps_h * taps_w);
-            phases.push(gpu.launch_gemm(
-                Kernel::Conv2dBackwardInput,
-                &params,
-                &[(1, Some(dy)), (2, Some(w)), (3, b), (4, Some(out))],
-                dims,
-            ));
+            phases.push(gpu.launch_gemm(Kernel::Conv2dBackwardInput, &params, &bindings, dims));
         }
     }
     Launch::concat(phases)
@@ -394,7 +433,18 @@ pub fn conv_transpose2d_forward(
     if let Some(b) = b {
         check_len("conv_transpose2d_forward", "b", b, g.c_in);
     }
-    conv_input_gemm(gpu, "conv_transpose2d_forward", y, x, w, b, g, false, act)
+    conv_input_grad(
+        gpu,
+        "conv_transpose2d_forward",
+        y,
+        x,
+        w,
+        b,
+        g,
+        false,
+        act,
+        ConvInputPath::Auto,
+    )
 }
 
 /// dX (+)= conv2d(dY, W): the input gradient of a transposed convolution.

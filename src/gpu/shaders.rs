@@ -105,38 +105,40 @@ impl Tile {
 }
 
 macro_rules! kernels {
-    ($($variant:ident => ($module:literal, $entry:literal),)*) => {
+    ($($variant:ident => ($module:literal, $entry:literal, $gemm:literal),)*) => {
         /// Every compute entry point, named as in WGSL.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum Kernel { $($variant,)* }
 
-        const KERNELS: &[(Kernel, &str, &str)] = &[$((Kernel::$variant, $module, $entry),)*];
+        /// (kernel, module, entry point, whether it is a GEMM).
+        const KERNELS: &[(Kernel, &str, &str, bool)] = &[$((Kernel::$variant, $module, $entry, $gemm),)*];
     };
 }
 
 kernels! {
-    Matmul => ("matmul", "matmul"),
-    Conv2dForward => ("conv2d_forward", "conv2d_forward"),
-    Conv2dBackwardInput => ("conv2d_backward_input", "conv2d_backward_input"),
-    Conv2dBackwardWeight => ("conv2d_backward_weight", "conv2d_backward_weight"),
-    ActivationForward => ("elementwise", "activation_forward"),
-    ActivationBackward => ("elementwise", "activation_backward"),
-    Fill => ("elementwise", "fill"),
-    StepIncrement => ("elementwise", "step_increment"),
-    BiasBackward => ("bias", "bias_backward"),
-    BatchnormForwardTrain => ("batchnorm", "batchnorm_forward_train"),
-    BatchnormForwardEval => ("batchnorm", "batchnorm_forward_eval"),
-    BatchnormBackward => ("batchnorm", "batchnorm_backward"),
-    DropoutForward => ("random", "dropout_forward"),
-    DropoutBackward => ("random", "dropout_backward"),
-    GaussianNoise => ("random", "gaussian_noise"),
-    BceWithLogits => ("loss", "bce_with_logits"),
-    LeastSquares => ("loss", "least_squares"),
-    Mse => ("loss", "mse"),
-    GaussianKl => ("loss", "gaussian_kl"),
-    ReparameterizeForward => ("reparam", "reparameterize_forward"),
-    ReparameterizeBackward => ("reparam", "reparameterize_backward"),
-    AdamStep => ("adam", "adam_step"),
+    Matmul => ("matmul", "matmul", true),
+    Conv2dForward => ("conv2d_forward", "conv2d_forward", true),
+    Conv2dBackwardInput => ("conv2d_backward_input", "conv2d_backward_input", true),
+    Conv2dBackwardInputDirect => ("conv2d_backward_input", "conv2d_backward_input_direct", false),
+    Conv2dBackwardWeight => ("conv2d_backward_weight", "conv2d_backward_weight", true),
+    ActivationForward => ("elementwise", "activation_forward", false),
+    ActivationBackward => ("elementwise", "activation_backward", false),
+    Fill => ("elementwise", "fill", false),
+    StepIncrement => ("elementwise", "step_increment", false),
+    BiasBackward => ("bias", "bias_backward", false),
+    BatchnormForwardTrain => ("batchnorm", "batchnorm_forward_train", false),
+    BatchnormForwardEval => ("batchnorm", "batchnorm_forward_eval", false),
+    BatchnormBackward => ("batchnorm", "batchnorm_backward", false),
+    DropoutForward => ("random", "dropout_forward", false),
+    DropoutBackward => ("random", "dropout_backward", false),
+    GaussianNoise => ("random", "gaussian_noise", false),
+    BceWithLogits => ("loss", "bce_with_logits", false),
+    LeastSquares => ("loss", "least_squares", false),
+    Mse => ("loss", "mse", false),
+    GaussianKl => ("loss", "gaussian_kl", false),
+    ReparameterizeForward => ("reparam", "reparameterize_forward", false),
+    ReparameterizeBackward => ("reparam", "reparameterize_backward", false),
+    AdamStep => ("adam", "adam_step", false),
 }
 
 impl Kernel {
@@ -144,18 +146,9 @@ impl Kernel {
         KERNELS[self as usize].2
     }
 
-    fn module(self) -> (&'static str, bool) {
-        let name = KERNELS[self as usize].1;
-        let (_, gemm, _) = MODULES
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .expect("kernel names a listed module");
-        (name, *gemm)
-    }
-
     /// Whether this kernel is a GEMM (launched with a tile and optional split-K).
     pub fn is_gemm(self) -> bool {
-        self.module().1
+        KERNELS[self as usize].3
     }
 }
 
@@ -199,7 +192,7 @@ impl Pipelines {
         };
         let mut main = HashMap::new();
         let mut reduce = HashMap::new();
-        for (i, &(kernel, module_name, entry)) in KERNELS.iter().enumerate() {
+        for (i, &(kernel, module_name, entry, _)) in KERNELS.iter().enumerate() {
             assert_eq!(kernel as usize, i, "kernel table out of order");
             let tiles: &[Tile] = if kernel.is_gemm() {
                 &Tile::ALL
@@ -295,7 +288,7 @@ mod tests {
 
     #[test]
     fn every_kernel_names_an_entry_point_of_its_module() {
-        for (kernel, module, entry) in KERNELS {
+        for (kernel, module, entry, _) in KERNELS {
             let source = module_source(module, Tile::Square)
                 .unwrap_or_else(|| panic!("{kernel:?}: no module {module}"));
             assert!(
