@@ -9,6 +9,7 @@
 //! S stride, Z latent. Images are NCHW.
 
 pub mod cpu;
+pub mod data;
 pub mod geom;
 pub mod gpu;
 pub mod nn;

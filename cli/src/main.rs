@@ -24,16 +24,37 @@ enum Command {
     Info,
     /// GFLOP/s of the matmul and conv kernels at the DCGAN's shapes, GPU and CPU reference.
     Bench(bench::BenchArgs),
+    /// Check an MNIST-format pair of IDX files (gzip or raw) and print its size and digit counts.
+    Data {
+        /// Images file (IDX unsigned bytes, N×28×28).
+        images: std::path::PathBuf,
+        /// Labels file (IDX unsigned bytes, N).
+        labels: std::path::PathBuf,
+    },
+}
+
+fn data_summary(images: &std::path::Path, labels: &std::path::Path) -> Result<(), String> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+    };
+    let digits = genlab::data::Digits::from_idx(&read(images)?, &read(labels)?)
+        .map_err(|e| e.to_string())?;
+    println!("{} digits of 28×28", digits.len());
+    println!("per digit 0-9: {:?}", digits.histogram());
+    Ok(())
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Info => pollster::block_on(genlab::gpu::Gpu::new()).map(|gpu| {
-            println!("{}", gpu.adapter_summary());
-            println!("software adapter: {}", gpu.is_software());
-        }),
-        Command::Bench(args) => pollster::block_on(bench::run(args)),
+        Command::Info => pollster::block_on(genlab::gpu::Gpu::new())
+            .map(|gpu| {
+                println!("{}", gpu.adapter_summary());
+                println!("software adapter: {}", gpu.is_software());
+            })
+            .map_err(|e| e.to_string()),
+        Command::Bench(args) => pollster::block_on(bench::run(args)).map_err(|e| e.to_string()),
+        Command::Data { images, labels } => data_summary(&images, &labels),
     };
     if let Err(e) = result {
         eprintln!("genlab: {e}");
