@@ -10,6 +10,7 @@
 
 pub mod cpu;
 pub mod data;
+pub mod fast;
 pub mod geom;
 pub mod gpu;
 pub mod nn;

@@ -1,15 +1,18 @@
 //! `genlab bench`: GFLOP/s of the matmul and of every conv kernel at the
 //! shapes of the DCGAN (TensorFlow tutorial), on the GPU and, for comparison,
-//! of the whole CPU-reference op. Medians of repeated, warmed-up runs.
+//! of the same whole op on the CPU: the plain-loop reference and the fast
+//! form (sgemm + im2col). Medians of repeated, warmed-up runs.
 //!
 //! GPU timing: R dispatches of one launch are recorded into one pass and
 //! submitted once, then the device is drained; time = wall / R. R is chosen so
 //! that a run lasts at least `--min-ms`.
 
 use genlab::cpu::{self, Activation};
+use genlab::fast::{self, Scratch};
 use genlab::geom::Conv2dGeom;
 use genlab::gpu::{ops, Gpu, GpuError, Launch, Tensor};
 use genlab::rng::Rng;
+use std::rc::Rc;
 use std::time::Instant;
 
 #[derive(clap::Args)]
@@ -28,12 +31,13 @@ pub struct BenchArgs {
     cpu_max_batch: usize,
 }
 
-/// One op at one shape: its GPU launch and its CPU reference.
+/// One op at one shape: its GPU launch, its CPU reference and its fast CPU form.
 struct Case {
     name: String,
     flops: f64,
     launch: Launch,
-    cpu: Box<dyn FnMut()>,
+    reference: Box<dyn FnMut()>,
+    fast: Box<dyn FnMut()>,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -49,7 +53,7 @@ fn gpu_ms(gpu: &Gpu, launch: &Launch, args: &BenchArgs) -> Result<f64, GpuError>
         gpu.wait()?;
         Ok(t.elapsed().as_secs_f64() * 1e3)
     };
-    let once = time(1)?; // warm-up (pipeline compilation, first-touch of buffers)
+    let once = time(1)?; // warm-up (pipeline compilation, first touch of buffers)
     let reps = ((args.min_ms / once.max(1e-3)).ceil() as usize).clamp(1, 1000);
     let mut samples = Vec::new();
     for _ in 0..args.samples {
@@ -59,9 +63,9 @@ fn gpu_ms(gpu: &Gpu, launch: &Launch, args: &BenchArgs) -> Result<f64, GpuError>
 }
 
 fn cpu_ms(f: &mut dyn FnMut(), samples: usize) -> f64 {
-    f(); // warm-up
+    f(); // warm-up (and the scratch buffers' one allocation)
     median(
-        (0..samples.min(3))
+        (0..samples)
             .map(|_| {
                 let t = Instant::now();
                 f();
@@ -71,8 +75,13 @@ fn cpu_ms(f: &mut dyn FnMut(), samples: usize) -> f64 {
     )
 }
 
-fn rand(rng: &mut Rng, len: usize) -> Vec<f32> {
-    rng.uniform_vec(len, -1.0, 1.0)
+fn rand(rng: &mut Rng, len: usize) -> Rc<Vec<f32>> {
+    Rc::new(rng.uniform_vec(len, -1.0, 1.0))
+}
+
+/// An output buffer the closures write into, allocated once.
+fn out(len: usize) -> Vec<f32> {
+    vec![0.0; len]
 }
 
 /// The dense layers of the DCGAN: G's z(100) → 7·7·256 and D's 7·7·128 → 1.
@@ -98,34 +107,62 @@ fn dense_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
             Tensor::zeros(gpu, d_out * d_in),
         );
         let flops = 2.0 * (n * d_in * d_out) as f64;
-        let (x1, w1) = (x.clone(), w.clone());
+        let name = |op: &str| format!("{label} {op}");
+        let (x1, w1, x2, w2, mut y1, mut y2) = (
+            x.clone(),
+            w.clone(),
+            x.clone(),
+            w.clone(),
+            out(n * d_out),
+            out(n * d_out),
+        );
         cases.push(Case {
-            name: format!("{label} linear_forward"),
+            name: name("linear_forward"),
             flops,
             launch: ops::linear_forward(gpu, &gy, &gx, &gw, None, n, d_in, d_out, Activation::None),
-            cpu: Box::new(move || {
-                let mut y = vec![0.0; n * d_out];
-                cpu::linear_forward(&mut y, &x1, &w1, None, n, d_in, d_out, Activation::None);
+            reference: Box::new(move || {
+                cpu::linear_forward(&mut y1, &x1, &w1, None, n, d_in, d_out, Activation::None)
+            }),
+            fast: Box::new(move || {
+                fast::linear_forward(&mut y2, &x2, &w2, None, n, d_in, d_out, Activation::None)
             }),
         });
-        let (dy1, w1) = (dy.clone(), w.clone());
+        let (dy1, w1, dy2, w2, mut dx1, mut dx2) = (
+            dy.clone(),
+            w.clone(),
+            dy.clone(),
+            w.clone(),
+            out(n * d_in),
+            out(n * d_in),
+        );
         cases.push(Case {
-            name: format!("{label} linear_backward_input"),
+            name: name("linear_backward_input"),
             flops,
             launch: ops::linear_backward_input(gpu, &gdx, &gdy, &gw, n, d_in, d_out, false),
-            cpu: Box::new(move || {
-                let mut dx = vec![0.0; n * d_in];
-                cpu::matmul(&mut dx, &dy1, &w1, n, d_in, d_out, false, false, true);
+            reference: Box::new(move || {
+                cpu::matmul(&mut dx1, &dy1, &w1, n, d_in, d_out, false, false, false)
+            }),
+            fast: Box::new(move || {
+                fast::matmul(&mut dx2, &dy2, &w2, n, d_in, d_out, false, false, false)
             }),
         });
-        let (dy1, x1) = (dy.clone(), x.clone());
+        let (dy1, x1, dy2, x2, mut dw1, mut dw2) = (
+            dy.clone(),
+            x.clone(),
+            dy.clone(),
+            x.clone(),
+            out(d_out * d_in),
+            out(d_out * d_in),
+        );
         cases.push(Case {
-            name: format!("{label} linear_backward_weight"),
+            name: name("linear_backward_weight"),
             flops,
             launch: ops::linear_backward_weight(gpu, &gdw, &gdy, &gx, n, d_in, d_out),
-            cpu: Box::new(move || {
-                let mut dw = vec![0.0; d_out * d_in];
-                cpu::matmul(&mut dw, &dy1, &x1, d_out, d_in, n, true, false, true);
+            reference: Box::new(move || {
+                cpu::matmul(&mut dw1, &dy1, &x1, d_out, d_in, n, true, false, true)
+            }),
+            fast: Box::new(move || {
+                fast::matmul(&mut dw2, &dy2, &x2, d_out, d_in, n, true, false, true)
             }),
         });
     }
@@ -163,7 +200,7 @@ fn conv_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
     ];
     let mut cases = Vec::new();
     for (label, transposed, g) in layers {
-        // Buffers on the conv's input side (x) and output side (y) of the underlying conv.
+        // Data on the underlying conv's input side (xs) and output side (ys).
         let (xs, ys, w) = (
             rand(rng, g.input_len()),
             rand(rng, g.output_len()),
@@ -180,89 +217,79 @@ fn conv_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
             Tensor::zeros(gpu, w.len()),
         );
         let flops = g.flops();
+        let act = Activation::None;
+        let name = |op: &str| format!("{label} {op}");
+        // Each closure owns its output and (fast form) its scratch: nothing is allocated while timing.
+        macro_rules! case {
+            ($op:literal, $launch:expr, $out_len:expr, |$o:ident, $s:ident, $xs:ident, $ys:ident, $w:ident| $reference:expr, $fast:expr) => {{
+                let (mut o1, mut o2, mut $s) = (out($out_len), out($out_len), Scratch::default());
+                let (xs1, ys1, w1, xs2, ys2, w2) = (
+                    xs.clone(),
+                    ys.clone(),
+                    w.clone(),
+                    xs.clone(),
+                    ys.clone(),
+                    w.clone(),
+                );
+                cases.push(Case {
+                    name: name($op),
+                    flops,
+                    launch: $launch,
+                    reference: Box::new(move || {
+                        let ($o, $xs, $ys, $w) = (&mut o1, &xs1[..], &ys1[..], &w1[..]);
+                        $reference
+                    }),
+                    fast: Box::new(move || {
+                        let ($o, $xs, $ys, $w) = (&mut o2, &xs2[..], &ys2[..], &w2[..]);
+                        $fast
+                    }),
+                });
+            }};
+        }
         if transposed {
-            let (a, b) = (ys.clone(), w.clone());
-            cases.push(Case {
-                name: format!("{label} conv_transpose2d_forward"),
-                flops,
-                launch: ops::conv_transpose2d_forward(
-                    gpu,
-                    &oxs,
-                    &gys,
-                    &gw,
-                    None,
-                    &g,
-                    Activation::None,
-                ),
-                cpu: Box::new(move || {
-                    cpu::conv_transpose2d_forward(
-                        &mut vec![0.0; g.input_len()],
-                        &a,
-                        &b,
-                        None,
-                        &g,
-                        Activation::None,
-                    )
-                }),
-            });
-            let (a, b) = (xs.clone(), w.clone());
-            cases.push(Case {
-                name: format!("{label} conv_transpose2d_backward_input"),
-                flops,
-                launch: ops::conv_transpose2d_backward_input(gpu, &oys, &gxs, &gw, &g, false),
-                cpu: Box::new(move || {
-                    cpu::conv_transpose2d_backward_input(&mut vec![0.0; g.output_len()], &a, &b, &g)
-                }),
-            });
-            let (a, b) = (xs.clone(), ys.clone());
-            cases.push(Case {
-                name: format!("{label} conv_transpose2d_backward_weight"),
-                flops,
-                launch: ops::conv_transpose2d_backward_weight(gpu, &ow, &gxs, &gys, &g),
-                cpu: Box::new(move || {
-                    cpu::conv_transpose2d_backward_weight(
-                        &mut vec![0.0; g.weight_len()],
-                        &a,
-                        &b,
-                        &g,
-                    )
-                }),
-            });
+            case!(
+                "conv_transpose2d_forward",
+                ops::conv_transpose2d_forward(gpu, &oxs, &gys, &gw, None, &g, act),
+                g.input_len(),
+                |o, s, _xs, ys, w| cpu::conv_transpose2d_forward(o, ys, w, None, &g, act),
+                fast::conv_transpose2d_forward(o, ys, w, None, &g, act, &mut s)
+            );
+            case!(
+                "conv_transpose2d_backward_input",
+                ops::conv_transpose2d_backward_input(gpu, &oys, &gxs, &gw, &g, false),
+                g.output_len(),
+                |o, s, xs, _ys, w| cpu::conv_transpose2d_backward_input(o, xs, w, &g),
+                fast::conv_transpose2d_backward_input(o, xs, w, &g, &mut s)
+            );
+            case!(
+                "conv_transpose2d_backward_weight",
+                ops::conv_transpose2d_backward_weight(gpu, &ow, &gxs, &gys, &g),
+                g.weight_len(),
+                |o, s, xs, ys, _w| cpu::conv_transpose2d_backward_weight(o, xs, ys, &g),
+                fast::conv_transpose2d_backward_weight(o, xs, ys, &g, &mut s)
+            );
         } else {
-            let (a, b) = (xs.clone(), w.clone());
-            cases.push(Case {
-                name: format!("{label} conv2d_forward"),
-                flops,
-                launch: ops::conv2d_forward(gpu, &oys, &gxs, &gw, None, &g, Activation::None),
-                cpu: Box::new(move || {
-                    cpu::conv2d_forward(
-                        &mut vec![0.0; g.output_len()],
-                        &a,
-                        &b,
-                        None,
-                        &g,
-                        Activation::None,
-                    )
-                }),
-            });
-            let (a, b) = (ys.clone(), w.clone());
-            cases.push(Case {
-                name: format!("{label} conv2d_backward_input"),
-                flops,
-                launch: ops::conv2d_backward_input(gpu, &oxs, &gys, &gw, &g, false),
-                cpu: Box::new(move || {
-                    cpu::conv2d_backward_input(&mut vec![0.0; g.input_len()], &a, &b, &g)
-                }),
-            });
-            let (a, b) = (ys.clone(), xs.clone());
-            cases.push(Case {
-                name: format!("{label} conv2d_backward_weight"),
-                flops,
-                launch: ops::conv2d_backward_weight(gpu, &ow, &gys, &gxs, &g),
-                cpu: Box::new(move || {
-                    cpu::conv2d_backward_weight(&mut vec![0.0; g.weight_len()], &a, &b, &g)
-                }),
-            });
+            case!(
+                "conv2d_forward",
+                ops::conv2d_forward(gpu, &oys, &gxs, &gw, None, &g, act),
+                g.output_len(),
+                |o, s, xs, _ys, w| cpu::conv2d_forward(o, xs, w, None, &g, act),
+                fast::conv2d_forward(o, xs, w, None, &g, act, &mut s)
+            );
+            case!(
+                "conv2d_backward_input",
+                ops::conv2d_backward_input(gpu, &oxs, &gys, &gw, &g, false),
+                g.input_len(),
+                |o, s, _xs, ys, w| cpu::conv2d_backward_input(o, ys, w, &g),
+                fast::conv2d_backward_input(o, ys, w, &g, &mut s)
+            );
+            case!(
+                "conv2d_backward_weight",
+                ops::conv2d_backward_weight(gpu, &ow, &gys, &gxs, &g),
+                g.weight_len(),
+                |o, s, xs, ys, _w| cpu::conv2d_backward_weight(o, ys, xs, &g),
+                fast::conv2d_backward_weight(o, ys, xs, &g, &mut s)
+            );
         }
     }
     cases
@@ -271,31 +298,36 @@ fn conv_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
 pub async fn run(args: BenchArgs) -> Result<(), GpuError> {
     let gpu = Gpu::new().await?;
     println!("adapter: {}", gpu.adapter_summary());
+    println!("CPU columns: one thread; 'reference' is the plain loops of genlab::cpu, 'fast' is genlab::fast (sgemm + im2col)");
     println!(
-        "{:<54} {:>5} {:>8} {:>10} {:>9} {:>10} {:>9}",
-        "op", "batch", "MFLOP", "GPU ms", "GPU GF/s", "CPU-ref ms", "CPU GF/s"
+        "{:<54} {:>5} {:>8} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8}",
+        "op", "batch", "MFLOP", "GPU ms", "GF/s", "ref ms", "GF/s", "fast ms", "GF/s"
     );
     let mut rng = Rng::new(1, 0);
     for &n in &args.batch {
         let mut cases = dense_cases(&gpu, n, &mut rng);
         cases.extend(conv_cases(&gpu, n, &mut rng));
         for mut case in cases {
+            let gflops = |ms: f64| case.flops / ms / 1e6;
             let g = gpu_ms(&gpu, &case.launch, &args)?;
-            let (c, cg) = if n <= args.cpu_max_batch {
-                let c = cpu_ms(&mut case.cpu, args.samples);
-                (format!("{c:.2}"), format!("{:.2}", case.flops / c / 1e6))
+            let f = cpu_ms(&mut case.fast, args.samples);
+            let (r, rg) = if n <= args.cpu_max_batch {
+                let r = cpu_ms(&mut case.reference, args.samples.min(3));
+                (format!("{r:.2}"), format!("{:.2}", gflops(r)))
             } else {
                 ("-".into(), "-".into())
             };
             println!(
-                "{:<54} {:>5} {:>8.1} {:>10.3} {:>9.2} {:>10} {:>9}",
+                "{:<54} {:>5} {:>8.1} {:>10.3} {:>8.2} {:>10} {:>8} {:>10.3} {:>8.2}",
                 case.name,
                 n,
                 case.flops / 1e6,
                 g,
-                case.flops / g / 1e6,
-                c,
-                cg
+                gflops(g),
+                r,
+                rg,
+                f,
+                gflops(f)
             );
         }
     }

@@ -1,0 +1,207 @@
+//! The fast CPU ops (sgemm + im2col) against the plain-loop reference, on
+//! shapes that are not multiples of anything, batch 1 and > 1, with the
+//! accumulate semantics of backward.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::assert_close;
+use genlab::cpu::{self, Activation};
+use genlab::fast::{self, Scratch};
+use genlab::geom::Conv2dGeom;
+use genlab::rng::Rng;
+
+const RTOL: f32 = 1e-4;
+const ATOL: f32 = 1e-5;
+
+#[test]
+fn matmul_matches_reference_for_every_transpose() {
+    for &(m, n, k) in &[
+        (1, 1, 1),
+        (1, 37, 70),
+        (65, 3, 17),
+        (70, 67, 33),
+        (130, 129, 257),
+    ] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let mut rng = Rng::new(1, (m + n + k) as u32);
+            let a = rng.uniform_vec(m * k, -1.0, 1.0);
+            let b = rng.uniform_vec(k * n, -1.0, 1.0);
+            let c0 = rng.uniform_vec(m * n, -1.0, 1.0);
+            for accumulate in [false, true] {
+                let (mut want, mut got) = (c0.clone(), c0.clone());
+                cpu::matmul(&mut want, &a, &b, m, n, k, ta, tb, accumulate);
+                fast::matmul(&mut got, &a, &b, m, n, k, ta, tb, accumulate);
+                assert_close(
+                    &format!("matmul {m}x{n}x{k} tA {ta} tB {tb} acc {accumulate}"),
+                    &got,
+                    &want,
+                    RTOL,
+                    ATOL,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn linear_matches_reference() {
+    for &(n, d_in, d_out) in &[(1, 70, 45), (5, 13, 129)] {
+        let mut rng = Rng::new(2, n as u32);
+        let x = rng.uniform_vec(n * d_in, -1.0, 1.0);
+        let w = rng.uniform_vec(d_out * d_in, -0.5, 0.5);
+        let b = rng.uniform_vec(d_out, -0.5, 0.5);
+        let dy = rng.uniform_vec(n * d_out, -1.0, 1.0);
+        let init = rng.uniform_vec(d_out * d_in + d_out + n * d_in, -1.0, 1.0);
+        let (mut y_want, mut y_got) = (vec![0.0; n * d_out], vec![0.0; n * d_out]);
+        cpu::linear_forward(
+            &mut y_want,
+            &x,
+            &w,
+            Some(&b),
+            n,
+            d_in,
+            d_out,
+            Activation::LeakyRelu(0.2),
+        );
+        fast::linear_forward(
+            &mut y_got,
+            &x,
+            &w,
+            Some(&b),
+            n,
+            d_in,
+            d_out,
+            Activation::LeakyRelu(0.2),
+        );
+        assert_close("linear_forward", &y_got, &y_want, RTOL, ATOL);
+        let mut want = init.clone();
+        let mut got = init.clone();
+        for (buf, f) in [
+            (
+                &mut want,
+                cpu::linear_backward as fn(_, _, _, _, _, _, _, _, _),
+            ),
+            (&mut got, fast::linear_backward),
+        ] {
+            let (dw, rest) = buf.split_at_mut(d_out * d_in);
+            let (db, dx) = rest.split_at_mut(d_out);
+            f(Some(dx), dw, Some(db), &dy, &x, &w, n, d_in, d_out);
+        }
+        assert_close("linear_backward (dw, db, dx)", &got, &want, RTOL, ATOL);
+    }
+}
+
+fn conv_geometries() -> Vec<Conv2dGeom> {
+    vec![
+        Conv2dGeom::same(1, 1, 28, 28, 3, 5, 2),
+        Conv2dGeom::same(2, 3, 14, 14, 5, 5, 2),
+        Conv2dGeom::same(3, 2, 7, 9, 3, 5, 1),
+        Conv2dGeom::valid(2, 3, 10, 11, 4, 3, 2),
+        Conv2dGeom::same(1, 5, 6, 6, 70, 3, 1),
+        Conv2dGeom::valid(2, 2, 7, 7, 3, 1, 2),
+    ]
+}
+
+#[test]
+fn conv2d_matches_reference() {
+    let mut scratch = Scratch::default(); // shared by every shape, as a training step shares it
+    for g in conv_geometries() {
+        let mut rng = Rng::new(3, g.c_out as u32);
+        let x = rng.uniform_vec(g.input_len(), -1.0, 1.0);
+        let w = rng.uniform_vec(g.weight_len(), -0.5, 0.5);
+        let b = rng.uniform_vec(g.c_out, -0.5, 0.5);
+        let dy = rng.uniform_vec(g.output_len(), -1.0, 1.0);
+        let dx0 = rng.uniform_vec(g.input_len(), -1.0, 1.0);
+        let dw0 = rng.uniform_vec(g.weight_len(), -1.0, 1.0);
+        let act = Activation::Tanh;
+        let (mut y_want, mut y_got) = (vec![0.0; g.output_len()], vec![0.0; g.output_len()]);
+        cpu::conv2d_forward(&mut y_want, &x, &w, Some(&b), &g, act);
+        fast::conv2d_forward(&mut y_got, &x, &w, Some(&b), &g, act, &mut scratch);
+        assert_close(
+            &format!("conv2d_forward {g:?}"),
+            &y_got,
+            &y_want,
+            RTOL,
+            ATOL,
+        );
+        let (mut want, mut got) = (dx0.clone(), dx0.clone());
+        cpu::conv2d_backward_input(&mut want, &dy, &w, &g);
+        fast::conv2d_backward_input(&mut got, &dy, &w, &g, &mut scratch);
+        assert_close(
+            &format!("conv2d_backward_input {g:?}"),
+            &got,
+            &want,
+            RTOL,
+            ATOL,
+        );
+        let (mut want, mut got) = (dw0.clone(), dw0.clone());
+        cpu::conv2d_backward_weight(&mut want, &dy, &x, &g);
+        fast::conv2d_backward_weight(&mut got, &dy, &x, &g, &mut scratch);
+        assert_close(
+            &format!("conv2d_backward_weight {g:?}"),
+            &got,
+            &want,
+            RTOL,
+            ATOL,
+        );
+    }
+}
+
+#[test]
+fn conv_transpose2d_matches_reference() {
+    let mut scratch = Scratch::default();
+    let geometries = [
+        Conv2dGeom::transposed_same(1, 6, 7, 7, 5, 5, 1),
+        Conv2dGeom::transposed_same(2, 5, 7, 7, 3, 5, 2),
+        Conv2dGeom::transposed_same(2, 3, 10, 9, 1, 5, 2),
+        Conv2dGeom::transposed_same(1, 2, 3, 4, 3, 1, 2),
+    ];
+    for g in geometries {
+        let mut rng = Rng::new(4, g.c_in as u32);
+        let x = rng.uniform_vec(g.output_len(), -1.0, 1.0);
+        let w = rng.uniform_vec(g.weight_len(), -0.5, 0.5);
+        let b = rng.uniform_vec(g.c_in, -0.5, 0.5);
+        let dy = rng.uniform_vec(g.input_len(), -1.0, 1.0);
+        let dx0 = rng.uniform_vec(g.output_len(), -1.0, 1.0);
+        let dw0 = rng.uniform_vec(g.weight_len(), -1.0, 1.0);
+        let (mut y_want, mut y_got) = (vec![0.0; g.input_len()], vec![1.0; g.input_len()]);
+        cpu::conv_transpose2d_forward(&mut y_want, &x, &w, Some(&b), &g, Activation::Sigmoid);
+        fast::conv_transpose2d_forward(
+            &mut y_got,
+            &x,
+            &w,
+            Some(&b),
+            &g,
+            Activation::Sigmoid,
+            &mut scratch,
+        );
+        assert_close(
+            &format!("conv_transpose2d_forward {g:?}"),
+            &y_got,
+            &y_want,
+            RTOL,
+            ATOL,
+        );
+        let (mut want, mut got) = (dx0.clone(), dx0.clone());
+        cpu::conv_transpose2d_backward_input(&mut want, &dy, &w, &g);
+        fast::conv_transpose2d_backward_input(&mut got, &dy, &w, &g, &mut scratch);
+        assert_close(
+            &format!("conv_transpose2d_backward_input {g:?}"),
+            &got,
+            &want,
+            RTOL,
+            ATOL,
+        );
+        let (mut want, mut got) = (dw0.clone(), dw0.clone());
+        cpu::conv_transpose2d_backward_weight(&mut want, &dy, &x, &g);
+        fast::conv_transpose2d_backward_weight(&mut got, &dy, &x, &g, &mut scratch);
+        assert_close(
+            &format!("conv_transpose2d_backward_weight {g:?}"),
+            &got,
+            &want,
+            RTOL,
+            ATOL,
+        );
+    }
+}
