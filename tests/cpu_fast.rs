@@ -1,7 +1,7 @@
 //! The fast CPU ops (sgemm + im2col) against the plain-loop reference, on
 //! shapes that are not multiples of anything, batch 1 and > 1, with the
-//! accumulate semantics of backward.
-#![cfg(not(target_arch = "wasm32"))]
+//! accumulate semantics of backward. Runs natively and, since these are the
+//! CPU backend's kernels in the page, in headless Chrome (wasm32 + simd128).
 
 mod common;
 
@@ -11,10 +11,14 @@ use genlab::fast::{self, Scratch};
 use genlab::geom::Conv2dGeom;
 use genlab::rng::Rng;
 
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 const RTOL: f32 = 1e-4;
 const ATOL: f32 = 1e-5;
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn matmul_matches_reference_for_every_transpose() {
     for &(m, n, k) in &[
         (1, 1, 1),
@@ -44,7 +48,8 @@ fn matmul_matches_reference_for_every_transpose() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn linear_matches_reference() {
     for &(n, d_in, d_out) in &[(1, 70, 45), (5, 13, 129)] {
         let mut rng = Rng::new(2, n as u32);
@@ -103,7 +108,8 @@ fn conv_geometries() -> Vec<Conv2dGeom> {
     ]
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn conv2d_matches_reference() {
     let mut scratch = Scratch::default(); // shared by every shape, as a training step shares it
     for g in conv_geometries() {
@@ -148,7 +154,8 @@ fn conv2d_matches_reference() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn conv_transpose2d_matches_reference() {
     let mut scratch = Scratch::default();
     let geometries = [
