@@ -9,7 +9,7 @@ mod common;
 
 use genlab::cpu::{self, Activation, AdamConfig, Target};
 use genlab::gpu::ops::{self, GpuTarget};
-use genlab::gpu::{Gpu, Launch, Tensor};
+use genlab::gpu::{Gpu, Launch, Readback, Tensor};
 use genlab::nn::{Linear, LinearParams, ParamArena, ParamsBuilder};
 use genlab::rng::Rng;
 
@@ -187,9 +187,11 @@ async fn two_layer_network_trains(gpu: &'static Gpu) {
 
     // Steps 1..=3 one at a time against the CPU reference, then 80 with no readback at all.
     let (cpu_loss, _) = cpu_losses(&x, &labels, &w1, &w2, 83, adam);
+    // One staging buffer for every loss read, as the playground reads losses.
+    let loss_reader = Readback::new(gpu, &net.loss);
     for (t, &want) in cpu_loss.iter().enumerate().take(3) {
         net.step(gpu);
-        let got = net.loss.read(gpu).await.unwrap()[0];
+        let got = loss_reader.read(gpu).await.unwrap()[0];
         assert!(
             (got - want).abs() < 1e-4 * want.abs().max(1.0),
             "step {}: GPU loss {got}, CPU reference {want}",
@@ -199,7 +201,8 @@ async fn two_layer_network_trains(gpu: &'static Gpu) {
     for _ in 0..80 {
         net.step(gpu);
     }
-    let last = net.loss.read(gpu).await.unwrap()[0]; // the loss of step 83
+    let last = loss_reader.read(gpu).await.unwrap()[0]; // the loss of step 83
+    assert!(!loss_reader.is_busy());
     let want = cpu_loss[82];
     assert!(
         (last - want).abs() < 0.02 + 0.05 * want,

@@ -13,7 +13,7 @@ use std::fmt;
 
 use shaders::Pipelines;
 pub use shaders::{module_source, Kernel, Tile};
-pub use tensor::Tensor;
+pub use tensor::{Readback, Tensor};
 use wgpu::util::DeviceExt;
 
 /// Why the GPU could not be used, worded for the person who has to fix it.

@@ -82,43 +82,10 @@ impl Tensor {
         }
     }
 
-    /// Reads the tensor back: copies it to a staging buffer and awaits its
-    /// mapping. Never blocks on the web; natively the poll drives the mapping.
+    /// Reads the tensor back once (a staging buffer made for this read; for
+    /// reads repeated during training, keep a [`Readback`]).
     pub async fn read(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
-        if self.len == 0 {
-            return Ok(Vec::new());
-        }
-        let size = (self.len * 4) as u64;
-        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback"),
-            });
-        encoder.copy_buffer_to_buffer(&self.buffer, self.offset, &staging, 0, size);
-        gpu.queue.submit([encoder.finish()]);
-        let (tx, rx) = futures_channel::oneshot::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        gpu.wait()?;
-        rx.await
-            .map_err(|_| GpuError::Readback("the device dropped the mapping request".into()))?
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let data = {
-            let view = staging
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| GpuError::Readback(e.to_string()))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-        };
-        staging.unmap();
-        Ok(data)
+        Readback::new(gpu, self).read(gpu).await
     }
 
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
@@ -131,5 +98,87 @@ impl Tensor {
             offset: self.offset,
             size: wgpu::BufferSize::new((self.len.max(1) * 4) as u64),
         })
+    }
+}
+
+/// Reads one tensor back repeatedly (losses, sample grids) through a staging
+/// buffer made once: `read` records a copy, submits it, and awaits the
+/// mapping. It never blocks on the web; natively the poll drives the mapping.
+pub struct Readback {
+    src: Tensor,
+    staging: wgpu::Buffer,
+    in_flight: std::cell::Cell<bool>,
+}
+
+impl Readback {
+    pub fn new(gpu: &Gpu, src: &Tensor) -> Readback {
+        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: (src.len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Readback {
+            src: src.clone(),
+            staging,
+            in_flight: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Whether a read is under way (a caller on a timer can skip a beat).
+    pub fn is_busy(&self) -> bool {
+        self.in_flight.get()
+    }
+
+    /// The tensor's values after all work submitted so far.
+    pub async fn read(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
+        if self.src.len == 0 {
+            return Ok(Vec::new());
+        }
+        if self.in_flight.replace(true) {
+            return Err(GpuError::Readback(
+                "a read of this tensor is already under way; wait for it (or check is_busy)".into(),
+            ));
+        }
+        // Cleared however the read ends, also if its future is dropped.
+        struct Done<'a>(&'a std::cell::Cell<bool>);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _done = Done(&self.in_flight);
+        self.read_now(gpu).await
+    }
+
+    async fn read_now(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
+        let size = (self.src.len * 4) as u64;
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        encoder.copy_buffer_to_buffer(&self.src.buffer, self.src.offset, &self.staging, 0, size);
+        gpu.queue.submit([encoder.finish()]);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.staging
+            .slice(..size)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        gpu.wait()?;
+        rx.await
+            .map_err(|_| GpuError::Readback("the device dropped the mapping request".into()))?
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        let data = {
+            let view = self
+                .staging
+                .slice(..size)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        self.staging.unmap();
+        Ok(data)
     }
 }
