@@ -22,6 +22,8 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The page smoke test drives chromedriver from Python's standard library.
+command -v python3 >/dev/null || missing+=(python3)
 if ((${#missing[@]})); then
     if ! command -v apt-get >/dev/null; then
         echo "setup: missing ${missing[*]} and no apt-get: install their equivalents (Chromium + ChromeDriver, a Vulkan driver) by hand" >&2

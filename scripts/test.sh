@@ -5,7 +5,8 @@
 #      kernel against the CPU reference and the training-step test on the
 #      native GPU (lavapipe where there is no GPU; a missing adapter fails)
 #   3. the same GPU tests in headless Chromium on WebGPU (SwiftShader)
-#   4. the page builds with trunk
+#   4. the page builds with trunk, and in headless Chromium its WebGPU kernel
+#      matches the CPU reference (scripts/page_smoke.py; screenshot in target/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -31,8 +32,10 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
 wasm-pack test --headless --chrome 2>&1 | tee "$logs/browser.log"
 grep -h "GPU:" "$logs/browser.log" | sed 's/^ *//' | sort -u || true
 
-step "page build (trunk)"
+step "page build (trunk) and smoke test (headless Chromium)"
 trunk build --release
+python3 scripts/page_smoke.py dist
+page_passed=1
 
 # One total over both runners (each prints a "test result:" line per test binary).
 total() { grep -ho "[0-9]* $2" "$1" | awk '{ s += $1 } END { print s + 0 }'; }
@@ -40,5 +43,5 @@ native_passed=$(total "$logs/native.log" passed)
 browser_passed=$(total "$logs/browser.log" passed)
 failed=$(($(total "$logs/native.log" failed) + $(total "$logs/browser.log" failed)))
 echo
-echo "native: $native_passed passed; headless Chrome: $browser_passed passed"
-echo "$((native_passed + browser_passed)) passed, $failed failed"
+echo "native: $native_passed passed; headless Chrome: $browser_passed passed; page: $page_passed passed"
+echo "$((native_passed + browser_passed + page_passed)) passed, $failed failed"
