@@ -60,7 +60,7 @@ def main():
                 time.sleep(0.1)
         with open("webdriver.json") as f:
             chrome = json.load(f)["goog:chromeOptions"]
-        args = chrome["args"] + ["--headless=new", "--window-size=900,420", f"--user-data-dir={tempfile.mkdtemp()}"]
+        args = chrome["args"] + ["--headless=new", "--window-size=900,640", f"--user-data-dir={tempfile.mkdtemp()}"]
         caps = {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"args": args},
