@@ -247,7 +247,8 @@ pub fn conv_transpose2d_backward_weight(dw: &mut [f32], dy: &[f32], x: &[f32], g
     conv2d_backward_weight(dw, x, dy, g);
 }
 
-fn check_conv(op: &str, g: &Conv2dGeom, x_len: usize, y_len: usize, w_len: usize) {
+/// Asserts that conv buffers are large enough for `g` (shared with `crate::fast`).
+pub(crate) fn check_conv(op: &str, g: &Conv2dGeom, x_len: usize, y_len: usize, w_len: usize) {
     assert!(
         x_len >= g.input_len() && y_len >= g.output_len() && w_len >= g.weight_len(),
         "{op}: buffers (x {x_len}, y {y_len}, w {w_len}) too small for {g:?}"

@@ -5,7 +5,7 @@
 //! step to the next. This is what the CPU backend runs; `tests/cpu_fast.rs`
 //! checks every op against the reference.
 
-use crate::cpu::{self, Activation};
+use crate::cpu::{self, check_conv, Activation};
 use crate::geom::Conv2dGeom;
 
 /// C[M,N] (+)= op(A)·op(B): `crate::cpu::matmul` on sgemm. A is stored [M,K]
@@ -172,11 +172,24 @@ fn col2im_add(dx: &mut [f32], cols: &[f32], g: &Conv2dGeom) {
     }
 }
 
-fn check_conv(op: &str, g: &Conv2dGeom, x_len: usize, y_len: usize, w_len: usize) {
-    assert!(
-        x_len >= g.input_len() && y_len >= g.output_len() && w_len >= g.weight_len(),
-        "{op}: buffers (x {x_len}, y {y_len}, w {w_len}) too small for {g:?}"
-    );
+/// out (+)= conv2d(x, w) without bias or activation: per image,
+/// out_n[C_out, P] = w[C_out, C_in·K·K] · im2col(x_n). The forward of a
+/// convolution, and (accumulating) the input gradient of a transposed one.
+fn conv_gemm(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    g: &Conv2dGeom,
+    accumulate: bool,
+    scratch: &mut Scratch,
+) {
+    let (p, patch) = (g.h_out * g.w_out, g.c_in * g.k * g.k);
+    let cols = scratch.cols(patch * p);
+    for n in 0..g.n {
+        im2col(cols, &x[n * g.c_in * g.h * g.w..], g);
+        let out_n = &mut out[n * g.c_out * p..(n + 1) * g.c_out * p];
+        matmul(out_n, w, cols, g.c_out, p, patch, false, false, accumulate);
+    }
 }
 
 /// y = act(conv2d(x, w) + b): per image, y_n[C_out, P] = w[C_out, C_in·K·K] · im2col(x_n).
@@ -190,22 +203,8 @@ pub fn conv2d_forward(
     scratch: &mut Scratch,
 ) {
     check_conv("conv2d_forward", g, x.len(), y.len(), w.len());
-    let (p, patch) = (g.h_out * g.w_out, g.c_in * g.k * g.k);
-    let cols = scratch.cols(patch * p);
-    for n in 0..g.n {
-        im2col(cols, &x[n * g.c_in * g.h * g.w..], g);
-        matmul(
-            &mut y[n * g.c_out * p..(n + 1) * g.c_out * p],
-            w,
-            cols,
-            g.c_out,
-            p,
-            patch,
-            false,
-            false,
-            false,
-        );
-    }
+    conv_gemm(y, x, w, g, false, scratch);
+    let p = g.h_out * g.w_out;
     finish_rows(&mut y[..g.output_len()], b, g.c_out, p, act);
 }
 
@@ -297,22 +296,7 @@ pub fn conv_transpose2d_backward_input(
         dx.len(),
         w.len(),
     );
-    let (p, patch) = (g.h_out * g.w_out, g.c_in * g.k * g.k);
-    let cols = scratch.cols(patch * p);
-    for n in 0..g.n {
-        im2col(cols, &dy[n * g.c_in * g.h * g.w..], g);
-        matmul(
-            &mut dx[n * g.c_out * p..(n + 1) * g.c_out * p],
-            w,
-            cols,
-            g.c_out,
-            p,
-            patch,
-            false,
-            false,
-            true,
-        );
-    }
+    conv_gemm(dx, dy, w, g, true, scratch);
 }
 
 /// dw += the weight gradient of a transposed convolution (dy and x swap roles).
