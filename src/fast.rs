@@ -5,7 +5,7 @@
 //! step to the next. This is what the CPU backend runs; `tests/cpu_fast.rs`
 //! checks every op against the reference.
 
-use crate::cpu::{self, check_conv, Activation};
+use crate::cpu::{self, check_conv, Activation, AdamConfig};
 use crate::geom::Conv2dGeom;
 
 /// C[M,N] (+)= op(A)·op(B): `crate::cpu::matmul` on sgemm. A is stored [M,K]
@@ -308,4 +308,24 @@ pub fn conv_transpose2d_backward_weight(
     scratch: &mut Scratch,
 ) {
     conv2d_backward_weight(dw, x, dy, g, scratch);
+}
+
+/// `crate::cpu::adam_step` with the bias corrections computed once, not per weight.
+pub fn adam_step(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: u32, cfg: AdamConfig) {
+    assert!(
+        g.len() == p.len() && m.len() == p.len() && v.len() == p.len(),
+        "adam_step: {} params, {} grads, {} m, {} v",
+        p.len(),
+        g.len(),
+        m.len(),
+        v.len()
+    );
+    let t = t.max(1) as f32;
+    let c1 = 1.0 / (1.0 - cfg.beta1.powf(t));
+    let c2 = 1.0 / (1.0 - cfg.beta2.powf(t));
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = cfg.beta1 * *m + (1.0 - cfg.beta1) * g;
+        *v = cfg.beta2 * *v + (1.0 - cfg.beta2) * g * g;
+        *p -= cfg.lr * (*m * c1) / ((*v * c2).sqrt() + cfg.eps);
+    }
 }

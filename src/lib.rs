@@ -8,6 +8,7 @@
 //! Shape letters, used throughout: N batch, C channels, H×W image, K kernel,
 //! S stride, Z latent. Images are NCHW.
 
+pub mod backend;
 pub mod cpu;
 pub mod data;
 pub mod fast;

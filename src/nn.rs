@@ -1,26 +1,30 @@
-//! Layers on the GPU, and the parameter arena they share.
+//! Layers, the parameter arena they share, and sequential networks built from
+//! a list of layer specs, on any [`Backend`].
 //!
-//! A layer is a plain struct that owns its activations and gradients and the
-//! [`Launch`]es of its forward and backward, all made when the network is
-//! built; `forward`/`backward` only record those launches into a compute pass.
-//! A model's parameters live in one [`ParamArena`]: one buffer of values, one
-//! of gradients, two of Adam moments, so zeroing the gradients and the Adam
-//! update are one dispatch each, whatever the number of layers.
+//! A layer is a plain struct that owns what backward needs and the ops of its
+//! forward and backward, all made when the network is built; `forward` and
+//! `backward` only record those ops. A model's parameters live in one
+//! [`ParamArena`]: one buffer of values, one of gradients, two of Adam
+//! moments, so zeroing the gradients and the Adam update are one op each,
+//! whatever the number of layers.
 //!
-//! A training step is then a list of calls recorded into one encoder and
-//! submitted once (see `tests/gpu_training.rs`):
+//! A training step is then a list of calls recorded into one pass:
 //! `arena.zero_grad(pass)`, the layers' `forward`, the loss, the layers'
 //! `backward` in reverse, `arena.update(pass)`.
 
+use crate::backend::{Backend, BackendError, BatchNormTensors, TensorLen};
 use crate::cpu::{Activation, AdamConfig, BatchNormConfig};
 use crate::geom::Conv2dGeom;
-use crate::gpu::ops::{self, BatchNormTensors};
-use crate::gpu::{Gpu, Launch, Tensor};
+use crate::gpu::Gpu;
 use crate::rng::Rng;
 
 /// A parameter's place in its arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamId(usize);
+
+/// A non-trained value's place in its arena (batch norm's running statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateId(usize);
 
 #[derive(Clone, Debug)]
 struct Slot {
@@ -29,25 +33,15 @@ struct Slot {
     len: usize,
 }
 
-/// Collects a model's parameters (with their initial values) before the arena exists.
-pub struct ParamsBuilder {
-    align: usize,
+#[derive(Default)]
+struct Slots {
     slots: Vec<Slot>,
     init: Vec<f32>,
 }
 
-impl ParamsBuilder {
-    pub fn new(gpu: &Gpu) -> Self {
-        ParamsBuilder {
-            align: (gpu.storage_alignment() / 4) as usize,
-            slots: Vec::new(),
-            init: Vec::new(),
-        }
-    }
-
-    /// Adds a parameter with these initial values; each starts on a binding boundary.
-    pub fn add(&mut self, name: &str, init: Vec<f32>) -> ParamId {
-        let offset = self.init.len().next_multiple_of(self.align);
+impl Slots {
+    fn add(&mut self, align: usize, name: &str, init: Vec<f32>) -> usize {
+        let offset = self.init.len().next_multiple_of(align);
         self.init.resize(offset, 0.0);
         self.slots.push(Slot {
             name: name.to_string(),
@@ -55,54 +49,125 @@ impl ParamsBuilder {
             len: init.len(),
         });
         self.init.extend(init);
-        ParamId(self.slots.len() - 1)
+        self.slots.len() - 1
+    }
+}
+
+/// Collects a model's parameters (with their initial values) before the arena exists.
+pub struct ParamsBuilder {
+    align: usize,
+    params: Slots,
+    state: Slots,
+}
+
+impl ParamsBuilder {
+    pub fn new<B: Backend>(b: &B) -> Self {
+        ParamsBuilder {
+            align: b.alignment(),
+            params: Slots::default(),
+            state: Slots::default(),
+        }
     }
 
-    pub fn build(self, gpu: &Gpu, adam: AdamConfig) -> ParamArena {
-        let len = self.init.len();
-        let values = Tensor::from_slice(gpu, &self.init);
-        let grads = Tensor::zeros(gpu, len);
-        let m = Tensor::zeros(gpu, len);
-        let v = Tensor::zeros(gpu, len);
-        let step = Tensor::zeros(gpu, 1);
-        let zero = ops::fill(gpu, &grads, 0.0);
-        let tick = ops::step_increment(gpu, &step);
-        let adam = ops::adam_step(gpu, &values, &grads, &m, &v, &step, adam);
+    /// Adds a parameter with these initial values; each starts on a binding boundary.
+    pub fn add(&mut self, name: &str, init: Vec<f32>) -> ParamId {
+        ParamId(self.params.add(self.align, name, init))
+    }
+
+    /// Adds a value that forward passes update but the optimiser does not.
+    pub fn add_state(&mut self, name: &str, init: Vec<f32>) -> StateId {
+        StateId(self.state.add(self.align, name, init))
+    }
+
+    pub fn build<B: Backend>(self, b: &B, adam: AdamConfig) -> ParamArena<B> {
+        let len = self.params.init.len();
+        let values = b.from_slice(&self.params.init);
+        let grads = b.zeros(len);
+        let m = b.zeros(len);
+        let v = b.zeros(len);
+        let step = b.zeros(1);
+        let state = b.from_slice(&self.state.init);
+        let zero = b.fill(&grads, 0.0);
+        let tick = b.step_increment(&step);
+        let adam_op = b.adam_step(&values, &grads, &m, &v, &step, adam);
         ParamArena {
             values,
             grads,
+            m,
+            v,
             step,
-            slots: self.slots,
+            state,
+            slots: self.params.slots,
+            state_slots: self.state.slots,
+            adam,
             zero,
             tick,
-            adam,
-            _moments: [m, v],
+            adam_op,
         }
     }
 }
 
-/// All parameters of a model, their gradients and Adam state, and the step counter.
-pub struct ParamArena {
-    pub values: Tensor,
-    pub grads: Tensor,
+/// All parameters of a model, their gradients and Adam state, the step counter,
+/// and the model's non-trained state.
+pub struct ParamArena<B: Backend = Gpu> {
+    pub values: B::Tensor,
+    pub grads: B::Tensor,
+    /// Adam's moments.
+    pub m: B::Tensor,
+    pub v: B::Tensor,
     /// One u32: the number of updates so far (Adam's t; the RNG's step).
-    pub step: Tensor,
+    pub step: B::Tensor,
+    pub state: B::Tensor,
     slots: Vec<Slot>,
-    zero: Launch,
-    tick: Launch,
-    adam: Launch,
-    _moments: [Tensor; 2],
+    state_slots: Vec<Slot>,
+    pub adam: AdamConfig,
+    zero: B::Op,
+    tick: B::Op,
+    adam_op: B::Op,
 }
 
-impl ParamArena {
-    pub fn value(&self, gpu: &Gpu, id: ParamId) -> Tensor {
+/// Which buffer of an arena a saved tensor belongs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArenaPart {
+    Value,
+    AdamM,
+    AdamV,
+    State,
+}
+
+impl ArenaPart {
+    pub const ALL: [ArenaPart; 4] = [
+        ArenaPart::Value,
+        ArenaPart::AdamM,
+        ArenaPart::AdamV,
+        ArenaPart::State,
+    ];
+
+    /// The saved name of a slot: the parameter's own name for values and
+    /// state, with a suffix for the optimiser's moments.
+    pub fn saved_name(self, name: &str) -> String {
+        match self {
+            ArenaPart::Value | ArenaPart::State => name.to_string(),
+            ArenaPart::AdamM => format!("{name}.adam_m"),
+            ArenaPart::AdamV => format!("{name}.adam_v"),
+        }
+    }
+}
+
+impl<B: Backend> ParamArena<B> {
+    pub fn value(&self, b: &B, id: ParamId) -> B::Tensor {
         let s = &self.slots[id.0];
-        self.values.slice(gpu, s.offset, s.len)
+        b.slice(&self.values, s.offset, s.len)
     }
 
-    pub fn grad(&self, gpu: &Gpu, id: ParamId) -> Tensor {
+    pub fn grad(&self, b: &B, id: ParamId) -> B::Tensor {
         let s = &self.slots[id.0];
-        self.grads.slice(gpu, s.offset, s.len)
+        b.slice(&self.grads, s.offset, s.len)
+    }
+
+    pub fn state_value(&self, b: &B, id: StateId) -> B::Tensor {
+        let s = &self.state_slots[id.0];
+        b.slice(&self.state, s.offset, s.len)
     }
 
     pub fn name(&self, id: ParamId) -> &str {
@@ -115,42 +180,179 @@ impl ParamArena {
     }
 
     /// Records: every gradient = 0.
-    pub fn zero_grad(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.zero.record(pass);
+    pub fn zero_grad(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.zero);
     }
 
     /// Records: step += 1, then one Adam update of every parameter.
-    pub fn update(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.tick.record(pass);
-        self.adam.record(pass);
+    pub fn update(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.tick);
+        B::record(pass, &self.adam_op);
     }
 
     /// Reads one parameter's values back (outside a step).
-    pub async fn read(&self, gpu: &Gpu, id: ParamId) -> Result<Vec<f32>, crate::gpu::GpuError> {
-        self.value(gpu, id).read(gpu).await
+    pub async fn read(&self, b: &B, id: ParamId) -> Result<Vec<f32>, BackendError> {
+        b.read(&b.readback(&self.value(b, id))).await
+    }
+
+    fn part(&self, part: ArenaPart) -> (&B::Tensor, &[Slot]) {
+        match part {
+            ArenaPart::Value => (&self.values, &self.slots),
+            ArenaPart::AdamM => (&self.m, &self.slots),
+            ArenaPart::AdamV => (&self.v, &self.slots),
+            ArenaPart::State => (&self.state, &self.state_slots),
+        }
+    }
+
+    /// Every named tensor of the arena (values, Adam moments, state), read back.
+    pub async fn export(&self, b: &B) -> Result<Vec<(String, Vec<f32>)>, BackendError> {
+        let mut out = Vec::new();
+        for part in ArenaPart::ALL {
+            let (t, slots) = self.part(part);
+            let all = b.read(&b.readback(t)).await?;
+            for s in slots {
+                out.push((
+                    part.saved_name(&s.name),
+                    all[s.offset..s.offset + s.len].to_vec(),
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The Adam step count.
+    pub async fn read_step(&self, b: &B) -> Result<u32, BackendError> {
+        Ok(b.read(&b.readback(&self.step)).await?[0].to_bits())
+    }
+
+    /// Loads the tensors `get` finds by saved name. Parameter values and
+    /// state must all be there; Adam's moments are optional (weights saved
+    /// without them start the optimiser afresh), as is `step`.
+    pub fn import(
+        &self,
+        b: &B,
+        get: impl Fn(&str) -> Option<Vec<f32>>,
+        step: Option<u32>,
+    ) -> Result<(), BackendError> {
+        for part in ArenaPart::ALL {
+            let (t, slots) = self.part(part);
+            for s in slots {
+                let name = part.saved_name(&s.name);
+                match get(&name) {
+                    Some(v) if v.len() == s.len => b.write(t, s.offset, &v),
+                    Some(v) => {
+                        return Err(BackendError(format!(
+                            "tensor {name} has {} values, the model needs {}: was it saved by a model of another size?",
+                            v.len(),
+                            s.len
+                        )))
+                    }
+                    None if matches!(part, ArenaPart::AdamM | ArenaPart::AdamV) => {
+                        b.write(t, s.offset, &vec![0.0; s.len])
+                    }
+                    None => {
+                        return Err(BackendError(format!(
+                            "the weights file has no tensor {name}: was it saved by another model?"
+                        )))
+                    }
+                }
+            }
+        }
+        b.write(&self.step, 0, &[f32::from_bits(step.unwrap_or(0))]);
+        Ok(())
     }
 }
 
-/// The gradient before a fused activation, dz = dy·act'(y): a new tensor and
-/// the launch that fills it, or `None` (use dy itself) when there is no activation.
-fn pre_activation_grad(
-    gpu: &Gpu,
-    act: Activation,
-    y: &Tensor,
-    dy: &Tensor,
-    backward: &mut Vec<Launch>,
-) -> Option<Tensor> {
-    (act != Activation::None).then(|| {
-        let dz = Tensor::zeros(gpu, dy.len());
-        backward.push(ops::activation_backward(gpu, &dz, dy, y, act, false));
-        dz
-    })
+/// How a layer's backward hands the gradient to its input.
+pub enum InputGrad<'a, T> {
+    /// The input needs no gradient (the data, say).
+    None,
+    /// dx = the gradient.
+    Write(&'a T),
+    /// dx += the gradient (an input read by two layers).
+    Accumulate(&'a T),
 }
 
-/// Records launches in order.
-fn record_all(launches: &[Launch], pass: &mut wgpu::ComputePass<'_>) {
-    for l in launches {
-        l.record(pass);
+impl<T> Clone for InputGrad<'_, T> {
+    fn clone(&self) -> Self {
+        match *self {
+            InputGrad::None => InputGrad::None,
+            InputGrad::Write(t) => InputGrad::Write(t),
+            InputGrad::Accumulate(t) => InputGrad::Accumulate(t),
+        }
+    }
+}
+
+impl<'a, T> InputGrad<'a, T> {
+    fn get(&self) -> Option<(&'a T, bool)> {
+        match *self {
+            InputGrad::None => None,
+            InputGrad::Write(t) => Some((t, false)),
+            InputGrad::Accumulate(t) => Some((t, true)),
+        }
+    }
+}
+
+/// A layer's output and its gradient: given (to write into a slice of a
+/// bigger tensor), or new.
+fn output<B: Backend>(
+    b: &B,
+    out: Option<(B::Tensor, B::Tensor)>,
+    len: usize,
+) -> (B::Tensor, B::Tensor) {
+    let (y, dy) = out.unwrap_or_else(|| (b.zeros(len), b.zeros(len)));
+    assert!(
+        y.len() == len && dy.len() == len,
+        "layer output: given {} and {} elements, needs {len}",
+        y.len(),
+        dy.len()
+    );
+    (y, dy)
+}
+
+/// A layer's backward ops: the gradient before its fused activation, the
+/// parameter gradients, the input gradient.
+struct BackwardOps<B: Backend> {
+    pre: Option<B::Op>,
+    params: Vec<B::Op>,
+    input: Option<B::Op>,
+    _dz: Option<B::Tensor>,
+}
+
+impl<B: Backend> BackwardOps<B> {
+    /// dz = dy·act'(y), a tensor of its own, or dy itself when there is no activation.
+    fn new(b: &B, act: Activation, y: &B::Tensor, dy: &B::Tensor) -> Self {
+        let (pre, dz) = if act == Activation::None {
+            (None, None)
+        } else {
+            let dz = b.zeros(dy.len());
+            (
+                Some(b.activation_backward(&dz, dy, y, act, false)),
+                Some(dz),
+            )
+        };
+        BackwardOps {
+            pre,
+            params: Vec::new(),
+            input: None,
+            _dz: dz,
+        }
+    }
+
+    /// The gradient the parameter and input ops read.
+    fn dpre<'t>(&'t self, dy: &'t B::Tensor) -> &'t B::Tensor {
+        self._dz.as_ref().unwrap_or(dy)
+    }
+
+    fn record(&self, pass: &mut B::Pass<'_>, params: bool, input: bool) {
+        for op in self
+            .pre
+            .iter()
+            .chain(self.params.iter().filter(|_| params))
+            .chain(self.input.iter().filter(|_| input))
+        {
+            B::record(pass, op);
+        }
     }
 }
 
@@ -189,57 +391,53 @@ impl LinearParams {
 }
 
 /// y[N, out] = act(x[N, in]·wᵀ + b).
-pub struct Linear {
+pub struct Linear<B: Backend = Gpu> {
     pub params: LinearParams,
     pub n: usize,
     pub act: Activation,
     /// The output, and the gradient of the loss with respect to it (written by the next layer or the loss).
-    pub y: Tensor,
-    pub dy: Tensor,
-    forward: Launch,
-    backward: Vec<Launch>,
-    _dz: Option<Tensor>,
+    pub y: B::Tensor,
+    pub dy: B::Tensor,
+    forward: B::Op,
+    backward: BackwardOps<B>,
 }
 
-impl Linear {
-    /// Binds the layer to its input `x` (N×in) and, when the input needs a
-    /// gradient, to `dx`, which this layer's backward writes.
+impl<B: Backend> Linear<B> {
+    /// Binds the layer to its input `x` (N×in), the input's gradient `dx`
+    /// (which backward writes), and its output (`None`: new tensors).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        gpu: &Gpu,
-        arena: &ParamArena,
+        b: &B,
+        arena: &ParamArena<B>,
         params: LinearParams,
         n: usize,
-        x: &Tensor,
-        dx: Option<&Tensor>,
+        x: &B::Tensor,
+        dx: InputGrad<B::Tensor>,
         act: Activation,
+        out: Option<(B::Tensor, B::Tensor)>,
     ) -> Self {
         let LinearParams { d_in, d_out, .. } = params;
-        let w = arena.value(gpu, params.w);
-        let dw = arena.grad(gpu, params.w);
-        let b = params.b.map(|b| arena.value(gpu, b));
-        let y = Tensor::zeros(gpu, n * d_out);
-        let dy = Tensor::zeros(gpu, n * d_out);
-        let forward = ops::linear_forward(gpu, &y, x, &w, b.as_ref(), n, d_in, d_out, act);
-        let mut backward = Vec::new();
-        let dz = pre_activation_grad(gpu, act, &y, &dy, &mut backward);
-        let dpre = dz.as_ref().unwrap_or(&dy);
-        backward.push(ops::linear_backward_weight(
-            gpu, &dw, dpre, x, n, d_in, d_out,
+        let w = arena.value(b, params.w);
+        let bias = params.b.map(|id| arena.value(b, id));
+        let (y, dy) = output(b, out, n * d_out);
+        let forward = b.linear_forward(&y, x, &w, bias.as_ref(), n, d_in, d_out, act);
+        let mut backward = BackwardOps::new(b, act, &y, &dy);
+        let dpre = backward.dpre(&dy).clone();
+        backward.params.push(b.linear_backward_weight(
+            &arena.grad(b, params.w),
+            &dpre,
+            x,
+            n,
+            d_in,
+            d_out,
         ));
-        if let Some(bid) = params.b {
-            backward.push(ops::bias_backward(
-                gpu,
-                &arena.grad(gpu, bid),
-                dpre,
-                n,
-                d_out,
-                1,
-            ));
+        if let Some(id) = params.b {
+            backward
+                .params
+                .push(b.bias_backward(&arena.grad(b, id), &dpre, n, d_out, 1));
         }
-        if let Some(dx) = dx {
-            backward.push(ops::linear_backward_input(
-                gpu, dx, dpre, &w, n, d_in, d_out, false,
-            ));
+        if let Some((dx, acc)) = dx.get() {
+            backward.input = Some(b.linear_backward_input(dx, &dpre, &w, n, d_in, d_out, acc));
         }
         Linear {
             params,
@@ -249,16 +447,21 @@ impl Linear {
             dy,
             forward,
             backward,
-            _dz: dz,
         }
     }
 
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward.record(pass); // y: [N, out]
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.forward); // y: [N, out]
     }
 
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        record_all(&self.backward, pass);
+    /// Parameter gradients (accumulated) and the input gradient.
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        self.backward.record(pass, true, true);
+    }
+
+    /// The input gradient alone (the parameters' gradients left untouched).
+    pub fn backward_input(&self, pass: &mut B::Pass<'_>) {
+        self.backward.record(pass, false, true);
     }
 }
 
@@ -267,7 +470,8 @@ impl Linear {
 pub struct ConvParams {
     pub w: ParamId,
     pub b: Option<ParamId>,
-    /// For a transposed layer, the convolution it transposes.
+    /// For a transposed layer, the convolution it transposes. Its `n` is
+    /// replaced by the batch size when the layer is bound.
     pub geom: Conv2dGeom,
 }
 
@@ -312,55 +516,49 @@ impl ConvParams {
 }
 
 /// y = act(conv2d(x, w) + b): x[N, C_in, H, W] → y[N, C_out, H_out, W_out].
-pub struct Conv2d {
+pub struct Conv2d<B: Backend = Gpu> {
     pub params: ConvParams,
     pub act: Activation,
-    pub y: Tensor,
-    pub dy: Tensor,
-    forward: Launch,
-    backward: Vec<Launch>,
-    _dz: Option<Tensor>,
+    pub y: B::Tensor,
+    pub dy: B::Tensor,
+    forward: B::Op,
+    backward: BackwardOps<B>,
 }
 
-impl Conv2d {
+impl<B: Backend> Conv2d<B> {
+    /// Binds the layer at batch size `n` (see [`Linear::new`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        gpu: &Gpu,
-        arena: &ParamArena,
+        b: &B,
+        arena: &ParamArena<B>,
         params: ConvParams,
-        x: &Tensor,
-        dx: Option<&Tensor>,
+        n: usize,
+        x: &B::Tensor,
+        dx: InputGrad<B::Tensor>,
         act: Activation,
+        out: Option<(B::Tensor, B::Tensor)>,
     ) -> Self {
-        let g = params.geom;
-        let w = arena.value(gpu, params.w);
-        let b = params.b.map(|b| arena.value(gpu, b));
-        let (y, dy) = (
-            Tensor::zeros(gpu, g.output_len()),
-            Tensor::zeros(gpu, g.output_len()),
-        );
-        let forward = ops::conv2d_forward(gpu, &y, x, &w, b.as_ref(), &g, act);
-        let mut backward = Vec::new();
-        let dz = pre_activation_grad(gpu, act, &y, &dy, &mut backward);
-        let dpre = dz.as_ref().unwrap_or(&dy);
-        backward.push(ops::conv2d_backward_weight(
-            gpu,
-            &arena.grad(gpu, params.w),
-            dpre,
-            x,
-            &g,
-        ));
-        if let Some(bid) = params.b {
-            backward.push(ops::bias_backward(
-                gpu,
-                &arena.grad(gpu, bid),
-                dpre,
+        let g = Conv2dGeom { n, ..params.geom };
+        let w = arena.value(b, params.w);
+        let bias = params.b.map(|id| arena.value(b, id));
+        let (y, dy) = output(b, out, g.output_len());
+        let forward = b.conv2d_forward(&y, x, &w, bias.as_ref(), &g, act);
+        let mut backward = BackwardOps::new(b, act, &y, &dy);
+        let dpre = backward.dpre(&dy).clone();
+        backward
+            .params
+            .push(b.conv2d_backward_weight(&arena.grad(b, params.w), &dpre, x, &g));
+        if let Some(id) = params.b {
+            backward.params.push(b.bias_backward(
+                &arena.grad(b, id),
+                &dpre,
                 g.n,
                 g.c_out,
                 g.h_out * g.w_out,
             ));
         }
-        if let Some(dx) = dx {
-            backward.push(ops::conv2d_backward_input(gpu, dx, dpre, &w, &g, false));
+        if let Some((dx, acc)) = dx.get() {
+            backward.input = Some(b.conv2d_backward_input(dx, &dpre, &w, &g, acc));
         }
         Conv2d {
             params,
@@ -369,72 +567,70 @@ impl Conv2d {
             dy,
             forward,
             backward,
-            _dz: dz,
         }
     }
 
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward.record(pass);
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.forward);
     }
 
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        record_all(&self.backward, pass);
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        self.backward.record(pass, true, true);
+    }
+
+    pub fn backward_input(&self, pass: &mut B::Pass<'_>) {
+        self.backward.record(pass, false, true);
     }
 }
 
 /// The transposed convolution of `params.geom`: x[N, g.c_out, g.h_out, g.w_out] → y[N, g.c_in, g.h, g.w]
 /// (Keras' Conv2DTranspose with `Conv2dGeom::transposed_same`).
-pub struct ConvTranspose2d {
+pub struct ConvTranspose2d<B: Backend = Gpu> {
     pub params: ConvParams,
     pub act: Activation,
-    pub y: Tensor,
-    pub dy: Tensor,
-    forward: Launch,
-    backward: Vec<Launch>,
-    _dz: Option<Tensor>,
+    pub y: B::Tensor,
+    pub dy: B::Tensor,
+    forward: B::Op,
+    backward: BackwardOps<B>,
 }
 
-impl ConvTranspose2d {
+impl<B: Backend> ConvTranspose2d<B> {
+    /// Binds the layer at batch size `n` (see [`Linear::new`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        gpu: &Gpu,
-        arena: &ParamArena,
+        b: &B,
+        arena: &ParamArena<B>,
         params: ConvParams,
-        x: &Tensor,
-        dx: Option<&Tensor>,
+        n: usize,
+        x: &B::Tensor,
+        dx: InputGrad<B::Tensor>,
         act: Activation,
+        out: Option<(B::Tensor, B::Tensor)>,
     ) -> Self {
-        let g = params.geom;
-        let w = arena.value(gpu, params.w);
-        let b = params.b.map(|b| arena.value(gpu, b));
-        let (y, dy) = (
-            Tensor::zeros(gpu, g.input_len()),
-            Tensor::zeros(gpu, g.input_len()),
-        );
-        let forward = ops::conv_transpose2d_forward(gpu, &y, x, &w, b.as_ref(), &g, act);
-        let mut backward = Vec::new();
-        let dz = pre_activation_grad(gpu, act, &y, &dy, &mut backward);
-        let dpre = dz.as_ref().unwrap_or(&dy);
-        backward.push(ops::conv_transpose2d_backward_weight(
-            gpu,
-            &arena.grad(gpu, params.w),
-            dpre,
+        let g = Conv2dGeom { n, ..params.geom };
+        let w = arena.value(b, params.w);
+        let bias = params.b.map(|id| arena.value(b, id));
+        let (y, dy) = output(b, out, g.input_len());
+        let forward = b.conv_transpose2d_forward(&y, x, &w, bias.as_ref(), &g, act);
+        let mut backward = BackwardOps::new(b, act, &y, &dy);
+        let dpre = backward.dpre(&dy).clone();
+        backward.params.push(b.conv_transpose2d_backward_weight(
+            &arena.grad(b, params.w),
+            &dpre,
             x,
             &g,
         ));
-        if let Some(bid) = params.b {
-            backward.push(ops::bias_backward(
-                gpu,
-                &arena.grad(gpu, bid),
-                dpre,
+        if let Some(id) = params.b {
+            backward.params.push(b.bias_backward(
+                &arena.grad(b, id),
+                &dpre,
                 g.n,
                 g.c_in,
                 g.h * g.w,
             ));
         }
-        if let Some(dx) = dx {
-            backward.push(ops::conv_transpose2d_backward_input(
-                gpu, dx, dpre, &w, &g, false,
-            ));
+        if let Some((dx, acc)) = dx.get() {
+            backward.input = Some(b.conv_transpose2d_backward_input(dx, &dpre, &w, &g, acc));
         }
         ConvTranspose2d {
             params,
@@ -443,34 +639,40 @@ impl ConvTranspose2d {
             dy,
             forward,
             backward,
-            _dz: dz,
         }
     }
 
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward.record(pass);
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.forward);
     }
 
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        record_all(&self.backward, pass);
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        self.backward.record(pass, true, true);
+    }
+
+    pub fn backward_input(&self, pass: &mut B::Pass<'_>) {
+        self.backward.record(pass, false, true);
     }
 }
 
-/// The parameters of a [`BatchNorm`] layer: γ = 1, β = 0 to start.
+/// The parameters of a [`BatchNorm`] layer: γ = 1, β = 0 to start; running
+/// mean 0 and variance 1 as state.
 #[derive(Clone, Copy, Debug)]
 pub struct BatchNormParams {
     pub gamma: ParamId,
     pub beta: ParamId,
+    pub running_mean: StateId,
+    pub running_var: StateId,
     pub channels: usize,
 }
 
 impl BatchNormParams {
     pub fn declare(builder: &mut ParamsBuilder, name: &str, channels: usize) -> Self {
-        let gamma = builder.add(&format!("{name}.gamma"), vec![1.0; channels]);
-        let beta = builder.add(&format!("{name}.beta"), vec![0.0; channels]);
         BatchNormParams {
-            gamma,
-            beta,
+            gamma: builder.add(&format!("{name}.gamma"), vec![1.0; channels]),
+            beta: builder.add(&format!("{name}.beta"), vec![0.0; channels]),
+            running_mean: builder.add_state(&format!("{name}.running_mean"), vec![0.0; channels]),
+            running_var: builder.add_state(&format!("{name}.running_var"), vec![1.0; channels]),
             channels,
         }
     }
@@ -478,41 +680,36 @@ impl BatchNormParams {
 
 /// Batch normalisation over x[N, C, P] (P = H·W, or 1 after a dense layer):
 /// batch statistics in training (`forward`), running statistics in evaluation (`forward_eval`).
-pub struct BatchNorm {
+pub struct BatchNorm<B: Backend = Gpu> {
     pub params: BatchNormParams,
-    pub y: Tensor,
-    pub dy: Tensor,
-    /// Running statistics, updated by every training forward.
-    pub running_mean: Tensor,
-    pub running_var: Tensor,
-    forward_train: Launch,
-    forward_eval: Launch,
-    backward: Launch,
-    _saved: [Tensor; 2],
+    pub y: B::Tensor,
+    pub dy: B::Tensor,
+    /// Running statistics (slots of the arena's state), updated by every training forward.
+    pub running_mean: B::Tensor,
+    pub running_var: B::Tensor,
+    forward_train: B::Op,
+    forward_eval: B::Op,
+    backward: B::Op,
+    _saved: [B::Tensor; 2],
 }
 
-impl BatchNorm {
+impl<B: Backend> BatchNorm<B> {
     pub fn new(
-        gpu: &Gpu,
-        arena: &ParamArena,
+        b: &B,
+        arena: &ParamArena<B>,
         params: BatchNormParams,
-        x: &Tensor,
-        dx: &Tensor,
+        x: &B::Tensor,
+        dx: &B::Tensor,
         (n, p): (usize, usize),
         cfg: BatchNormConfig,
     ) -> Self {
         let c = params.channels;
         let shape = (n, c, p);
-        let (gamma, beta) = (
-            arena.value(gpu, params.gamma),
-            arena.value(gpu, params.beta),
-        );
-        let (y, dy) = (Tensor::zeros(gpu, n * c * p), Tensor::zeros(gpu, n * c * p));
-        let (mean, invstd) = (Tensor::zeros(gpu, c), Tensor::zeros(gpu, c));
-        let (running_mean, running_var) = (
-            Tensor::zeros(gpu, c),
-            Tensor::from_slice(gpu, &vec![1.0; c]),
-        );
+        let (gamma, beta) = (arena.value(b, params.gamma), arena.value(b, params.beta));
+        let (y, dy) = (b.zeros(n * c * p), b.zeros(n * c * p));
+        let (mean, invstd) = (b.zeros(c), b.zeros(c));
+        let running_mean = arena.state_value(b, params.running_mean);
+        let running_var = arena.state_value(b, params.running_var);
         let t = BatchNormTensors {
             x,
             gamma: &gamma,
@@ -523,10 +720,10 @@ impl BatchNorm {
             running_mean: &running_mean,
             running_var: &running_var,
         };
-        let forward_train = ops::batchnorm_forward_train(gpu, &t, shape, cfg);
-        let forward_eval = ops::batchnorm_forward_eval(gpu, &t, shape, cfg);
-        let (dgamma, dbeta) = (arena.grad(gpu, params.gamma), arena.grad(gpu, params.beta));
-        let backward = ops::batchnorm_backward(gpu, dx, &dgamma, &dbeta, &dy, &t, shape, false);
+        let forward_train = b.batchnorm_forward_train(&t, shape, cfg);
+        let forward_eval = b.batchnorm_forward_eval(&t, shape, cfg);
+        let (dgamma, dbeta) = (arena.grad(b, params.gamma), arena.grad(b, params.beta));
+        let backward = b.batchnorm_backward(dx, &dgamma, &dbeta, &dy, &t, shape, false);
         BatchNorm {
             params,
             y,
@@ -540,33 +737,33 @@ impl BatchNorm {
         }
     }
 
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward_train.record(pass);
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.forward_train);
     }
 
-    pub fn forward_eval(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward_eval.record(pass);
+    pub fn forward_eval(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.forward_eval);
     }
 
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.backward.record(pass);
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.backward);
     }
 }
 
 /// y = act(x) as a layer of its own (after batch norm, say).
-pub struct ActivationLayer {
+pub struct ActivationLayer<B: Backend = Gpu> {
     pub act: Activation,
-    pub y: Tensor,
-    pub dy: Tensor,
-    forward: Launch,
-    backward: Launch,
+    pub y: B::Tensor,
+    pub dy: B::Tensor,
+    forward: B::Op,
+    backward: B::Op,
 }
 
-impl ActivationLayer {
-    pub fn new(gpu: &Gpu, x: &Tensor, dx: &Tensor, act: Activation) -> Self {
-        let (y, dy) = (Tensor::zeros(gpu, x.len()), Tensor::zeros(gpu, x.len()));
-        let forward = ops::activation_forward(gpu, &y, x, act);
-        let backward = ops::activation_backward(gpu, dx, &dy, &y, act, false);
+impl<B: Backend> ActivationLayer<B> {
+    pub fn new(b: &B, x: &B::Tensor, dx: &B::Tensor, act: Activation) -> Self {
+        let (y, dy) = (b.zeros(x.len()), b.zeros(x.len()));
+        let forward = b.activation_forward(&y, x, act);
+        let backward = b.activation_backward(dx, &dy, &y, act, false);
         ActivationLayer {
             act,
             y,
@@ -576,39 +773,39 @@ impl ActivationLayer {
         }
     }
 
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward.record(pass);
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.forward);
     }
 
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.backward.record(pass);
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.backward);
     }
 }
 
 /// Inverted dropout; the mask is a pure function of (seed, stream, element,
 /// step), so backward regenerates it and each step draws a new one.
-pub struct Dropout {
+pub struct Dropout<B: Backend = Gpu> {
     pub rate: f32,
-    pub y: Tensor,
-    pub dy: Tensor,
-    forward: Launch,
-    backward: Launch,
+    pub y: B::Tensor,
+    pub dy: B::Tensor,
+    forward: B::Op,
+    backward: B::Op,
 }
 
-impl Dropout {
+impl<B: Backend> Dropout<B> {
     /// `step` is the model's step counter (see [`ParamArena::step`]).
     pub fn new(
-        gpu: &Gpu,
-        x: &Tensor,
-        dx: &Tensor,
+        b: &B,
+        x: &B::Tensor,
+        dx: &B::Tensor,
         rate: f32,
         seed: u32,
         stream: u32,
-        step: &Tensor,
+        step: &B::Tensor,
     ) -> Self {
-        let (y, dy) = (Tensor::zeros(gpu, x.len()), Tensor::zeros(gpu, x.len()));
-        let forward = ops::dropout_forward(gpu, &y, x, rate, seed, stream, step);
-        let backward = ops::dropout_backward(gpu, dx, &dy, rate, seed, stream, step, false);
+        let (y, dy) = (b.zeros(x.len()), b.zeros(x.len()));
+        let forward = b.dropout_forward(&y, x, rate, seed, stream, step);
+        let backward = b.dropout_backward(dx, &dy, rate, seed, stream, step, false);
         Dropout {
             rate,
             y,
@@ -618,11 +815,393 @@ impl Dropout {
         }
     }
 
-    pub fn forward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.forward.record(pass);
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.forward);
     }
 
-    pub fn backward(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.backward.record(pass);
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.backward);
+    }
+}
+
+// ---------------------------------------------------------------- sequential networks
+
+/// One layer of a [`NetSpec`]. Convolutions use TensorFlow's 'same' padding.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LayerSpec {
+    Dense {
+        out: usize,
+        bias: bool,
+        act: Activation,
+    },
+    Conv {
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        bias: bool,
+        act: Activation,
+    },
+    ConvTranspose {
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        bias: bool,
+        act: Activation,
+    },
+    BatchNorm,
+    Act(Activation),
+    Dropout(f32),
+    /// Reinterprets each sample as [C, H, W] (the same number of values).
+    Reshape([usize; 3]),
+}
+
+/// A sequential network: a per-sample input shape [C, H, W] and its layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetSpec {
+    pub input: [usize; 3],
+    pub layers: Vec<LayerSpec>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Declared {
+    Linear(LinearParams),
+    Conv(ConvParams),
+    ConvTranspose(ConvParams),
+    BatchNorm(BatchNormParams),
+    None,
+}
+
+/// A [`NetSpec`] with its parameters declared in an arena: bind it (at any
+/// batch size, as often as needed) to get a [`Sequential`].
+#[derive(Clone, Debug)]
+pub struct NetParams {
+    pub spec: NetSpec,
+    declared: Vec<(LayerSpec, Declared, [usize; 3])>,
+}
+
+/// Training (batch statistics, dropout) or evaluation (running statistics, no dropout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+fn numel(s: [usize; 3]) -> usize {
+    s[0] * s[1] * s[2]
+}
+
+impl NetParams {
+    /// Declares every layer's parameters as `{name}.{index}.weight` etc.
+    pub fn declare(builder: &mut ParamsBuilder, name: &str, spec: &NetSpec, rng: &mut Rng) -> Self {
+        let mut shape = spec.input;
+        let mut declared = Vec::new();
+        for (i, &layer) in spec.layers.iter().enumerate() {
+            let lname = format!("{name}.{i}");
+            let [c, h, w] = shape;
+            let (d, out) = match layer {
+                LayerSpec::Dense { out, bias, .. } => (
+                    Declared::Linear(LinearParams::declare(
+                        builder,
+                        &lname,
+                        numel(shape),
+                        out,
+                        bias,
+                        rng,
+                    )),
+                    [out, 1, 1],
+                ),
+                LayerSpec::Conv {
+                    c_out,
+                    k,
+                    stride,
+                    bias,
+                    ..
+                } => {
+                    let g = Conv2dGeom::same(1, c, h, w, c_out, k, stride);
+                    (
+                        Declared::Conv(ConvParams::declare_conv(builder, &lname, g, bias, rng)),
+                        [c_out, g.h_out, g.w_out],
+                    )
+                }
+                LayerSpec::ConvTranspose {
+                    c_out,
+                    k,
+                    stride,
+                    bias,
+                    ..
+                } => {
+                    let g = Conv2dGeom::transposed_same(1, c, h, w, c_out, k, stride);
+                    (
+                        Declared::ConvTranspose(ConvParams::declare_transposed(
+                            builder, &lname, g, bias, rng,
+                        )),
+                        [c_out, g.h, g.w],
+                    )
+                }
+                LayerSpec::BatchNorm => (
+                    Declared::BatchNorm(BatchNormParams::declare(builder, &lname, c)),
+                    shape,
+                ),
+                LayerSpec::Act(_) | LayerSpec::Dropout(_) => (Declared::None, shape),
+                LayerSpec::Reshape(to) => {
+                    assert_eq!(
+                        numel(to),
+                        numel(shape),
+                        "{lname}: cannot reshape {shape:?} to {to:?}"
+                    );
+                    (Declared::None, to)
+                }
+            };
+            declared.push((layer, d, out));
+            shape = out;
+        }
+        NetParams {
+            spec: spec.clone(),
+            declared,
+        }
+    }
+
+    /// The per-sample output shape [C, H, W].
+    pub fn output_shape(&self) -> [usize; 3] {
+        self.declared.last().map_or(self.spec.input, |d| d.2)
+    }
+
+    pub fn output_len(&self) -> usize {
+        numel(self.output_shape())
+    }
+
+    pub fn input_len(&self) -> usize {
+        numel(self.spec.input)
+    }
+
+    /// Multiply-adds of one sample's forward pass, times two.
+    pub fn flops_per_sample(&self) -> f64 {
+        let mut shape = self.spec.input;
+        let mut f = 0.0;
+        for &(_, d, out) in &self.declared {
+            f += match d {
+                Declared::Linear(p) => 2.0 * (p.d_in * p.d_out) as f64,
+                Declared::Conv(p) | Declared::ConvTranspose(p) => p.geom.flops(),
+                _ => 0.0,
+            };
+            shape = out;
+        }
+        let _ = shape;
+        f
+    }
+
+    /// Builds the layers at batch size `n` over input `x` (N × input), with
+    /// the input gradient `dx` and, optionally, given output tensors.
+    /// `stream` numbers this binding's dropout streams (stream + layer index).
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind<B: Backend>(
+        &self,
+        b: &B,
+        arena: &ParamArena<B>,
+        n: usize,
+        x: &B::Tensor,
+        dx: InputGrad<B::Tensor>,
+        out: Option<(B::Tensor, B::Tensor)>,
+        mode: Mode,
+        (seed, stream): (u32, u32),
+    ) -> Sequential<B> {
+        assert_eq!(
+            x.len(),
+            n * self.input_len(),
+            "network input: {} values for {n} samples of {:?}",
+            x.len(),
+            self.spec.input
+        );
+        // The last layer that makes a tensor of its own writes into `out`.
+        let last = self.declared.iter().rposition(|(l, _, _)| {
+            !matches!(l, LayerSpec::Reshape(_))
+                && !(mode == Mode::Eval && matches!(l, LayerSpec::Dropout(_)))
+        });
+        let mut out = out;
+        if out.is_some() {
+            assert!(
+                last.is_some_and(|i| !matches!(
+                    self.declared[i].0,
+                    LayerSpec::BatchNorm | LayerSpec::Act(_) | LayerSpec::Dropout(_)
+                )),
+                "a network's given output must be written by a dense or convolution layer"
+            );
+        }
+        let mut layers: Vec<Layer<B>> = Vec::new();
+        let (mut cur_x, mut cur_dx) = (x.clone(), None::<B::Tensor>);
+        let mut shape = self.spec.input;
+        for (i, &(spec, d, out_shape)) in self.declared.iter().enumerate() {
+            let dxi = match (&cur_dx, layers.is_empty()) {
+                (Some(t), _) => InputGrad::Write(t),
+                (None, true) => dx.clone(),
+                (None, false) => unreachable!(),
+            };
+            let o = if Some(i) == last { out.take() } else { None };
+            let layer = match (spec, d) {
+                (LayerSpec::Dense { act, .. }, Declared::Linear(p)) => {
+                    Layer::Linear(Linear::new(b, arena, p, n, &cur_x, dxi, act, o))
+                }
+                (LayerSpec::Conv { act, .. }, Declared::Conv(p)) => {
+                    Layer::Conv(Conv2d::new(b, arena, p, n, &cur_x, dxi, act, o))
+                }
+                (LayerSpec::ConvTranspose { act, .. }, Declared::ConvTranspose(p)) => {
+                    Layer::ConvTranspose(ConvTranspose2d::new(b, arena, p, n, &cur_x, dxi, act, o))
+                }
+                (LayerSpec::BatchNorm, Declared::BatchNorm(p)) => {
+                    let dx = Self::dx_for(b, dxi, &cur_x);
+                    let layer = BatchNorm::new(
+                        b,
+                        arena,
+                        p,
+                        &cur_x,
+                        &dx,
+                        (n, shape[1] * shape[2]),
+                        BatchNormConfig::default(),
+                    );
+                    Layer::BatchNorm(layer, mode)
+                }
+                (LayerSpec::Act(act), _) => {
+                    let dx = Self::dx_for(b, dxi, &cur_x);
+                    Layer::Act(ActivationLayer::new(b, &cur_x, &dx, act))
+                }
+                (LayerSpec::Dropout(rate), _) if mode == Mode::Train => {
+                    let dx = Self::dx_for(b, dxi, &cur_x);
+                    Layer::Dropout(Dropout::new(
+                        b,
+                        &cur_x,
+                        &dx,
+                        rate,
+                        seed,
+                        stream + i as u32,
+                        &arena.step,
+                    ))
+                }
+                (LayerSpec::Dropout(_) | LayerSpec::Reshape(_), _) => {
+                    shape = out_shape;
+                    continue;
+                }
+                (spec, d) => unreachable!("layer {spec:?} declared as {d:?}"),
+            };
+            let (y, dy) = layer.output();
+            cur_x = y.clone();
+            cur_dx = Some(dy.clone());
+            layers.push(layer);
+            shape = out_shape;
+        }
+        let (y, dy) = match layers.last() {
+            Some(l) => {
+                let (y, dy) = l.output();
+                (y.clone(), dy.clone())
+            }
+            None => (x.clone(), b.zeros(x.len())),
+        };
+        Sequential { layers, y, dy, n }
+    }
+
+    /// Layers without parameters always write an input gradient; where the
+    /// input needs none (the network's own input), into a tensor of their own.
+    fn dx_for<B: Backend>(b: &B, dx: InputGrad<B::Tensor>, x: &B::Tensor) -> B::Tensor {
+        match dx {
+            InputGrad::Write(t) => t.clone(),
+            InputGrad::None => b.zeros(x.len()),
+            InputGrad::Accumulate(_) => {
+                panic!("a network that starts with batch norm, an activation or dropout cannot accumulate into its input gradient")
+            }
+        }
+    }
+}
+
+/// One bound layer of a [`Sequential`].
+pub enum Layer<B: Backend> {
+    Linear(Linear<B>),
+    Conv(Conv2d<B>),
+    ConvTranspose(ConvTranspose2d<B>),
+    BatchNorm(BatchNorm<B>, Mode),
+    Act(ActivationLayer<B>),
+    Dropout(Dropout<B>),
+}
+
+impl<B: Backend> Layer<B> {
+    fn output(&self) -> (&B::Tensor, &B::Tensor) {
+        match self {
+            Layer::Linear(l) => (&l.y, &l.dy),
+            Layer::Conv(l) => (&l.y, &l.dy),
+            Layer::ConvTranspose(l) => (&l.y, &l.dy),
+            Layer::BatchNorm(l, _) => (&l.y, &l.dy),
+            Layer::Act(l) => (&l.y, &l.dy),
+            Layer::Dropout(l) => (&l.y, &l.dy),
+        }
+    }
+
+    fn forward(&self, pass: &mut B::Pass<'_>) {
+        match self {
+            Layer::Linear(l) => l.forward(pass),
+            Layer::Conv(l) => l.forward(pass),
+            Layer::ConvTranspose(l) => l.forward(pass),
+            Layer::BatchNorm(l, Mode::Train) => l.forward(pass),
+            Layer::BatchNorm(l, Mode::Eval) => l.forward_eval(pass),
+            Layer::Act(l) => l.forward(pass),
+            Layer::Dropout(l) => l.forward(pass),
+        }
+    }
+
+    /// `params`: also the parameter gradients; `input`: also the input
+    /// gradient (layers without parameters always compute it).
+    fn backward(&self, pass: &mut B::Pass<'_>, params: bool, input: bool) {
+        match self {
+            Layer::Linear(l) => l.backward.record(pass, params, input),
+            Layer::Conv(l) => l.backward.record(pass, params, input),
+            Layer::ConvTranspose(l) => l.backward.record(pass, params, input),
+            Layer::BatchNorm(l, _) => {
+                assert!(
+                    params,
+                    "batch norm's backward always accumulates dγ and dβ: it cannot run input-only"
+                );
+                l.backward(pass)
+            }
+            Layer::Act(l) => l.backward(pass),
+            Layer::Dropout(l) => l.backward(pass),
+        }
+    }
+}
+
+/// A bound network: `forward`, and the two backward passes a GAN needs.
+pub struct Sequential<B: Backend> {
+    pub layers: Vec<Layer<B>>,
+    /// The output [N, out] and its gradient (which the loss writes).
+    pub y: B::Tensor,
+    pub dy: B::Tensor,
+    pub n: usize,
+}
+
+impl<B: Backend> Sequential<B> {
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        for l in &self.layers {
+            l.forward(pass);
+        }
+    }
+
+    /// Accumulates every parameter gradient; writes the input gradient when
+    /// the network was bound with one.
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        for l in self.layers.iter().rev() {
+            l.backward(pass, true, true);
+        }
+    }
+
+    /// Every parameter gradient, without the gradient of the network's input.
+    pub fn backward_params(&self, pass: &mut B::Pass<'_>) {
+        for (i, l) in self.layers.iter().enumerate().rev() {
+            l.backward(pass, true, i > 0);
+        }
+    }
+
+    /// The input gradient alone, parameters' gradients untouched: how a
+    /// generator's loss reaches it through the discriminator. Only for
+    /// networks without batch norm (whose samples do not interact).
+    pub fn backward_input(&self, pass: &mut B::Pass<'_>) {
+        for l in self.layers.iter().rev() {
+            l.backward(pass, false, true);
+        }
     }
 }

@@ -12,7 +12,7 @@ use genlab::gpu::ops::{self, GpuTarget};
 use genlab::gpu::{Gpu, Tensor};
 use genlab::nn::{
     ActivationLayer, BatchNorm, BatchNormParams, Conv2d, ConvParams, ConvTranspose2d, Dropout,
-    ParamsBuilder,
+    InputGrad, ParamsBuilder,
 };
 use genlab::rng::Rng;
 
@@ -36,11 +36,29 @@ async fn conv_chain(gpu: &'static Gpu) {
     let p2 = ConvParams::declare_transposed(&mut builder, "t2", g2, true, &mut rng);
     let arena = builder.build(gpu, AdamConfig::default());
     let gx = Tensor::from_slice(gpu, &x);
-    let c1 = Conv2d::new(gpu, &arena, p1, &gx, None, Activation::LeakyRelu(0.2)); // [2,3,4,4]
+    let c1 = Conv2d::new(
+        gpu,
+        &arena,
+        p1,
+        N,
+        &gx,
+        InputGrad::None,
+        Activation::LeakyRelu(0.2),
+        None,
+    ); // [2,3,4,4]
     let bn = BatchNorm::new(gpu, &arena, pbn, &c1.y, &c1.dy, (N, 16), bn_cfg); // [2,3,4,4]
     let relu = ActivationLayer::new(gpu, &bn.y, &bn.dy, Activation::Relu); // [2,3,4,4]
     let drop = Dropout::new(gpu, &relu.y, &relu.dy, rate, seed, stream, &arena.step); // [2,3,4,4]
-    let t2 = ConvTranspose2d::new(gpu, &arena, p2, &drop.y, Some(&drop.dy), Activation::Tanh); // [2,2,8,8]
+    let t2 = ConvTranspose2d::new(
+        gpu,
+        &arena,
+        p2,
+        N,
+        &drop.y,
+        InputGrad::Write(&drop.dy),
+        Activation::Tanh,
+        None,
+    ); // [2,2,8,8]
     let (gtarget, loss) = (Tensor::from_slice(gpu, &target), Tensor::zeros(gpu, 1));
     let loss_launch = ops::mse(gpu, &t2.dy, &t2.y, GpuTarget::Values(&gtarget), &loss, 0);
 

@@ -10,7 +10,7 @@ mod common;
 use genlab::cpu::{self, Activation, AdamConfig, Target};
 use genlab::gpu::ops::{self, GpuTarget};
 use genlab::gpu::{Gpu, Launch, Readback, Tensor};
-use genlab::nn::{Linear, LinearParams, ParamArena, ParamsBuilder};
+use genlab::nn::{InputGrad, Linear, LinearParams, ParamArena, ParamsBuilder};
 use genlab::rng::Rng;
 
 #[cfg(target_arch = "wasm32")]
@@ -48,15 +48,25 @@ impl TwoLayer {
         adam: AdamConfig,
     ) -> Self {
         let arena = builder.build(gpu, adam);
-        let l1 = Linear::new(gpu, &arena, params.0, N, x, None, Activation::Tanh); // [N, HIDDEN]
+        let l1 = Linear::new(
+            gpu,
+            &arena,
+            params.0,
+            N,
+            x,
+            InputGrad::None,
+            Activation::Tanh,
+            None,
+        ); // [N, HIDDEN]
         let l2 = Linear::new(
             gpu,
             &arena,
             params.1,
             N,
             &l1.y,
-            Some(&l1.dy),
+            InputGrad::Write(&l1.dy),
             Activation::None,
+            None,
         ); // [N, 1] logits
         let loss = Tensor::zeros(gpu, 1);
         let loss_launch =

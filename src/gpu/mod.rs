@@ -5,6 +5,7 @@
 //! pass as often as needed. Runs natively (Vulkan/Metal/DX12) and in the
 //! browser (WebGPU) with the same code.
 
+mod backend;
 pub mod ops;
 mod shaders;
 mod tensor;

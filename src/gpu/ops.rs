@@ -575,16 +575,7 @@ pub struct BatchNormParams {
 }
 
 /// The tensors of one batch-norm layer over [N, C, P].
-pub struct BatchNormTensors<'a> {
-    pub x: &'a Tensor,
-    pub gamma: &'a Tensor,
-    pub beta: &'a Tensor,
-    pub y: &'a Tensor,
-    pub mean: &'a Tensor,
-    pub invstd: &'a Tensor,
-    pub running_mean: &'a Tensor,
-    pub running_var: &'a Tensor,
-}
+pub type BatchNormTensors<'a> = crate::backend::BatchNormTensors<'a, Tensor>;
 
 fn bn_params(
     (n, c, p): (usize, usize, usize),
@@ -805,11 +796,7 @@ pub struct LossParams {
 }
 
 /// A loss's targets on the GPU.
-#[derive(Clone, Copy, Debug)]
-pub enum GpuTarget<'a> {
-    Const(f32),
-    Values(&'a Tensor),
-}
+pub type GpuTarget<'a> = crate::backend::LossTarget<'a, Tensor>;
 
 fn elementwise_loss(
     gpu: &Gpu,

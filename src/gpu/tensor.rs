@@ -76,9 +76,23 @@ impl Tensor {
             data.len(),
             self.len
         );
+        self.write_at(gpu, 0, data);
+    }
+
+    /// Uploads `data` into elements `start..start + data.len()`.
+    pub fn write_at(&self, gpu: &Gpu, start: usize, data: &[f32]) {
+        assert!(
+            start + data.len() <= self.len,
+            "tensor write: {} values at {start} into a tensor of {}",
+            data.len(),
+            self.len
+        );
         if !data.is_empty() {
-            gpu.queue
-                .write_buffer(&self.buffer, self.offset, bytemuck::cast_slice(data));
+            gpu.queue.write_buffer(
+                &self.buffer,
+                self.offset + (start * 4) as u64,
+                bytemuck::cast_slice(data),
+            );
         }
     }
 
