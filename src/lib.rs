@@ -14,8 +14,10 @@ pub mod data;
 pub mod fast;
 pub mod geom;
 pub mod gpu;
+pub mod models;
 pub mod nn;
 pub mod rng;
+pub mod train;
 
 #[cfg(target_arch = "wasm32")]
 mod web;

@@ -81,12 +81,12 @@ impl ParamsBuilder {
 
     pub fn build<B: Backend>(self, b: &B, adam: AdamConfig) -> ParamArena<B> {
         let len = self.params.init.len();
-        let values = b.from_slice(&self.params.init);
+        let values = b.upload(&self.params.init);
         let grads = b.zeros(len);
         let m = b.zeros(len);
         let v = b.zeros(len);
         let step = b.zeros(1);
-        let state = b.from_slice(&self.state.init);
+        let state = b.upload(&self.state.init);
         let zero = b.fill(&grads, 0.0);
         let tick = b.step_increment(&step);
         let adam_op = b.adam_step(&values, &grads, &m, &v, &step, adam);
@@ -126,17 +126,19 @@ pub struct ParamArena<B: Backend = Gpu> {
     adam_op: B::Op,
 }
 
-/// Which buffer of an arena a saved tensor belongs in.
+/// One of an arena's buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArenaPart {
     Value,
+    Grad,
     AdamM,
     AdamV,
     State,
 }
 
 impl ArenaPart {
-    pub const ALL: [ArenaPart; 4] = [
+    /// What a saved model holds (gradients are recomputed each step).
+    pub const SAVED: [ArenaPart; 4] = [
         ArenaPart::Value,
         ArenaPart::AdamM,
         ArenaPart::AdamV,
@@ -148,6 +150,7 @@ impl ArenaPart {
     pub fn saved_name(self, name: &str) -> String {
         match self {
             ArenaPart::Value | ArenaPart::State => name.to_string(),
+            ArenaPart::Grad => format!("{name}.grad"),
             ArenaPart::AdamM => format!("{name}.adam_m"),
             ArenaPart::AdamV => format!("{name}.adam_v"),
         }
@@ -198,16 +201,26 @@ impl<B: Backend> ParamArena<B> {
     fn part(&self, part: ArenaPart) -> (&B::Tensor, &[Slot]) {
         match part {
             ArenaPart::Value => (&self.values, &self.slots),
+            ArenaPart::Grad => (&self.grads, &self.slots),
             ArenaPart::AdamM => (&self.m, &self.slots),
             ArenaPart::AdamV => (&self.v, &self.slots),
             ArenaPart::State => (&self.state, &self.state_slots),
         }
     }
 
-    /// Every named tensor of the arena (values, Adam moments, state), read back.
+    /// Every named tensor of the arena that a saved model holds, read back.
     pub async fn export(&self, b: &B) -> Result<Vec<(String, Vec<f32>)>, BackendError> {
+        self.read_parts(b, &ArenaPart::SAVED).await
+    }
+
+    /// The named tensors of these parts (without the alignment padding), read back.
+    pub async fn read_parts(
+        &self,
+        b: &B,
+        parts: &[ArenaPart],
+    ) -> Result<Vec<(String, Vec<f32>)>, BackendError> {
         let mut out = Vec::new();
-        for part in ArenaPart::ALL {
+        for &part in parts {
             let (t, slots) = self.part(part);
             let all = b.read(&b.readback(t)).await?;
             for s in slots {
@@ -234,7 +247,7 @@ impl<B: Backend> ParamArena<B> {
         get: impl Fn(&str) -> Option<Vec<f32>>,
         step: Option<u32>,
     ) -> Result<(), BackendError> {
-        for part in ArenaPart::ALL {
+        for part in ArenaPart::SAVED {
             let (t, slots) = self.part(part);
             for s in slots {
                 let name = part.saved_name(&s.name);
@@ -1014,8 +1027,9 @@ impl NetParams {
         );
         // The last layer that makes a tensor of its own writes into `out`.
         let last = self.declared.iter().rposition(|(l, _, _)| {
-            !matches!(l, LayerSpec::Reshape(_))
-                && !(mode == Mode::Eval && matches!(l, LayerSpec::Dropout(_)))
+            let skipped = matches!(l, LayerSpec::Reshape(_))
+                || (mode == Mode::Eval && matches!(l, LayerSpec::Dropout(_)));
+            !skipped
         });
         let mut out = out;
         if out.is_some() {

@@ -226,9 +226,9 @@ impl Backend for Cpu {
         1
     }
     fn zeros(&self, len: usize) -> CpuTensor {
-        self.from_slice(&vec![0.0; len])
+        self.upload(&vec![0.0; len])
     }
-    fn from_slice(&self, data: &[f32]) -> CpuTensor {
+    fn upload(&self, data: &[f32]) -> CpuTensor {
         CpuTensor {
             buf: Rc::new(Buffer::new(data.to_vec())),
             start: 0,

@@ -90,7 +90,7 @@ pub trait Backend {
     fn alignment(&self) -> usize;
 
     fn zeros(&self, len: usize) -> Self::Tensor;
-    fn from_slice(&self, data: &[f32]) -> Self::Tensor;
+    fn upload(&self, data: &[f32]) -> Self::Tensor;
     /// Elements `start..start + len` (start a multiple of [`Backend::alignment`]).
     fn slice(&self, t: &Self::Tensor, start: usize, len: usize) -> Self::Tensor;
     /// Writes `data` into `t[start..]`, ordered before the next [`Backend::run`].

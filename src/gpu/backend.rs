@@ -27,7 +27,7 @@ impl Backend for Gpu {
     fn zeros(&self, len: usize) -> Tensor {
         Tensor::zeros(self, len)
     }
-    fn from_slice(&self, data: &[f32]) -> Tensor {
+    fn upload(&self, data: &[f32]) -> Tensor {
         Tensor::from_slice(self, data)
     }
     fn slice(&self, t: &Tensor, start: usize, len: usize) -> Tensor {

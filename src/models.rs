@@ -1,0 +1,971 @@
+//! The five models of the GAN/VAE material, written once over [`Backend`]:
+//! an MLP GAN, the DCGAN of the TensorFlow tutorial, an autoencoder, an MLP
+//! VAE and a VAE whose decoder uses transposed convolutions.
+//!
+//! Each model is declared once ([`Model::new`]: specs, initial weights, one
+//! arena per optimiser) and bound several times: for training at the batch
+//! size, for evaluation on held-out digits, and for drawing samples.
+//! Everything a step needs is made here; a step only records ops.
+
+use crate::backend::{Backend, LossTarget};
+use crate::cpu::{Activation, AdamConfig};
+use crate::data::PIXELS;
+use crate::nn::{
+    InputGrad, LayerSpec, Linear, LinearParams, Mode, NetParams, NetSpec, ParamArena,
+    ParamsBuilder, Sequential,
+};
+use crate::rng::Rng;
+use std::fmt;
+
+/// Which model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    MlpGan,
+    Dcgan,
+    Autoencoder,
+    MlpVae,
+    ConvVae,
+}
+
+impl ModelKind {
+    pub const ALL: [ModelKind; 5] = [
+        ModelKind::MlpGan,
+        ModelKind::Dcgan,
+        ModelKind::Autoencoder,
+        ModelKind::MlpVae,
+        ModelKind::ConvVae,
+    ];
+
+    /// The name used on the command line, in URLs and in saved files.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::MlpGan => "mlp-gan",
+            ModelKind::Dcgan => "dcgan",
+            ModelKind::Autoencoder => "ae",
+            ModelKind::MlpVae => "mlp-vae",
+            ModelKind::ConvVae => "conv-vae",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<ModelKind, String> {
+        ModelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown model {s:?}: choose one of {}", names.join(", "))
+            })
+    }
+
+    pub fn is_gan(self) -> bool {
+        matches!(self, ModelKind::MlpGan | ModelKind::Dcgan)
+    }
+
+    pub fn is_vae(self) -> bool {
+        matches!(self, ModelKind::MlpVae | ModelKind::ConvVae)
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The GAN losses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GanLoss {
+    /// D: BCE of real → 1 and fake → 0; G: non-saturating BCE of fake → 1.
+    Bce,
+    /// Least squares (LSGAN): D: ½(D(x) − 1)² + ½D(G(z))²; G: ½(D(G(z)) − 1)².
+    LeastSquares,
+}
+
+impl GanLoss {
+    pub fn name(self) -> &'static str {
+        match self {
+            GanLoss::Bce => "bce",
+            GanLoss::LeastSquares => "least-squares",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<GanLoss, String> {
+        match s {
+            "bce" => Ok(GanLoss::Bce),
+            "least-squares" | "lsgan" => Ok(GanLoss::LeastSquares),
+            _ => Err(format!(
+                "unknown GAN loss {s:?}: choose bce or least-squares"
+            )),
+        }
+    }
+}
+
+/// A model's settings. Defaults ([`ModelConfig::new`]) are the material's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    pub kind: ModelKind,
+    pub batch: usize,
+    /// Z: the GAN's noise, the VAE's latent, the autoencoder's code.
+    pub latent: usize,
+    /// Width of the MLPs' hidden layers (0: none, for the autoencoder).
+    pub hidden: usize,
+    /// Channels of the convolutional models' widest... narrowest layer: the DCGAN
+    /// generator runs 4w → 2w → w → 1, its discriminator w → 2w.
+    pub width: usize,
+    pub lr: f32,
+    /// Weight of the KL term (VAEs).
+    pub beta: f32,
+    pub gan_loss: GanLoss,
+    /// Dropout of the DCGAN discriminator.
+    pub dropout: f32,
+    pub seed: u32,
+}
+
+impl ModelConfig {
+    pub fn new(kind: ModelKind) -> ModelConfig {
+        let base = ModelConfig {
+            kind,
+            batch: 64,
+            latent: 100,
+            hidden: 128,
+            width: 64,
+            lr: 1e-4,
+            beta: 1.0,
+            gan_loss: GanLoss::Bce,
+            dropout: 0.3,
+            seed: 1,
+        };
+        match kind {
+            // z(100) → 128 → 128 → 784; D 784 → 128 → 128 → 1.
+            ModelKind::MlpGan => ModelConfig { lr: 2e-4, ..base },
+            // The TensorFlow tutorial: Adam 1e-4, z 100, 256-128-64 channels.
+            ModelKind::Dcgan => base,
+            // 784 → 32 → 784.
+            ModelKind::Autoencoder => ModelConfig {
+                batch: 128,
+                latent: 32,
+                hidden: 0,
+                lr: 1e-3,
+                ..base
+            },
+            // 784 → 400 → (μ, log σ²) of 20 → 400 → 784 (the PyTorch example).
+            ModelKind::MlpVae => ModelConfig {
+                batch: 128,
+                latent: 20,
+                hidden: 400,
+                lr: 1e-3,
+                ..base
+            },
+            // conv 5×5/2 to 32, 64; decoder dense → 7·7·128 → 64 → 32 → 1.
+            ModelKind::ConvVae => ModelConfig {
+                batch: 64,
+                latent: 20,
+                width: 32,
+                lr: 1e-3,
+                ..base
+            },
+        }
+    }
+
+    /// Checks the settings a user can get wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |m: String| Err(format!("{}: {m}", self.kind));
+        if self.batch == 0 || self.batch > 1024 {
+            return bad(format!("batch size {} is out of 1..=1024", self.batch));
+        }
+        if self.latent == 0 || self.latent > 1024 {
+            return bad(format!("latent size {} is out of 1..=1024", self.latent));
+        }
+        if self.kind.is_vae() && !(2..=64).contains(&self.latent) {
+            return bad(format!(
+                "a VAE's latent size must be 2..=64, not {}",
+                self.latent
+            ));
+        }
+        if self.hidden > 4096 || (self.hidden == 0 && self.kind != ModelKind::Autoencoder) {
+            return bad(format!("hidden width {} is out of 1..=4096", self.hidden));
+        }
+        if self.width == 0 || self.width > 256 {
+            return bad(format!("width {} is out of 1..=256", self.width));
+        }
+        if !(self.lr > 0.0 && self.lr < 1.0) {
+            return bad(format!("learning rate {} is out of (0, 1)", self.lr));
+        }
+        if !(self.beta >= 0.0 && self.beta <= 100.0) {
+            return bad(format!("β {} is out of [0, 100]", self.beta));
+        }
+        if !(0.0..0.95).contains(&self.dropout) {
+            return bad(format!("dropout {} is out of [0, 0.95)", self.dropout));
+        }
+        Ok(())
+    }
+
+    /// Pixel range the model trains on: GANs end in tanh ([−1, 1]); the
+    /// autoencoders' outputs are Bernoulli logits of pixels in [0, 1].
+    pub fn pixel_range(&self) -> (f32, f32) {
+        if self.kind.is_gan() {
+            (-1.0, 1.0)
+        } else {
+            (0.0, 1.0)
+        }
+    }
+
+    /// The loss slots this model writes each step.
+    pub fn loss_names(&self) -> &'static [&'static str] {
+        match self.kind {
+            ModelKind::MlpGan | ModelKind::Dcgan => &["d_loss", "g_loss"],
+            ModelKind::Autoencoder => &["reconstruction"],
+            ModelKind::MlpVae | ModelKind::ConvVae => &["reconstruction", "kl"],
+        }
+    }
+}
+
+const LEAK: Activation = Activation::LeakyRelu(0.2);
+/// Keras' LeakyReLU default, which the DCGAN tutorial uses.
+const KERAS_LEAK: Activation = Activation::LeakyRelu(0.3);
+
+fn dense(out: usize, act: Activation) -> LayerSpec {
+    LayerSpec::Dense {
+        out,
+        bias: true,
+        act,
+    }
+}
+
+fn image() -> [usize; 3] {
+    [1, 28, 28]
+}
+
+fn vector(n: usize) -> [usize; 3] {
+    [n, 1, 1]
+}
+
+/// The networks of each model.
+pub mod specs {
+    use super::*;
+
+    pub fn mlp_generator(c: &ModelConfig) -> NetSpec {
+        NetSpec {
+            input: vector(c.latent),
+            layers: vec![
+                dense(c.hidden, Activation::Relu),
+                dense(c.hidden, Activation::Relu),
+                dense(PIXELS, Activation::Tanh),
+            ],
+        }
+    }
+
+    pub fn mlp_discriminator(c: &ModelConfig) -> NetSpec {
+        NetSpec {
+            input: vector(PIXELS),
+            layers: vec![
+                dense(c.hidden, LEAK),
+                dense(c.hidden, LEAK),
+                dense(1, Activation::None),
+            ],
+        }
+    }
+
+    /// dense z → 7·7·4w (no bias) → BN → LeakyReLU → convT 5×5 to 2w (s1) →
+    /// BN → LeakyReLU → w (s2) → BN → LeakyReLU → 1 (s2), tanh.
+    pub fn dcgan_generator(c: &ModelConfig) -> NetSpec {
+        let w = c.width;
+        let convt = |c_out, stride, act| LayerSpec::ConvTranspose {
+            c_out,
+            k: 5,
+            stride,
+            bias: false,
+            act,
+        };
+        NetSpec {
+            input: vector(c.latent),
+            layers: vec![
+                LayerSpec::Dense {
+                    out: 7 * 7 * 4 * w,
+                    bias: false,
+                    act: Activation::None,
+                },
+                LayerSpec::BatchNorm,
+                LayerSpec::Act(KERAS_LEAK),
+                LayerSpec::Reshape([4 * w, 7, 7]),
+                convt(2 * w, 1, Activation::None),
+                LayerSpec::BatchNorm,
+                LayerSpec::Act(KERAS_LEAK),
+                convt(w, 2, Activation::None),
+                LayerSpec::BatchNorm,
+                LayerSpec::Act(KERAS_LEAK),
+                convt(1, 2, Activation::Tanh),
+            ],
+        }
+    }
+
+    /// conv 5×5/2 to w → LeakyReLU → dropout → conv 5×5/2 to 2w → LeakyReLU → dropout → dense 1.
+    pub fn dcgan_discriminator(c: &ModelConfig) -> NetSpec {
+        let conv = |c_out| LayerSpec::Conv {
+            c_out,
+            k: 5,
+            stride: 2,
+            bias: true,
+            act: KERAS_LEAK,
+        };
+        NetSpec {
+            input: image(),
+            layers: vec![
+                conv(c.width),
+                LayerSpec::Dropout(c.dropout),
+                conv(2 * c.width),
+                LayerSpec::Dropout(c.dropout),
+                dense(1, Activation::None),
+            ],
+        }
+    }
+
+    /// 784 → [hidden →] code → [hidden →] 784 logits.
+    pub fn autoencoder(c: &ModelConfig) -> NetSpec {
+        let mut layers = Vec::new();
+        if c.hidden > 0 {
+            layers.push(dense(c.hidden, Activation::Relu));
+        }
+        layers.push(dense(c.latent, Activation::Relu));
+        if c.hidden > 0 {
+            layers.push(dense(c.hidden, Activation::Relu));
+        }
+        layers.push(dense(PIXELS, Activation::None));
+        NetSpec {
+            input: vector(PIXELS),
+            layers,
+        }
+    }
+
+    /// The VAE encoder up to the two heads (μ and log σ², dense layers of their own).
+    pub fn vae_encoder(c: &ModelConfig) -> NetSpec {
+        match c.kind {
+            ModelKind::ConvVae => {
+                let conv = |c_out| LayerSpec::Conv {
+                    c_out,
+                    k: 5,
+                    stride: 2,
+                    bias: true,
+                    act: Activation::Relu,
+                };
+                NetSpec {
+                    input: image(),
+                    layers: vec![conv(c.width), conv(2 * c.width)],
+                }
+            }
+            _ => NetSpec {
+                input: vector(PIXELS),
+                layers: vec![dense(c.hidden, Activation::Relu)],
+            },
+        }
+    }
+
+    /// z → 784 logits: an MLP, or the DCGAN generator's shape without batch
+    /// norm (dense → 7·7·4w → convT 5×5 to 2w (s1) → w (s2) → 1 (s2)).
+    pub fn vae_decoder(c: &ModelConfig) -> NetSpec {
+        match c.kind {
+            ModelKind::ConvVae => {
+                let w = c.width;
+                let convt = |c_out, stride, act| LayerSpec::ConvTranspose {
+                    c_out,
+                    k: 5,
+                    stride,
+                    bias: true,
+                    act,
+                };
+                NetSpec {
+                    input: vector(c.latent),
+                    layers: vec![
+                        dense(7 * 7 * 4 * w, Activation::Relu),
+                        LayerSpec::Reshape([4 * w, 7, 7]),
+                        convt(2 * w, 1, Activation::Relu),
+                        convt(w, 2, Activation::Relu),
+                        convt(1, 2, Activation::None),
+                    ],
+                }
+            }
+            _ => NetSpec {
+                input: vector(c.latent),
+                layers: vec![
+                    dense(c.hidden, Activation::Relu),
+                    dense(PIXELS, Activation::None),
+                ],
+            },
+        }
+    }
+}
+
+/// Random streams, so that no two random ops of a model draw the same numbers.
+mod stream {
+    pub const GAN_NOISE: u32 = 1;
+    pub const VAE_EPS: u32 = 2;
+    pub const EVAL_EPS: u32 = 3;
+    /// The discriminator's dropout layers: this + layer index.
+    pub const D_DROPOUT: u32 = 100;
+}
+
+/// The declared parameters of a model.
+enum Params {
+    Gan {
+        g: NetParams,
+        d: NetParams,
+    },
+    Autoencoder {
+        net: NetParams,
+    },
+    Vae {
+        enc: NetParams,
+        mu: LinearParams,
+        logvar: LinearParams,
+        dec: NetParams,
+    },
+}
+
+/// One binding of a GAN: G at N, D at 2N over [fake; real].
+pub struct GanBinding<B: Backend> {
+    pub n: usize,
+    pub z: B::Tensor,
+    pub g: Sequential<B>,
+    pub d: Sequential<B>,
+    /// D's input [2N, 784]: G writes the first half, the data the second.
+    pub d_input: B::Tensor,
+    noise: B::Op,
+    d_loss: B::Op,
+    g_loss: B::Op,
+    _targets: B::Tensor,
+    _d_dx: B::Tensor,
+}
+
+/// One binding of a VAE at batch size N.
+pub struct VaeBinding<B: Backend> {
+    pub n: usize,
+    pub x: B::Tensor,
+    pub enc: Sequential<B>,
+    pub mu: Linear<B>,
+    pub logvar: Linear<B>,
+    pub eps: B::Tensor,
+    pub z: B::Tensor,
+    pub dz: B::Tensor,
+    pub dec: Sequential<B>,
+    noise: B::Op,
+    reparam: B::Op,
+    reparam_backward: B::Op,
+    recon_loss: B::Op,
+    kl: B::Op,
+}
+
+/// One binding of the autoencoder.
+pub struct AeBinding<B: Backend> {
+    pub n: usize,
+    pub x: B::Tensor,
+    pub net: Sequential<B>,
+    recon_loss: B::Op,
+}
+
+enum Train<B: Backend> {
+    Gan(GanBinding<B>),
+    Vae(VaeBinding<B>),
+    Ae(AeBinding<B>),
+}
+
+/// What draws the samples shown in a grid: a generator (or decoder) bound
+/// at the grid's size in evaluation mode, fed latents written by the host.
+pub struct Sampler<B: Backend> {
+    pub n: usize,
+    pub z: B::Tensor,
+    pub net: Sequential<B>,
+}
+
+/// What a model is before it is bound: its settings, its declared networks
+/// and one parameter arena per optimiser.
+struct Parts<B: Backend> {
+    config: ModelConfig,
+    params: Params,
+    arenas: Vec<(&'static str, ParamArena<B>)>,
+}
+
+/// A model on a backend: its arenas and bindings.
+pub struct Model<B: Backend> {
+    parts: Parts<B>,
+    train: Train<B>,
+    /// Loss slots of the training step, then a constant 1 (which counts steps in `loss_sums`).
+    pub losses: B::Tensor,
+    /// Running sums of `losses` since the start: the host reads these every
+    /// few steps and differences them, so no step's loss is lost and no step waits.
+    pub loss_sums: B::Tensor,
+    accumulate: B::Op,
+}
+
+/// How many samples a sampler draws at once for a grid.
+pub const GRID: usize = 64;
+
+impl<B: Backend> Parts<B> {
+    fn arena(&self, i: usize) -> &ParamArena<B> {
+        &self.arenas[i].1
+    }
+
+    /// G at `n`, D at 2n over [G(z); data]; the two losses into `losses[0..2]`.
+    fn bind_gan(&self, b: &B, n: usize, losses: &B::Tensor) -> GanBinding<B> {
+        let Params::Gan { g, d } = &self.params else {
+            unreachable!()
+        };
+        let (ga, da) = (self.arena(0), self.arena(1));
+        let seed = self.config.seed;
+        let z = b.zeros(n * self.config.latent);
+        let noise = b.gaussian_noise(&z, 0.0, 1.0, seed, stream::GAN_NOISE, &ga.step);
+        let d_input = b.zeros(2 * n * PIXELS);
+        let d_dx = b.zeros(2 * n * PIXELS);
+        let fake = (
+            b.slice(&d_input, 0, n * PIXELS),
+            b.slice(&d_dx, 0, n * PIXELS),
+        );
+        let g = g.bind(
+            b,
+            ga,
+            n,
+            &z,
+            InputGrad::None,
+            Some(fake),
+            Mode::Train,
+            (seed, 0),
+        );
+        let d = d.bind(
+            b,
+            da,
+            2 * n,
+            &d_input,
+            InputGrad::Write(&d_dx),
+            None,
+            Mode::Train,
+            (seed, stream::D_DROPOUT),
+        );
+        let mut targets = vec![0.0; 2 * n];
+        targets[n..].fill(1.0);
+        let targets = b.upload(&targets);
+        let (fake_logits, fake_dlogits) = (b.slice(&d.y, 0, n), b.slice(&d.dy, 0, n));
+        let (d_loss, g_loss) = match self.config.gan_loss {
+            GanLoss::Bce => (
+                // Σ over 2N / N: the mean on real plus the mean on fake, as the tutorial.
+                b.bernoulli_reconstruction(&d.dy, &d.y, &targets, n, losses, 0),
+                b.bce_with_logits(
+                    &fake_dlogits,
+                    &fake_logits,
+                    LossTarget::Const(1.0),
+                    losses,
+                    1,
+                ),
+            ),
+            GanLoss::LeastSquares => (
+                b.mse(&d.dy, &d.y, LossTarget::Values(&targets), losses, 0),
+                b.least_squares(
+                    &fake_dlogits,
+                    &fake_logits,
+                    LossTarget::Const(1.0),
+                    losses,
+                    1,
+                ),
+            ),
+        };
+        GanBinding {
+            n,
+            z,
+            g,
+            d,
+            d_input,
+            noise,
+            d_loss,
+            g_loss,
+            _targets: targets,
+            _d_dx: d_dx,
+        }
+    }
+
+    fn bind_vae(
+        &self,
+        b: &B,
+        n: usize,
+        mode: Mode,
+        beta: f32,
+        losses: &B::Tensor,
+    ) -> VaeBinding<B> {
+        let Params::Vae {
+            enc,
+            mu,
+            logvar,
+            dec,
+        } = &self.params
+        else {
+            unreachable!()
+        };
+        let a = self.arena(0);
+        let (seed, zl) = (self.config.seed, self.config.latent);
+        let x = b.zeros(n * PIXELS);
+        let enc = enc.bind(b, a, n, &x, InputGrad::None, None, mode, (seed, 0));
+        let mu = Linear::new(
+            b,
+            a,
+            *mu,
+            n,
+            &enc.y,
+            InputGrad::Write(&enc.dy),
+            Activation::None,
+            None,
+        );
+        let logvar = Linear::new(
+            b,
+            a,
+            *logvar,
+            n,
+            &enc.y,
+            InputGrad::Accumulate(&enc.dy),
+            Activation::None,
+            None,
+        );
+        let (eps, z, dz) = (b.zeros(n * zl), b.zeros(n * zl), b.zeros(n * zl));
+        let eps_stream = if mode == Mode::Train {
+            stream::VAE_EPS
+        } else {
+            stream::EVAL_EPS
+        };
+        let noise = b.gaussian_noise(&eps, 0.0, 1.0, seed, eps_stream, &a.step);
+        let reparam = b.reparameterize_forward(&z, &mu.y, &logvar.y, &eps);
+        let dec = dec.bind(b, a, n, &z, InputGrad::Write(&dz), None, mode, (seed, 0));
+        let reparam_backward =
+            b.reparameterize_backward(&mu.dy, &logvar.dy, &dz, &logvar.y, &eps, true);
+        let recon_loss = b.bernoulli_reconstruction(&dec.dy, &dec.y, &x, n, losses, 0);
+        let kl = b.gaussian_kl(&mu.dy, &logvar.dy, &mu.y, &logvar.y, n, beta, losses, 1);
+        VaeBinding {
+            n,
+            x,
+            enc,
+            mu,
+            logvar,
+            eps,
+            z,
+            dz,
+            dec,
+            noise,
+            reparam,
+            reparam_backward,
+            recon_loss,
+            kl,
+        }
+    }
+
+    fn bind_ae(&self, b: &B, n: usize, mode: Mode, losses: &B::Tensor) -> AeBinding<B> {
+        let Params::Autoencoder { net } = &self.params else {
+            unreachable!()
+        };
+        let x = b.zeros(n * PIXELS);
+        let net = net.bind(
+            b,
+            self.arena(0),
+            n,
+            &x,
+            InputGrad::None,
+            None,
+            mode,
+            (self.config.seed, 0),
+        );
+        let recon_loss = b.bernoulli_reconstruction(&net.dy, &net.y, &x, n, losses, 0);
+        AeBinding {
+            n,
+            x,
+            net,
+            recon_loss,
+        }
+    }
+}
+
+impl<B: Backend> Model<B> {
+    pub fn new(b: &B, config: ModelConfig) -> Result<Model<B>, String> {
+        config.validate()?;
+        let c = &config;
+        let adam = AdamConfig {
+            lr: c.lr,
+            ..AdamConfig::default()
+        };
+        let mut rng = Rng::new(c.seed, 0);
+        let (arenas, params) = if c.kind.is_gan() {
+            let (gs, ds) = match c.kind {
+                ModelKind::MlpGan => (specs::mlp_generator(c), specs::mlp_discriminator(c)),
+                _ => (specs::dcgan_generator(c), specs::dcgan_discriminator(c)),
+            };
+            let mut gb = ParamsBuilder::new(b);
+            let g = NetParams::declare(&mut gb, "generator", &gs, &mut rng);
+            let mut db = ParamsBuilder::new(b);
+            let d = NetParams::declare(&mut db, "discriminator", &ds, &mut rng);
+            (
+                vec![
+                    ("generator", gb.build(b, adam)),
+                    ("discriminator", db.build(b, adam)),
+                ],
+                Params::Gan { g, d },
+            )
+        } else if c.kind.is_vae() {
+            let mut pb = ParamsBuilder::new(b);
+            let enc = NetParams::declare(&mut pb, "encoder", &specs::vae_encoder(c), &mut rng);
+            let h = enc.output_len();
+            let mu = LinearParams::declare(&mut pb, "encoder.mu", h, c.latent, true, &mut rng);
+            let logvar =
+                LinearParams::declare(&mut pb, "encoder.logvar", h, c.latent, true, &mut rng);
+            let dec = NetParams::declare(&mut pb, "decoder", &specs::vae_decoder(c), &mut rng);
+            (
+                vec![("model", pb.build(b, adam))],
+                Params::Vae {
+                    enc,
+                    mu,
+                    logvar,
+                    dec,
+                },
+            )
+        } else {
+            let mut pb = ParamsBuilder::new(b);
+            let net = NetParams::declare(&mut pb, "autoencoder", &specs::autoencoder(c), &mut rng);
+            (
+                vec![("model", pb.build(b, adam))],
+                Params::Autoencoder { net },
+            )
+        };
+        let parts = Parts {
+            config,
+            params,
+            arenas,
+        };
+        let slots = parts.config.loss_names().len();
+        let mut init = vec![0.0; slots + 1];
+        init[slots] = 1.0;
+        let losses = b.upload(&init);
+        let loss_sums = b.zeros(slots + 1);
+        let accumulate = b.add_assign(&loss_sums, &losses);
+        let n = parts.config.batch;
+        let train = match &parts.params {
+            Params::Gan { .. } => Train::Gan(parts.bind_gan(b, n, &losses)),
+            Params::Vae { .. } => {
+                Train::Vae(parts.bind_vae(b, n, Mode::Train, parts.config.beta, &losses))
+            }
+            Params::Autoencoder { .. } => Train::Ae(parts.bind_ae(b, n, Mode::Train, &losses)),
+        };
+        Ok(Model {
+            parts,
+            train,
+            losses,
+            loss_sums,
+            accumulate,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.parts.config
+    }
+
+    /// One arena per optimiser: ("generator", …), ("discriminator", …) or ("model", …).
+    pub fn arenas(&self) -> &[(&'static str, ParamArena<B>)] {
+        &self.parts.arenas
+    }
+
+    /// Where a batch of real digits goes (N × 784, in [`ModelConfig::pixel_range`]).
+    pub fn batch_input(&self, b: &B) -> B::Tensor {
+        match &self.train {
+            Train::Gan(g) => b.slice(&g.d_input, g.n * PIXELS, g.n * PIXELS),
+            Train::Vae(v) => v.x.clone(),
+            Train::Ae(a) => a.x.clone(),
+        }
+    }
+
+    /// Writes a batch of digits (N × 784 values in [0, 1]) as the model's input.
+    pub fn write_batch(&self, b: &B, pixels01: &[f32], scratch: &mut Vec<f32>) {
+        let n = self.parts.config.batch;
+        assert_eq!(
+            pixels01.len(),
+            n * PIXELS,
+            "a batch is {n} digits of {PIXELS} pixels"
+        );
+        let (lo, hi) = self.parts.config.pixel_range();
+        scratch.clear();
+        scratch.extend(pixels01.iter().map(|&p| lo + (hi - lo) * p));
+        match &self.train {
+            Train::Gan(g) => b.write(&g.d_input, n * PIXELS, scratch),
+            Train::Vae(v) => b.write(&v.x, 0, scratch),
+            Train::Ae(a) => b.write(&a.x, 0, scratch),
+        }
+    }
+
+    /// Records one training step (the batch already written): zero grads,
+    /// forward, losses, backward, Adam, and the loss sums.
+    pub fn step(&self, pass: &mut B::Pass<'_>) {
+        for (_, a) in &self.parts.arenas {
+            a.zero_grad(pass);
+        }
+        match &self.train {
+            Train::Gan(g) => {
+                B::record(pass, &g.noise);
+                g.g.forward(pass); // fake: [N, 784] into d_input[..N]
+                g.d.forward(pass); // logits: [2N, 1]
+                B::record(pass, &g.d_loss);
+                g.d.backward_params(pass); // D's gradients of its own loss
+                B::record(pass, &g.g_loss); // overwrites dlogits[..N]
+                g.d.backward_input(pass); // dD/dfake, D's gradients untouched
+                g.g.backward(pass);
+            }
+            Train::Vae(v) => {
+                v.forward(pass);
+                B::record(pass, &v.recon_loss);
+                B::record(pass, &v.kl); // writes dμ, dlog σ²
+                v.dec.backward(pass); // dz
+                B::record(pass, &v.reparam_backward); // dμ, dlog σ² += …
+                v.mu.backward(pass);
+                v.logvar.backward(pass); // accumulates into the encoder's dy
+                v.enc.backward(pass);
+            }
+            Train::Ae(a) => {
+                a.net.forward(pass);
+                B::record(pass, &a.recon_loss);
+                a.net.backward(pass);
+            }
+        }
+        for (_, a) in &self.parts.arenas {
+            a.update(pass);
+        }
+        B::record(pass, &self.accumulate);
+    }
+
+    /// The number of training steps taken, from the first arena's step counter.
+    pub async fn steps_done(&self, b: &B) -> Result<u32, crate::backend::BackendError> {
+        self.parts.arena(0).read_step(b).await
+    }
+
+    /// Binds the sampler: the generator (GANs), the decoder (VAEs) or the
+    /// whole network (the autoencoder, fed digits) at `n`, evaluation mode.
+    pub fn sampler(&self, b: &B, n: usize) -> Sampler<B> {
+        let seed = self.parts.config.seed;
+        let a = self.parts.arena(0);
+        let (net, input) = match &self.parts.params {
+            Params::Gan { g, .. } => (g, self.parts.config.latent),
+            Params::Vae { dec, .. } => (dec, self.parts.config.latent),
+            Params::Autoencoder { net } => (net, PIXELS),
+        };
+        let z = b.zeros(n * input);
+        let net = net.bind(b, a, n, &z, InputGrad::None, None, Mode::Eval, (seed, 0));
+        Sampler { n, z, net }
+    }
+
+    /// The sampler's input per sample: latents, or digits for the autoencoder.
+    pub fn sampler_input_len(&self) -> usize {
+        if self.parts.config.kind == ModelKind::Autoencoder {
+            PIXELS
+        } else {
+            self.parts.config.latent
+        }
+    }
+
+    /// An evaluation binding for held-out digits: losses per batch of `n`
+    /// into `losses` (VAE: reconstruction and KL with β = 1; AE: reconstruction).
+    pub fn evaluator(&self, b: &B, n: usize) -> Option<Evaluator<B>> {
+        let slots = self.parts.config.loss_names().len();
+        let losses = b.zeros(slots);
+        match &self.parts.params {
+            Params::Gan { .. } => None,
+            Params::Vae { .. } => {
+                let v = self.parts.bind_vae(b, n, Mode::Eval, 1.0, &losses);
+                Some(Evaluator {
+                    n,
+                    losses,
+                    net: EvalNet::Vae(v),
+                })
+            }
+            Params::Autoencoder { .. } => {
+                let a = self.parts.bind_ae(b, n, Mode::Eval, &losses);
+                Some(Evaluator {
+                    n,
+                    losses,
+                    net: EvalNet::Ae(a),
+                })
+            }
+        }
+    }
+
+    /// The training binding of a GAN (for tests and tools).
+    pub fn gan(&self) -> Option<&GanBinding<B>> {
+        match &self.train {
+            Train::Gan(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The training binding of a VAE (for tests and tools).
+    pub fn vae(&self) -> Option<&VaeBinding<B>> {
+        match &self.train {
+            Train::Vae(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Total parameters.
+    pub fn param_count(&self) -> usize {
+        self.parts.arenas.iter().map(|(_, a)| a.count()).sum()
+    }
+}
+
+impl<B: Backend> VaeBinding<B> {
+    /// x → μ, log σ² → z = μ + σ·ε → logits.
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        self.enc.forward(pass); // h: [N, H]
+        self.mu.forward(pass); // μ: [N, Z]
+        self.logvar.forward(pass); // log σ²: [N, Z]
+        B::record(pass, &self.noise); // ε: [N, Z]
+        B::record(pass, &self.reparam); // z: [N, Z]
+        self.dec.forward(pass); // logits: [N, 784]
+    }
+}
+
+impl<B: Backend> Sampler<B> {
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        self.net.forward(pass);
+    }
+}
+
+enum EvalNet<B: Backend> {
+    Vae(VaeBinding<B>),
+    Ae(AeBinding<B>),
+}
+
+/// Held-out evaluation of an autoencoder or VAE, a batch of `n` at a time.
+pub struct Evaluator<B: Backend> {
+    pub n: usize,
+    /// Per batch: mean reconstruction nats per image (and KL for VAEs).
+    pub losses: B::Tensor,
+    net: EvalNet<B>,
+}
+
+impl<B: Backend> Evaluator<B> {
+    /// Where the batch goes (N × 784 in [0, 1]).
+    pub fn input(&self) -> &B::Tensor {
+        match &self.net {
+            EvalNet::Vae(v) => &v.x,
+            EvalNet::Ae(a) => &a.x,
+        }
+    }
+
+    /// The reconstructions' logits [N, 784].
+    pub fn output(&self) -> &B::Tensor {
+        match &self.net {
+            EvalNet::Vae(v) => &v.dec.y,
+            EvalNet::Ae(a) => &a.net.y,
+        }
+    }
+
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        match &self.net {
+            EvalNet::Vae(v) => {
+                v.forward(pass);
+                B::record(pass, &v.recon_loss);
+                B::record(pass, &v.kl);
+            }
+            EvalNet::Ae(a) => {
+                a.net.forward(pass);
+                B::record(pass, &a.recon_loss);
+            }
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! The host side of training, the same on both backends and in the browser:
+//! the order of the data, one step at a time, loss curves read back every few
+//! steps without waiting on any step, samples, the held-out ELBO, and saving
+//! and loading weights as safetensors.
+//!
+//! Deterministic: the data order of epoch e is a permutation drawn from
+//! (seed, e); every random op on the device draws from (seed, stream, step);
+//! so a model's whole trajectory is a function of its config, and a resumed
+//! run (weights, Adam state, step) continues exactly where it stopped.
+
+use crate::backend::{Backend, BackendError};
+use crate::data::{Digits, PIXELS};
+use crate::models::{Evaluator, GanLoss, Model, ModelConfig, ModelKind, Sampler};
+use crate::rng::Rng;
+use std::collections::HashMap;
+
+/// The random stream of epoch e's data order is this + e.
+const ORDER_STREAM: u32 = 1 << 20;
+/// The stream of the latents of sample grids and generated sets.
+const SAMPLE_STREAM: u32 = 7;
+
+/// Mean losses over the steps since the previous read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossPoint {
+    /// Steps done when read.
+    pub step: u64,
+    /// How many steps this point averages.
+    pub steps: u64,
+    pub values: Vec<f32>,
+}
+
+/// A model with its data, stepping through shuffled epochs.
+pub struct Trainer<B: Backend> {
+    pub model: Model<B>,
+    pub train: Digits,
+    /// Steps recorded so far.
+    pub step: u64,
+    order: Vec<u32>,
+    order_epoch: Option<u64>,
+    batch: Vec<f32>,
+    scratch: Vec<f32>,
+    sums: B::Readback,
+    last_sums: Vec<f32>,
+    /// Steps done before the device's loss sums started (a resumed run).
+    base_step: u64,
+}
+
+impl<B: Backend> Trainer<B> {
+    pub fn new(b: &B, model: Model<B>, train: Digits) -> Result<Trainer<B>, String> {
+        let n = model.config().batch;
+        if train.len() < n {
+            return Err(format!(
+                "{} training digits are fewer than one batch of {n}",
+                train.len()
+            ));
+        }
+        let sums = b.readback(&model.loss_sums);
+        let slots = model.config().loss_names().len() + 1;
+        Ok(Trainer {
+            model,
+            train,
+            step: 0,
+            order: Vec::new(),
+            order_epoch: None,
+            batch: Vec::with_capacity(n * PIXELS),
+            scratch: Vec::with_capacity(n * PIXELS),
+            sums,
+            last_sums: vec![0.0; slots],
+            base_step: 0,
+        })
+    }
+
+    /// Full batches per epoch (the remainder of each shuffled epoch is skipped).
+    pub fn batches_per_epoch(&self) -> u64 {
+        (self.train.len() / self.model.config().batch) as u64
+    }
+
+    /// Epochs done, fractional.
+    pub fn epoch(&self) -> f64 {
+        self.step as f64 / self.batches_per_epoch() as f64
+    }
+
+    /// Digits seen so far.
+    pub fn samples_seen(&self) -> u64 {
+        self.step * self.model.config().batch as u64
+    }
+
+    /// Fills `self.batch` with step `step`'s digits, in [0, 1].
+    fn fill_batch(&mut self, step: u64) {
+        let n = self.model.config().batch;
+        let per_epoch = self.batches_per_epoch();
+        let (epoch, k) = (step / per_epoch, (step % per_epoch) as usize);
+        if self.order_epoch != Some(epoch) {
+            self.order = shuffled(self.train.len(), self.model.config().seed, epoch);
+            self.order_epoch = Some(epoch);
+        }
+        self.batch.clear();
+        for &i in &self.order[k * n..(k + 1) * n] {
+            self.batch.extend(
+                self.train
+                    .image(i as usize)
+                    .iter()
+                    .map(|&p| p as f32 / 255.0),
+            );
+        }
+    }
+
+    /// Uploads the next batch and runs one training step (one submit on the
+    /// GPU; nothing is read back).
+    pub fn step(&mut self, b: &B) {
+        self.fill_batch(self.step);
+        self.model.write_batch(b, &self.batch, &mut self.scratch);
+        b.run(|pass| self.model.step(pass));
+        self.step += 1;
+    }
+
+    /// The mean of each loss over the steps since the last read (None if no
+    /// step ran since). Sums are kept on the device, so nothing is missed.
+    pub async fn read_losses(&mut self, b: &B) -> Result<Option<LossPoint>, BackendError> {
+        let sums = b.read(&self.sums).await?;
+        let slots = sums.len() - 1;
+        // The device counts steps in the last slot (as an f32 sum of ones:
+        // exact to 2^24 steps).
+        let steps = (sums[slots] - self.last_sums[slots]).round() as u64;
+        if steps == 0 {
+            return Ok(None);
+        }
+        let values = (0..slots)
+            .map(|i| ((sums[i] as f64 - self.last_sums[i] as f64) / steps as f64) as f32)
+            .collect();
+        let step = self.base_step + sums[slots].round() as u64;
+        self.last_sums = sums;
+        Ok(Some(LossPoint {
+            step,
+            steps,
+            values,
+        }))
+    }
+
+    /// Continues from saved weights: loads them and moves the data order and
+    /// step counters to where they stopped.
+    pub fn resume(&mut self, b: &B, saved: &SavedWeights) -> Result<(), String> {
+        load_weights(b, &self.model, saved)?;
+        self.step = saved.step.unwrap_or(0) as u64;
+        // The device's loss sums restart from zero, counted from here.
+        b.write(&self.model.loss_sums, 0, &vec![0.0; self.last_sums.len()]);
+        self.last_sums.fill(0.0);
+        self.base_step = self.step;
+        Ok(())
+    }
+}
+
+/// A permutation of 0..len drawn from (seed, epoch) (Fisher–Yates).
+pub fn shuffled(len: usize, seed: u32, epoch: u64) -> Vec<u32> {
+    let mut rng = Rng::new(seed, ORDER_STREAM.wrapping_add(epoch as u32));
+    let mut order: Vec<u32> = (0..len as u32).collect();
+    for i in (1..len).rev() {
+        let j = ((rng.uniform(0.0, 1.0) as f64 * (i + 1) as f64) as usize).min(i);
+        order.swap(i, j);
+    }
+    order
+}
+
+/// Latents for `n` samples: N(0, I), fixed by `seed` (the same grid every time).
+pub fn latents(config: &ModelConfig, n: usize, seed: u32) -> Vec<f32> {
+    Rng::new(seed, SAMPLE_STREAM).normal_vec(n * config.latent, 1.0)
+}
+
+/// A model's outputs as pixels in [0, 1]: tanh outputs are rescaled, logits squashed.
+pub fn to_pixels(kind: ModelKind, out: &[f32]) -> Vec<f32> {
+    if kind.is_gan() {
+        out.iter()
+            .map(|&y| ((y + 1.0) * 0.5).clamp(0.0, 1.0))
+            .collect()
+    } else {
+        out.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect()
+    }
+}
+
+pub fn to_bytes(pixels: &[f32]) -> Vec<u8> {
+    pixels
+        .iter()
+        .map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect()
+}
+
+/// Runs a sampler on `input` (latents, or digits for the autoencoder: as
+/// many samples as the sampler's batch); returns pixels in [0, 1].
+pub async fn sample<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    sampler: &Sampler<B>,
+    input: &[f32],
+) -> Result<Vec<f32>, BackendError> {
+    b.write(&sampler.z, 0, input);
+    b.run(|pass| sampler.forward(pass));
+    let out = b.read(&b.readback(&sampler.net.y)).await?;
+    Ok(to_pixels(model.config().kind, &out))
+}
+
+/// `count` generated digits as bytes (count × 784): from latents of `seed`
+/// for the generative models, reconstructions of `held_out` for the autoencoder.
+pub async fn generate<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    sampler: &Sampler<B>,
+    count: usize,
+    seed: u32,
+    held_out: &Digits,
+) -> Result<Vec<u8>, BackendError> {
+    let n = sampler.n;
+    let per = model.sampler_input_len();
+    let is_ae = model.config().kind == ModelKind::Autoencoder;
+    if is_ae && count > held_out.len() {
+        return Err(BackendError(format!(
+            "the autoencoder reconstructs held-out digits: {count} asked, {} held out",
+            held_out.len()
+        )));
+    }
+    let all_latents = latents(model.config(), count.next_multiple_of(n), seed);
+    let mut out = Vec::with_capacity(count * PIXELS);
+    let mut input = vec![0.0; n * per];
+    for start in (0..count).step_by(n) {
+        if is_ae {
+            input.fill(0.0);
+            for i in 0..n.min(count - start) {
+                for (v, &p) in input[i * PIXELS..(i + 1) * PIXELS]
+                    .iter_mut()
+                    .zip(held_out.image(start + i))
+                {
+                    *v = p as f32 / 255.0;
+                }
+            }
+        } else {
+            input.copy_from_slice(&all_latents[start * per..(start + n) * per]);
+        }
+        let pixels = sample(b, model, sampler, &input).await?;
+        let take = n.min(count - start) * PIXELS;
+        out.extend(to_bytes(&pixels[..take]));
+    }
+    Ok(out)
+}
+
+/// Held-out losses of an autoencoder or VAE, in nats per image: the mean
+/// reconstruction term (continuous targets: pixel/255), and for VAEs the KL
+/// term and their sum, the negative ELBO (β = 1 whatever the training β).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldOut {
+    pub digits: usize,
+    pub reconstruction: f64,
+    pub kl: Option<f64>,
+}
+
+impl HeldOut {
+    pub fn negative_elbo(&self) -> Option<f64> {
+        self.kl.map(|kl| self.reconstruction + kl)
+    }
+}
+
+pub async fn evaluate<B: Backend>(
+    b: &B,
+    eval: &Evaluator<B>,
+    held_out: &Digits,
+    is_vae: bool,
+) -> Result<HeldOut, BackendError> {
+    let n = eval.n;
+    let batches = held_out.len() / n;
+    if batches == 0 {
+        return Err(BackendError(format!(
+            "{} held-out digits are fewer than one evaluation batch of {n}",
+            held_out.len()
+        )));
+    }
+    let reader = b.readback(&eval.losses);
+    let (mut recon, mut kl) = (0.0f64, 0.0f64);
+    let mut x = vec![0.0; n * PIXELS];
+    for k in 0..batches {
+        for (i, v) in x.iter_mut().enumerate() {
+            *v = held_out.images[k * n * PIXELS + i] as f32 / 255.0;
+        }
+        b.write(eval.input(), 0, &x);
+        b.run(|pass| eval.forward(pass));
+        let l = b.read(&reader).await?;
+        recon += l[0] as f64;
+        if is_vae {
+            kl += l[1] as f64;
+        }
+    }
+    Ok(HeldOut {
+        digits: batches * n,
+        reconstruction: recon / batches as f64,
+        kl: is_vae.then_some(kl / batches as f64),
+    })
+}
+
+// ---------------------------------------------------------------- weights
+
+/// Weights read from a safetensors file: tensors by name, the config and the step.
+pub struct SavedWeights {
+    pub tensors: HashMap<String, Vec<f32>>,
+    pub config: Option<ModelConfig>,
+    pub step: Option<u32>,
+}
+
+impl ModelConfig {
+    /// The config as the string pairs of a safetensors header.
+    pub fn to_metadata(&self) -> HashMap<String, String> {
+        let pairs = [
+            ("model", self.kind.name().to_string()),
+            ("batch", self.batch.to_string()),
+            ("latent", self.latent.to_string()),
+            ("hidden", self.hidden.to_string()),
+            ("width", self.width.to_string()),
+            ("lr", self.lr.to_string()),
+            ("beta", self.beta.to_string()),
+            ("gan_loss", self.gan_loss.name().to_string()),
+            ("dropout", self.dropout.to_string()),
+            ("seed", self.seed.to_string()),
+        ];
+        pairs
+            .into_iter()
+            .map(|(k, v)| (format!("genlab.{k}"), v))
+            .collect()
+    }
+
+    pub fn from_metadata(m: &HashMap<String, String>) -> Result<ModelConfig, String> {
+        let get = |k: &str| {
+            m.get(&format!("genlab.{k}"))
+                .ok_or_else(|| format!("the weights file does not say its {k}"))
+        };
+        fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, String> {
+            v.parse()
+                .map_err(|_| format!("the weights file's {k} {v:?} is not a number"))
+        }
+        let c = ModelConfig {
+            kind: ModelKind::parse(get("model")?)?,
+            batch: num("batch", get("batch")?)?,
+            latent: num("latent", get("latent")?)?,
+            hidden: num("hidden", get("hidden")?)?,
+            width: num("width", get("width")?)?,
+            lr: num("lr", get("lr")?)?,
+            beta: num("beta", get("beta")?)?,
+            gan_loss: GanLoss::parse(get("gan_loss")?)?,
+            dropout: num("dropout", get("dropout")?)?,
+            seed: num("seed", get("seed")?)?,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Every tensor of the model (parameters, Adam moments, batch-norm running
+/// statistics) as safetensors (f32, one dimension each), with the config
+/// and the step count in the header.
+pub async fn save_weights<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<u8>, BackendError> {
+    let mut tensors: Vec<(String, Vec<u8>, usize)> = Vec::new();
+    for (_, arena) in model.arenas() {
+        for (name, values) in arena.export(b).await? {
+            let len = values.len();
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            tensors.push((name, bytes, len));
+        }
+    }
+    let mut meta = model.config().to_metadata();
+    meta.insert(
+        "genlab.step".to_string(),
+        model.steps_done(b).await?.to_string(),
+    );
+    let views = tensors
+        .iter()
+        .map(|(name, bytes, len)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], bytes)
+                    .map_err(|e| BackendError(format!("tensor {name}: {e}")))?;
+            Ok((name.clone(), view))
+        })
+        .collect::<Result<Vec<_>, BackendError>>()?;
+    safetensors::serialize(views, Some(meta))
+        .map_err(|e| BackendError(format!("writing safetensors: {e}")))
+}
+
+/// Reads a safetensors file of f32 tensors (any shape: values are taken in order).
+pub fn read_weights(bytes: &[u8]) -> Result<SavedWeights, String> {
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| format!("not a safetensors file ({e})"))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| format!("not a safetensors file ({e})"))?;
+    let mut tensors = HashMap::new();
+    for name in st.names() {
+        let t = st.tensor(name).map_err(|e| format!("tensor {name}: {e}"))?;
+        if t.dtype() != safetensors::Dtype::F32 {
+            return Err(format!(
+                "tensor {name} is {:?}; genlab reads f32 weights",
+                t.dtype()
+            ));
+        }
+        let values = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        tensors.insert(name.to_string(), values);
+    }
+    let (config, step) = match meta.metadata() {
+        Some(m) => (
+            Some(ModelConfig::from_metadata(m)?),
+            m.get("genlab.step").and_then(|s| s.parse().ok()),
+        ),
+        None => (None, None),
+    };
+    Ok(SavedWeights {
+        tensors,
+        config,
+        step,
+    })
+}
+
+/// Loads saved weights into a model of the same shape (all step counters set to the saved step).
+pub fn load_weights<B: Backend>(
+    b: &B,
+    model: &Model<B>,
+    saved: &SavedWeights,
+) -> Result<(), String> {
+    if let Some(c) = &saved.config {
+        if c.kind != model.config().kind {
+            return Err(format!(
+                "these weights are of a {}, not a {}",
+                c.kind,
+                model.config().kind
+            ));
+        }
+    }
+    for (_, arena) in model.arenas() {
+        arena
+            .import(b, |name| saved.tensors.get(name).cloned(), saved.step)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,416 @@
+//! The five models on both backends: one whole training step on the GPU
+//! matches the CPU backend (same initial weights, batch and noise); short
+//! runs lower the loss; runs are deterministic and resume exactly; weights
+//! survive a save and a load.
+
+mod common;
+
+use common::assert_close;
+use genlab::backend::{Backend, Cpu};
+use genlab::data::{Digits, PIXELS};
+use genlab::gpu::Gpu;
+use genlab::models::{GanLoss, Model, ModelConfig, ModelKind};
+use genlab::nn::ArenaPart;
+use genlab::train::{self, Trainer};
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+const IMAGES: &[u8] = include_bytes!("../www/data/mnist-train-10k-images-idx3-ubyte.gz");
+const LABELS: &[u8] = include_bytes!("../www/data/mnist-train-10k-labels-idx1-ubyte.gz");
+
+fn digits() -> Digits {
+    Digits::from_idx(IMAGES, LABELS).expect("the bundled digits load")
+}
+
+/// The model at a size a software adapter steps in a second or two: the same
+/// layers as the default, narrower, at batch 4 (odd widths: no tile multiples).
+fn small(kind: ModelKind) -> ModelConfig {
+    let c = ModelConfig::new(kind);
+    ModelConfig {
+        batch: 4,
+        seed: 11,
+        ..match kind {
+            ModelKind::MlpGan => ModelConfig {
+                latent: 10,
+                hidden: 37,
+                ..c
+            },
+            ModelKind::Dcgan => ModelConfig {
+                latent: 10,
+                width: 6,
+                ..c
+            },
+            ModelKind::Autoencoder => ModelConfig {
+                latent: 9,
+                hidden: 33,
+                ..c
+            },
+            ModelKind::MlpVae => ModelConfig {
+                latent: 5,
+                hidden: 45,
+                ..c
+            },
+            ModelKind::ConvVae => ModelConfig {
+                latent: 3,
+                width: 5,
+                ..c
+            },
+        }
+    }
+}
+
+fn batch01(d: &Digits, n: usize) -> Vec<f32> {
+    d.images[..n * PIXELS]
+        .iter()
+        .map(|&p| p as f32 / 255.0)
+        .collect()
+}
+
+async fn read<B: Backend>(b: &B, t: &B::Tensor) -> Vec<f32> {
+    b.read(&b.readback(t))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One step of `config` on the GPU and on the CPU: losses, every gradient and
+/// every updated weight agree.
+async fn one_step_agrees(gpu: &Gpu, config: ModelConfig) {
+    let cpu = Cpu::new();
+    let what = format!("{} ({:?})", config.kind, config.gan_loss);
+    let mg = Model::new(gpu, config.clone()).unwrap();
+    let mc = Model::new(&cpu, config.clone()).unwrap();
+    let x = batch01(&digits(), config.batch);
+    let mut scratch = Vec::new();
+    mg.write_batch(gpu, &x, &mut scratch);
+    mc.write_batch(&cpu, &x, &mut scratch);
+    Backend::run(gpu, |pass| mg.step(pass));
+    cpu.run(|pass| mc.step(pass));
+
+    let (lg, lc) = (read(gpu, &mg.losses).await, read(&cpu, &mc.losses).await);
+    assert_close(&format!("{what}: losses"), &lg, &lc, 1e-3, 1e-5);
+    for ((name, ag), (_, ac)) in mg.arenas().iter().zip(mc.arenas()) {
+        let parts = [ArenaPart::Grad, ArenaPart::Value, ArenaPart::State];
+        let tg = ag.read_parts(gpu, &parts).await.unwrap();
+        let tc = ac.read_parts(&cpu, &parts).await.unwrap();
+        assert_eq!(tg.len(), tc.len());
+        for ((tensor, g), (_, c)) in tg.iter().zip(&tc) {
+            let scale = c.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            let what = format!("{what}: {name} {tensor}");
+            if tensor.ends_with(".grad") {
+                assert!(scale > 0.0, "{what}: all zero");
+                assert_close(&what, g, c, 2e-3, 1e-3 * scale);
+            } else {
+                // Adam's first step moves each weight by ±lr (a near-zero
+                // gradient's sign may differ); state is batch-norm statistics.
+                assert_close(&what, g, c, 1e-3, 2.5 * config.lr + 1e-6);
+            }
+        }
+        assert_eq!(ag.read_step(gpu).await.unwrap(), 1);
+        assert_eq!(ac.read_step(&cpu).await.unwrap(), 1);
+    }
+}
+
+async fn one_step_mlp_gan(gpu: &'static Gpu) {
+    one_step_agrees(gpu, small(ModelKind::MlpGan)).await;
+    let lsgan = ModelConfig {
+        gan_loss: GanLoss::LeastSquares,
+        ..small(ModelKind::MlpGan)
+    };
+    one_step_agrees(gpu, lsgan).await;
+}
+gpu_test!(mlp_gan_step_matches_cpu, one_step_mlp_gan);
+
+async fn one_step_dcgan(gpu: &'static Gpu) {
+    one_step_agrees(gpu, small(ModelKind::Dcgan)).await;
+}
+gpu_test!(dcgan_step_matches_cpu, one_step_dcgan);
+
+async fn one_step_autoencoder(gpu: &'static Gpu) {
+    one_step_agrees(gpu, small(ModelKind::Autoencoder)).await;
+}
+gpu_test!(autoencoder_step_matches_cpu, one_step_autoencoder);
+
+async fn one_step_mlp_vae(gpu: &'static Gpu) {
+    one_step_agrees(gpu, small(ModelKind::MlpVae)).await;
+}
+gpu_test!(mlp_vae_step_matches_cpu, one_step_mlp_vae);
+
+async fn one_step_conv_vae(gpu: &'static Gpu) {
+    one_step_agrees(gpu, small(ModelKind::ConvVae)).await;
+}
+gpu_test!(conv_vae_step_matches_cpu, one_step_conv_vae);
+
+/// The DCGAN of the tutorial at its real sizes (z 100, 256-128-64 channels), batch 2.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn full_size_dcgan_step_matches_cpu() {
+    let config = ModelConfig {
+        batch: 2,
+        ..ModelConfig::new(ModelKind::Dcgan)
+    };
+    pollster::block_on(one_step_agrees(common::gpu_blocking(), config));
+}
+
+/// Trains `steps` steps; returns the loss points read every `every` steps.
+#[cfg(not(target_arch = "wasm32"))]
+fn run<B: Backend>(
+    b: &B,
+    config: ModelConfig,
+    steps: usize,
+    every: usize,
+) -> Vec<train::LossPoint> {
+    let model = Model::new(b, config).unwrap();
+    let mut t = Trainer::new(b, model, digits().split_held_out(1000).0).unwrap();
+    let mut points = Vec::new();
+    for s in 1..=steps {
+        t.step(b);
+        if s % every == 0 {
+            points.extend(pollster::block_on(t.read_losses(b)).unwrap());
+        }
+    }
+    points
+}
+
+/// The loss that should fall early: a GAN's discriminator loss (it learns to
+/// tell real from fake before the generator catches up), an autoencoder's
+/// reconstruction, a VAE's reconstruction + KL.
+#[cfg(not(target_arch = "wasm32"))]
+fn falling_loss(kind: ModelKind, p: &train::LossPoint) -> f32 {
+    match kind {
+        ModelKind::MlpVae | ModelKind::ConvVae => p.values[0] + p.values[1],
+        _ => p.values[0],
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn lowers_its_loss<B: Backend>(b: &B, kind: ModelKind, config: ModelConfig, steps: usize) {
+    let points = run(b, config, steps, 5);
+    assert_eq!(points.len(), steps / 5);
+    assert!(points.iter().all(|p| p.steps == 5));
+    let (first, last) = (
+        falling_loss(kind, &points[0]),
+        falling_loss(kind, points.last().unwrap()),
+    );
+    assert!(
+        last.is_finite() && last < 0.8 * first,
+        "{kind} on {}: mean loss over steps 1-5 {first}, over the last 5 {last}",
+        b.describe()
+    );
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod short_runs {
+    use super::*;
+
+    fn cpu(kind: ModelKind) {
+        lowers_its_loss(&Cpu::new(), kind, ModelConfig::new(kind), 40);
+    }
+
+    fn gpu(kind: ModelKind) {
+        // Small GANs at the material's rates barely move in 40 steps.
+        let lr = if kind.is_gan() { 1e-3 } else { small(kind).lr };
+        let c = ModelConfig {
+            batch: 16,
+            lr,
+            ..small(kind)
+        };
+        lowers_its_loss(common::gpu_blocking(), kind, c, 40);
+    }
+
+    #[test]
+    fn mlp_gan_lowers_its_loss_on_the_cpu() {
+        cpu(ModelKind::MlpGan);
+    }
+    #[test]
+    fn dcgan_lowers_its_loss_on_the_cpu() {
+        lowers_its_loss(
+            &Cpu::new(),
+            ModelKind::Dcgan,
+            ModelConfig {
+                batch: 16,
+                ..ModelConfig::new(ModelKind::Dcgan)
+            },
+            30,
+        );
+    }
+    #[test]
+    fn autoencoder_lowers_its_loss_on_the_cpu() {
+        cpu(ModelKind::Autoencoder);
+    }
+    #[test]
+    fn mlp_vae_lowers_its_loss_on_the_cpu() {
+        cpu(ModelKind::MlpVae);
+    }
+    #[test]
+    fn conv_vae_lowers_its_loss_on_the_cpu() {
+        cpu(ModelKind::ConvVae);
+    }
+    #[test]
+    fn mlp_gan_lowers_its_loss_on_the_gpu() {
+        gpu(ModelKind::MlpGan);
+    }
+    #[test]
+    fn dcgan_lowers_its_loss_on_the_gpu() {
+        gpu(ModelKind::Dcgan);
+    }
+    #[test]
+    fn autoencoder_lowers_its_loss_on_the_gpu() {
+        gpu(ModelKind::Autoencoder);
+    }
+    #[test]
+    fn mlp_vae_lowers_its_loss_on_the_gpu() {
+        gpu(ModelKind::MlpVae);
+    }
+    #[test]
+    fn conv_vae_lowers_its_loss_on_the_gpu() {
+        gpu(ModelKind::ConvVae);
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod reproducible {
+    use super::*;
+
+    fn weights<B: Backend>(b: &B, m: &Model<B>) -> Vec<Vec<f32>> {
+        m.arenas()
+            .iter()
+            .map(|(_, a)| pollster::block_on(read(b, &a.values)))
+            .collect()
+    }
+
+    /// Two runs of one seed on the CPU: identical loss curves and weights, bit for bit.
+    #[test]
+    fn the_same_seed_gives_the_same_run_on_the_cpu() {
+        for kind in [ModelKind::Dcgan, ModelKind::MlpVae] {
+            let a = run(&Cpu::new(), small(kind), 12, 3);
+            let b = run(&Cpu::new(), small(kind), 12, 3);
+            assert_eq!(a.len(), 4);
+            assert_eq!(a, b, "{kind}: two runs with one seed differ");
+            let other = run(
+                &Cpu::new(),
+                ModelConfig {
+                    seed: 12,
+                    ..small(kind)
+                },
+                12,
+                3,
+            );
+            assert_ne!(a, other, "{kind}: another seed gave the same run");
+        }
+    }
+
+    /// 6 steps, save, load into a new model, 6 more = 12 steps straight.
+    #[test]
+    fn a_resumed_run_continues_exactly() {
+        let cpu = Cpu::new();
+        let train_set = digits().split_held_out(1000).0;
+        for kind in [ModelKind::Dcgan, ModelKind::ConvVae] {
+            let config = small(kind);
+            let mut straight = Trainer::new(
+                &cpu,
+                Model::new(&cpu, config.clone()).unwrap(),
+                train_set.clone(),
+            )
+            .unwrap();
+            let mut first = Trainer::new(
+                &cpu,
+                Model::new(&cpu, config.clone()).unwrap(),
+                train_set.clone(),
+            )
+            .unwrap();
+            for _ in 0..6 {
+                straight.step(&cpu);
+                first.step(&cpu);
+            }
+            let saved = pollster::block_on(train::save_weights(&cpu, &first.model)).unwrap();
+            let saved = train::read_weights(&saved).unwrap();
+            assert_eq!(saved.step, Some(6));
+            assert_eq!(saved.config.as_ref(), Some(&config));
+            let mut resumed = Trainer::new(
+                &cpu,
+                Model::new(&cpu, config.clone()).unwrap(),
+                train_set.clone(),
+            )
+            .unwrap();
+            resumed.resume(&cpu, &saved).unwrap();
+            for _ in 0..6 {
+                straight.step(&cpu);
+                resumed.step(&cpu);
+            }
+            assert_eq!(
+                weights(&cpu, &straight.model),
+                weights(&cpu, &resumed.model),
+                "{kind}: resumed run differs from the straight one"
+            );
+            let p = pollster::block_on(resumed.read_losses(&cpu))
+                .unwrap()
+                .unwrap();
+            assert_eq!((p.step, p.steps), (12, 6));
+        }
+    }
+
+    #[test]
+    fn weights_of_another_model_are_refused() {
+        let cpu = Cpu::new();
+        let vae = Model::new(&cpu, small(ModelKind::MlpVae)).unwrap();
+        let bytes = pollster::block_on(train::save_weights(&cpu, &vae)).unwrap();
+        let saved = train::read_weights(&bytes).unwrap();
+        let gan = Model::new(&cpu, small(ModelKind::MlpGan)).unwrap();
+        let err = train::load_weights(&cpu, &gan, &saved).unwrap_err();
+        assert!(err.contains("mlp-vae"), "{err}");
+        let wider = Model::new(
+            &cpu,
+            ModelConfig {
+                hidden: 46,
+                ..small(ModelKind::MlpVae)
+            },
+        )
+        .unwrap();
+        let err = train::load_weights(&cpu, &wider, &saved).unwrap_err();
+        assert!(err.contains("another size"), "{err}");
+        assert!(train::read_weights(b"not safetensors at all")
+            .err()
+            .unwrap()
+            .contains("not a safetensors file"));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_reason() {
+        let c = ModelConfig::new(ModelKind::MlpVae);
+        for (bad, words) in [
+            (
+                ModelConfig {
+                    batch: 0,
+                    ..c.clone()
+                },
+                "batch size",
+            ),
+            (
+                ModelConfig {
+                    latent: 65,
+                    ..c.clone()
+                },
+                "latent size",
+            ),
+            (
+                ModelConfig {
+                    lr: -1.0,
+                    ..c.clone()
+                },
+                "learning rate",
+            ),
+            (
+                ModelConfig {
+                    beta: f32::NAN,
+                    ..c.clone()
+                },
+                "β",
+            ),
+        ] {
+            let err = Model::new(&Cpu::new(), bad).err().unwrap();
+            assert!(err.contains(words), "{err}");
+        }
+        assert!(ModelKind::parse("vae").unwrap_err().contains("mlp-vae"));
+    }
+}
