@@ -11,6 +11,7 @@ use genlab::data::{Digits, PIXELS};
 use genlab::gpu::Gpu;
 use genlab::models::{GanLoss, Model, ModelConfig, ModelKind};
 use genlab::nn::ArenaPart;
+#[cfg(not(target_arch = "wasm32"))]
 use genlab::train::{self, Trainer};
 
 #[cfg(target_arch = "wasm32")]

@@ -1,9 +1,11 @@
 //! The genlab command line.
 //!
 //! `genlab info` names the GPU adapter; `genlab bench` measures the kernels at
-//! the DCGAN's real shapes.
+//! the DCGAN's real shapes; `genlab train` trains a model; `genlab data`
+//! checks a pair of IDX files.
 
 mod bench;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +26,8 @@ enum Command {
     Info,
     /// GFLOP/s of the matmul and conv kernels at the DCGAN's shapes, GPU and CPU reference.
     Bench(bench::BenchArgs),
+    /// Train a model and write samples.png, samples.idx, metrics.json and weights.safetensors.
+    Train(Box<train::TrainArgs>),
     /// Check an MNIST-format pair of IDX files (gzip or raw) and print its size and digit counts.
     Data {
         /// Images file (IDX unsigned bytes, N×28×28).
@@ -55,6 +59,7 @@ fn main() {
             .map_err(|e| e.to_string()),
         Command::Bench(args) => pollster::block_on(bench::run(args)).map_err(|e| e.to_string()),
         Command::Data { images, labels } => data_summary(&images, &labels),
+        Command::Train(args) => train::run(*args),
     };
     if let Err(e) = result {
         eprintln!("genlab: {e}");

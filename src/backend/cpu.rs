@@ -15,7 +15,9 @@ use super::{Backend, BackendError, BatchNormTensors, LossTarget, TensorLen};
 use crate::cpu::{self, Activation, AdamConfig, BatchNormConfig, RandomStream, Target};
 use crate::fast::{self, Scratch};
 use crate::geom::Conv2dGeom;
+use crate::rng;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 
@@ -138,11 +140,46 @@ pub struct CpuPass<'p> {
     scratch: &'p mut Scratch,
 }
 
+/// A dropout mask, made by the forward of one step and reused by the
+/// backward passes of that step (a GAN's discriminator runs two).
+#[derive(Default)]
+struct Mask {
+    step: Option<u32>,
+    keep: Vec<bool>,
+}
+
+impl Mask {
+    /// The mask of (seed, stream, step) over `len` elements: kept, or drawn
+    /// afresh exactly as `cpu::dropout_forward` draws it.
+    fn get(&mut self, rate: f32, r: RandomStream, len: usize) -> &[bool] {
+        if self.step != Some(r.step) || self.keep.len() != len {
+            self.keep.clear();
+            self.keep
+                .extend((0..len as u32).map(|i| rng::uniform(r.seed, r.stream, i, r.step) >= rate));
+            self.step = Some(r.step);
+        }
+        &self.keep
+    }
+}
+
+type MaskKey = (u32, u32, usize);
+
 /// The CPU backend. One thread; the heavy products are sgemm with SIMD
 /// kernels (AVX/FMA natively, simd128 in the browser).
 #[derive(Default)]
 pub struct Cpu {
     scratch: RefCell<Scratch>,
+    masks: RefCell<HashMap<MaskKey, Rc<RefCell<Mask>>>>,
+}
+
+impl Cpu {
+    fn mask(&self, seed: u32, stream: u32, len: usize) -> Rc<RefCell<Mask>> {
+        self.masks
+            .borrow_mut()
+            .entry((seed, stream, len))
+            .or_default()
+            .clone()
+    }
 }
 
 impl Cpu {
@@ -602,9 +639,23 @@ impl Backend for Cpu {
         stream: u32,
         step: &CpuTensor,
     ) -> CpuOp {
-        let (yc, xc, sc) = (y.clone(), x.clone(), step.clone());
+        assert_eq!(
+            y.len, x.len,
+            "dropout_forward: y has {}, x {}",
+            y.len, x.len
+        );
+        let (yc, xc, sc, mask) = (
+            y.clone(),
+            x.clone(),
+            step.clone(),
+            self.mask(seed, stream, x.len),
+        );
         op("dropout_forward", &[y], &[x, step], move |_| unsafe {
-            cpu::dropout_forward(yc.get_mut(), xc.get(), rate, random(seed, stream, &sc));
+            let mut mask = mask.borrow_mut();
+            let keep = mask.get(rate, random(seed, stream, &sc), xc.len);
+            for ((y, &x), &k) in yc.get_mut().iter_mut().zip(xc.get()).zip(keep) {
+                *y = if k { x / (1.0 - rate) } else { 0.0 };
+            }
         })
     }
     fn dropout_backward(
@@ -617,11 +668,27 @@ impl Backend for Cpu {
         step: &CpuTensor,
         accumulate: bool,
     ) -> CpuOp {
-        let (dxc, dyc, sc) = (dx.clone(), dy.clone(), step.clone());
+        assert_eq!(
+            dx.len, dy.len,
+            "dropout_backward: dx has {}, dy {}",
+            dx.len, dy.len
+        );
+        let (dxc, dyc, sc, mask) = (
+            dx.clone(),
+            dy.clone(),
+            step.clone(),
+            self.mask(seed, stream, dy.len),
+        );
         op("dropout_backward", &[dx], &[dy, step], move |_| unsafe {
+            let mut mask = mask.borrow_mut();
+            let keep = mask.get(rate, random(seed, stream, &sc), dyc.len);
             let dx = dxc.get_mut();
             zero_unless(accumulate, dx);
-            cpu::dropout_backward(dx, dyc.get(), rate, random(seed, stream, &sc));
+            for ((dx, &dy), &k) in dx.iter_mut().zip(dyc.get()).zip(keep) {
+                if k {
+                    *dx += dy / (1.0 - rate);
+                }
+            }
         })
     }
     fn gaussian_noise(

@@ -1,0 +1,466 @@
+//! `genlab train`: trains one model on MNIST-format digits (the bundled
+//! 10,000 by default) on the GPU or the CPU backend, and writes into `--out`:
+//! samples.png (an 8×8 grid), samples.idx (generated digits as IDX bytes),
+//! metrics.json (config, speed, loss curve, held-out scores) and
+//! weights.safetensors (which `--resume` continues from).
+
+use genlab::backend::{Backend, Cpu};
+use genlab::data::{Digits, PIXELS, SIDE};
+use genlab::gpu::Gpu;
+use genlab::models::{GanLoss, Model, ModelConfig, ModelKind, GRID};
+use genlab::train::{self, LossPoint, Trainer};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const BUNDLED_IMAGES: &[u8] = include_bytes!("../../www/data/mnist-train-10k-images-idx3-ubyte.gz");
+const BUNDLED_LABELS: &[u8] = include_bytes!("../../www/data/mnist-train-10k-labels-idx1-ubyte.gz");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// The GPU when it is a hardware one, else the CPU.
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Which model (required unless --resume).
+    #[arg(long, value_parser = ModelKind::parse)]
+    model: Option<ModelKind>,
+    /// Training steps to run (with --resume: more steps on top of the saved ones).
+    #[arg(long, default_value_t = 2000)]
+    steps: u64,
+    /// Batch size (default: the model's).
+    #[arg(long)]
+    batch: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    seed: u32,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// Output folder (created if missing; default with --resume: the resumed folder).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// MNIST-format images file (IDX, gzip or raw); default: the bundled 10,000 digits.
+    #[arg(long, requires = "labels")]
+    images: Option<PathBuf>,
+    /// Its labels file.
+    #[arg(long, requires = "images")]
+    labels: Option<PathBuf>,
+    /// Digits written to samples.idx.
+    #[arg(long, default_value_t = 1000)]
+    samples: usize,
+    /// Continue from DIR/weights.safetensors (its config and step).
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// The last this many digits are held out for evaluation.
+    #[arg(long, default_value_t = 1000)]
+    held_out: usize,
+    /// Read the losses back every this many steps.
+    #[arg(long, default_value_t = 10)]
+    log_every: u64,
+    /// Evaluate on the held-out digits every this many steps (autoencoders; 0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    eval_every: u64,
+    /// Latent size (GAN noise, VAE latent, autoencoder code).
+    #[arg(long)]
+    latent: Option<usize>,
+    /// Hidden width of the MLPs.
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Channel width of the convolutional models.
+    #[arg(long)]
+    width: Option<usize>,
+    /// Adam learning rate.
+    #[arg(long)]
+    lr: Option<f32>,
+    /// KL weight of the VAEs.
+    #[arg(long)]
+    beta: Option<f32>,
+    /// GAN loss.
+    #[arg(long, value_parser = GanLoss::parse)]
+    gan_loss: Option<GanLoss>,
+    /// Dropout of the DCGAN discriminator.
+    #[arg(long)]
+    dropout: Option<f32>,
+}
+
+fn read_file(p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+}
+
+fn config_from(
+    args: &TrainArgs,
+    saved: Option<&train::SavedWeights>,
+) -> Result<ModelConfig, String> {
+    let mut c = match (saved.and_then(|s| s.config.clone()), args.model) {
+        (Some(c), Some(k)) if c.kind != k => {
+            return Err(format!("--resume holds a {}, not a {k}", c.kind))
+        }
+        (Some(c), _) => return Ok(c),
+        (None, Some(k)) => ModelConfig::new(k),
+        (None, None) => {
+            return Err("say which model: --model {mlp-gan,dcgan,ae,mlp-vae,conv-vae}".into())
+        }
+    };
+    c.seed = args.seed;
+    c.batch = args.batch.unwrap_or(c.batch);
+    c.latent = args.latent.unwrap_or(c.latent);
+    c.hidden = args.hidden.unwrap_or(c.hidden);
+    c.width = args.width.unwrap_or(c.width);
+    c.lr = args.lr.unwrap_or(c.lr);
+    c.beta = args.beta.unwrap_or(c.beta);
+    c.gan_loss = args.gan_loss.unwrap_or(c.gan_loss);
+    c.dropout = args.dropout.unwrap_or(c.dropout);
+    c.validate()?;
+    Ok(c)
+}
+
+pub fn run(args: TrainArgs) -> Result<(), String> {
+    let saved = match &args.resume {
+        Some(dir) => {
+            let path = dir.join("weights.safetensors");
+            let w = train::read_weights(&read_file(&path)?)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if w.config.is_none() {
+                return Err(format!(
+                    "{}: no genlab config in its header",
+                    path.display()
+                ));
+            }
+            Some(w)
+        }
+        None => None,
+    };
+    let config = config_from(&args, saved.as_ref())?;
+    let out = args
+        .out
+        .clone()
+        .or_else(|| args.resume.clone())
+        .ok_or("say where to write: --out DIR")?;
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let digits = match (&args.images, &args.labels) {
+        (Some(i), Some(l)) => Digits::from_idx(&read_file(i)?, &read_file(l)?),
+        _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS),
+    }
+    .map_err(|e| e.to_string())?;
+    if args.held_out >= digits.len() {
+        return Err(format!(
+            "--held-out {} leaves nothing of {} digits to train on",
+            args.held_out,
+            digits.len()
+        ));
+    }
+    let (train_set, held_out) = digits.split_held_out(args.held_out);
+
+    let gpu = match args.backend {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu => Some(pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?),
+        BackendChoice::Auto => pollster::block_on(Gpu::new())
+            .ok()
+            .filter(|g| !g.is_software()),
+    };
+    let run = Run {
+        args: &args,
+        config,
+        saved,
+        out,
+        train_set,
+        held_out,
+    };
+    match gpu {
+        Some(gpu) => run.on(&gpu),
+        None => run.on(&Cpu::new()),
+    }
+}
+
+struct Run<'a> {
+    args: &'a TrainArgs,
+    config: ModelConfig,
+    saved: Option<train::SavedWeights>,
+    out: PathBuf,
+    train_set: Digits,
+    held_out: Digits,
+}
+
+fn block<T>(
+    f: impl std::future::Future<Output = Result<T, genlab::backend::BackendError>>,
+) -> Result<T, String> {
+    pollster::block_on(f).map_err(|e| e.to_string())
+}
+
+impl Run<'_> {
+    fn on<B: Backend>(self, b: &B) -> Result<(), String> {
+        let args = self.args;
+        let c = self.config.clone();
+        let names = c.loss_names();
+        let model = Model::new(b, c.clone())?;
+        eprintln!(
+            "{}: {} parameters, batch {}, on {}",
+            c.kind,
+            model.param_count(),
+            c.batch,
+            b.describe()
+        );
+        let mut t = Trainer::new(b, model, self.train_set.clone())?;
+        let mut curve: Vec<Value> = Vec::new();
+        let mut evals: Vec<Value> = Vec::new();
+        if let Some(saved) = &self.saved {
+            t.resume(b, saved)?;
+            // Keep the curve of the run we continue.
+            let old =
+                std::fs::read_to_string(self.args.resume.as_ref().unwrap().join("metrics.json"))
+                    .ok()
+                    .and_then(|s| serde_json::from_str::<Value>(&s).ok());
+            if let Some(old) = old {
+                curve.extend(old["loss_curve"].as_array().cloned().unwrap_or_default());
+                evals.extend(
+                    old["held_out_curve"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+            eprintln!("resuming at step {}", t.step);
+        }
+        let evaluator = t.model.evaluator(b, eval_batch(self.held_out.len()));
+        let start_step = t.step;
+        let end = start_step + args.steps;
+        let bar = indicatif::ProgressBar::new(args.steps);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} steps {per_sec} eta {eta} {msg}",
+            )
+            .unwrap(),
+        );
+        let point_json = |p: &LossPoint| {
+            let mut o = serde_json::Map::new();
+            o.insert("step".into(), json!(p.step));
+            for (n, v) in names.iter().zip(&p.values) {
+                o.insert((*n).into(), json!(v));
+            }
+            Value::Object(o)
+        };
+        let started = Instant::now();
+        let mut last_point: Option<LossPoint> = None;
+        while t.step < end {
+            t.step(b);
+            let done = t.step - start_step;
+            if done % args.log_every == 0 || t.step == end {
+                if let Some(p) = block(t.read_losses(b))? {
+                    if p.values.iter().any(|v| !v.is_finite()) {
+                        bar.abandon();
+                        return Err(format!(
+                            "step {}: a loss is not finite ({:?} = {:?}); lower --lr and train again",
+                            p.step, names, p.values
+                        ));
+                    }
+                    bar.set_message(
+                        names
+                            .iter()
+                            .zip(&p.values)
+                            .map(|(n, v)| format!("{n} {v:.4}"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    );
+                    curve.push(point_json(&p));
+                    last_point = Some(p);
+                }
+            }
+            if let Some(ev) = &evaluator {
+                if args.eval_every > 0 && done % args.eval_every == 0 && t.step != end {
+                    let h = block(train::evaluate(b, ev, &self.held_out, c.kind.is_vae()))?;
+                    evals.push(held_out_json(t.step, &h));
+                }
+            }
+            bar.set_position(done);
+        }
+        let wall = started.elapsed().as_secs_f64();
+        bar.finish();
+        let steps_run = t.step - start_step;
+
+        // Held-out evaluation, samples, weights.
+        let held = match &evaluator {
+            Some(ev) => {
+                let h = block(train::evaluate(b, ev, &self.held_out, c.kind.is_vae()))?;
+                evals.push(held_out_json(t.step, &h));
+                Some(h)
+            }
+            None => None,
+        };
+        let sampler = t.model.sampler(b, GRID);
+        let grid = if c.kind == ModelKind::Autoencoder {
+            // Rows alternate: 8 held-out digits, their reconstructions.
+            let mut input = vec![0.0; GRID * PIXELS];
+            for (i, v) in input.iter_mut().enumerate() {
+                *v = self.held_out.images[i] as f32 / 255.0;
+            }
+            let recon = block(train::sample(b, &t.model, &sampler, &input))?;
+            let mut tiles = Vec::with_capacity(GRID * PIXELS);
+            for pair in 0..4 {
+                let rows = pair * 8..pair * 8 + 8;
+                tiles.extend(train::to_bytes(
+                    &input[rows.start * PIXELS..rows.end * PIXELS],
+                ));
+                tiles.extend(train::to_bytes(
+                    &recon[rows.start * PIXELS..rows.end * PIXELS],
+                ));
+            }
+            tiles
+        } else {
+            let z = train::latents(&c, GRID, c.seed);
+            train::to_bytes(&block(train::sample(b, &t.model, &sampler, &z))?)
+        };
+        write_png(&self.out.join("samples.png"), &grid, 8)?;
+        let count = if c.kind == ModelKind::Autoencoder {
+            args.samples.min(self.held_out.len())
+        } else {
+            args.samples
+        };
+        let generated = block(train::generate(
+            b,
+            &t.model,
+            &sampler,
+            count,
+            c.seed.wrapping_add(1),
+            &self.held_out,
+        ))?;
+        write_file(
+            &self.out.join("samples.idx"),
+            &idx_images(&generated, count),
+        )?;
+        let weights = block(train::save_weights(b, &t.model))?;
+        write_file(&self.out.join("weights.safetensors"), &weights)?;
+
+        let mut metrics = json!({
+            "model": c.kind.name(),
+            "config": config_json(&c),
+            "backend": b.describe(),
+            "parameters": t.model.param_count(),
+            "steps": t.step,
+            "steps_this_run": steps_run,
+            "resumed_from_step": self.saved.as_ref().map(|_| start_step),
+            "epochs": t.epoch(),
+            "samples_seen": t.samples_seen(),
+            "train_digits": self.train_set.len(),
+            "held_out_digits": self.held_out.len(),
+            "wall_seconds": wall,
+            "steps_per_second": steps_run as f64 / wall,
+            "loss_names": names,
+            "final_losses": last_point.as_ref().map(point_json),
+            "loss_curve": curve,
+            "samples_idx": {"count": count, "seed": c.seed.wrapping_add(1)},
+        });
+        if let Some(h) = &held {
+            metrics["held_out"] = held_out_json(t.step, h);
+            metrics["held_out_curve"] = json!(evals);
+            if let Some(nelbo) = h.negative_elbo() {
+                metrics["held_out_negative_elbo"] = json!(nelbo);
+            }
+        }
+        let text = serde_json::to_string_pretty(&metrics).map_err(|e| e.to_string())?;
+        write_file(&self.out.join("metrics.json"), text.as_bytes())?;
+
+        let summary = match &held {
+            Some(h) => match h.negative_elbo() {
+                Some(n) => format!(
+                    "held-out −ELBO {n:.2} nats (reconstruction {:.2} + KL {:.2}) over {} digits",
+                    h.reconstruction,
+                    h.kl.unwrap_or(0.0),
+                    h.digits
+                ),
+                None => format!(
+                    "held-out reconstruction {:.2} nats per digit over {} digits",
+                    h.reconstruction, h.digits
+                ),
+            },
+            None => last_point
+                .map(|p| format!("last losses {:?} = {:?}", names, p.values))
+                .unwrap_or_default(),
+        };
+        println!(
+            "{}: {} steps in {:.1} s ({:.2} steps/s); {summary}; wrote {}",
+            c.kind,
+            steps_run,
+            wall,
+            steps_run as f64 / wall,
+            self.out.display()
+        );
+        Ok(())
+    }
+}
+
+/// The largest batch ≤ 100 that divides the held-out set (so every digit counts).
+fn eval_batch(held_out: usize) -> usize {
+    (1..=100.min(held_out.max(1)))
+        .rev()
+        .find(|n| held_out.is_multiple_of(*n))
+        .unwrap_or(1)
+}
+
+fn held_out_json(step: u64, h: &train::HeldOut) -> Value {
+    json!({
+        "step": step,
+        "digits": h.digits,
+        "reconstruction": h.reconstruction,
+        "kl": h.kl,
+        "negative_elbo": h.negative_elbo(),
+    })
+}
+
+fn config_json(c: &ModelConfig) -> Value {
+    let m: serde_json::Map<String, Value> = c
+        .to_metadata()
+        .into_iter()
+        .map(|(k, v)| (k.trim_start_matches("genlab.").to_string(), json!(v)))
+        .collect();
+    let mut v = Value::Object(m);
+    // Numbers as numbers.
+    for k in ["batch", "latent", "hidden", "width", "seed"] {
+        v[k] = json!(v[k].as_str().and_then(|s| s.parse::<u64>().ok()));
+    }
+    for k in ["lr", "beta", "dropout"] {
+        v[k] = json!(v[k].as_str().and_then(|s| s.parse::<f64>().ok()));
+    }
+    v
+}
+
+fn write_file(p: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))
+}
+
+/// An IDX file of unsigned bytes, count × 28 × 28.
+pub fn idx_images(pixels: &[u8], count: usize) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, 3];
+    for d in [count as u32, SIDE as u32, SIDE as u32] {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend(pixels);
+    out
+}
+
+/// Tiles (28×28 bytes each, row-major) in a grid `cols` wide, 2 px gaps, as an 8-bit grey PNG.
+fn write_png(p: &Path, tiles: &[u8], cols: usize) -> Result<(), String> {
+    let count = tiles.len() / PIXELS;
+    let rows = count.div_ceil(cols);
+    let gap = 2;
+    let (w, h) = (cols * (SIDE + gap) + gap, rows * (SIDE + gap) + gap);
+    let mut img = vec![40u8; w * h];
+    for t in 0..count {
+        let (r, c) = (t / cols, t % cols);
+        for y in 0..SIDE {
+            let row = (r * (SIDE + gap) + gap + y) * w + c * (SIDE + gap) + gap;
+            img[row..row + SIDE]
+                .copy_from_slice(&tiles[t * PIXELS + y * SIDE..t * PIXELS + (y + 1) * SIDE]);
+        }
+    }
+    let file =
+        std::fs::File::create(p).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()
+        .and_then(|mut wr| wr.write_image_data(&img))
+        .map_err(|e| format!("cannot write {}: {e}", p.display()))
+}

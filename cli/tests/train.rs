@@ -1,0 +1,184 @@
+//! `genlab train` end to end on the CPU backend: the four files, their
+//! formats, `--resume`, and the errors a user can cause.
+
+use std::path::Path;
+use std::process::Command;
+
+fn genlab(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_genlab"))
+        .args(args)
+        .output()
+        .expect("genlab runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = genlab(args);
+    assert!(
+        out.status.success(),
+        "genlab {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn metrics(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("metrics.json")).unwrap()).unwrap()
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("genlab-cli-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn train_writes_samples_metrics_and_weights_and_resumes() {
+    let dir = tmp("vae");
+    let d = dir.to_str().unwrap();
+    let common = [
+        "--backend",
+        "cpu",
+        "--batch",
+        "16",
+        "--hidden",
+        "64",
+        "--latent",
+        "4",
+    ];
+    let mut args = vec![
+        "train",
+        "--model",
+        "mlp-vae",
+        "--steps",
+        "30",
+        "--samples",
+        "100",
+        "--out",
+        d,
+    ];
+    args.extend(common);
+    let stdout = ok(&args);
+    assert!(stdout.contains("held-out −ELBO"), "{stdout}");
+
+    // samples.png: an 8×8 grid of 28×28 tiles with 2-pixel gaps.
+    let png = std::fs::read(dir.join("samples.png")).unwrap();
+    let decoder = png::Decoder::new(std::io::Cursor::new(png));
+    let reader = decoder.read_info().unwrap();
+    assert_eq!((reader.info().width, reader.info().height), (242, 242));
+    // samples.idx: 100 digits, IDX unsigned bytes 100×28×28.
+    let idx = std::fs::read(dir.join("samples.idx")).unwrap();
+    assert_eq!(
+        &idx[..16],
+        &[0, 0, 8, 3, 0, 0, 0, 100, 0, 0, 0, 28, 0, 0, 0, 28]
+    );
+    assert_eq!(idx.len(), 16 + 100 * 784);
+    assert!(idx[16..].iter().any(|&p| p > 128), "samples are blank");
+    // The samples file reads back as IDX through genlab's own reader.
+    let (count, _) = genlab::data::read_idx_images(&idx).unwrap();
+    assert_eq!(count, 100);
+
+    let m = metrics(&dir);
+    assert_eq!(m["model"], "mlp-vae");
+    assert_eq!(m["steps"], 30);
+    assert_eq!(m["config"]["batch"], 16);
+    assert_eq!(m["loss_curve"].as_array().unwrap().len(), 3); // every 10 steps
+    assert!(m["steps_per_second"].as_f64().unwrap() > 0.0);
+    let nelbo = m["held_out_negative_elbo"].as_f64().unwrap();
+    assert!(nelbo > 50.0 && nelbo < 600.0, "held-out −ELBO {nelbo}");
+    assert!(dir.join("weights.safetensors").exists());
+
+    // --resume: 20 more steps, the curve continues, the config comes from the file.
+    ok(&[
+        "train",
+        "--resume",
+        d,
+        "--steps",
+        "20",
+        "--samples",
+        "10",
+        "--backend",
+        "cpu",
+    ]);
+    let m = metrics(&dir);
+    assert_eq!(m["steps"], 50);
+    assert_eq!(m["resumed_from_step"], 30);
+    assert_eq!(m["config"]["latent"], 4);
+    let steps: Vec<u64> = m["loss_curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [10, 20, 30, 40, 50]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_autoencoder_grid_shows_held_out_digits_and_reconstructions() {
+    let dir = tmp("ae");
+    let d = dir.to_str().unwrap();
+    ok(&[
+        "train",
+        "--model",
+        "ae",
+        "--steps",
+        "20",
+        "--batch",
+        "32",
+        "--samples",
+        "64",
+        "--backend",
+        "cpu",
+        "--out",
+        d,
+    ]);
+    let m = metrics(&dir);
+    assert!(m["held_out"]["reconstruction"].as_f64().unwrap() > 0.0);
+    assert!(m["held_out_negative_elbo"].is_null());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn user_errors_say_what_to_do() {
+    let dir = tmp("errors");
+    let d = dir.to_str().unwrap();
+    let err = |args: &[&str]| {
+        let out = genlab(args);
+        assert!(!out.status.success(), "genlab {args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(err(&["train", "--steps", "1", "--out", d]).contains("--model"));
+    assert!(err(&["train", "--model", "vae", "--out", d]).contains("mlp-vae"));
+    assert!(err(&[
+        "train",
+        "--model",
+        "mlp-vae",
+        "--latent",
+        "100",
+        "--backend",
+        "cpu",
+        "--out",
+        d
+    ])
+    .contains("latent size"));
+    let bad = dir.join("bad.idx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(&bad, b"not an idx file at all").unwrap();
+    let b = bad.to_str().unwrap();
+    let e = err(&[
+        "train",
+        "--model",
+        "ae",
+        "--images",
+        b,
+        "--labels",
+        b,
+        "--backend",
+        "cpu",
+        "--out",
+        d,
+    ]);
+    assert!(e.contains("images file"), "{e}");
+    assert!(err(&["train", "--resume", d, "--backend", "cpu"]).contains("weights.safetensors"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
