@@ -46,7 +46,7 @@ fn batchnorm_forward_train(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
         q += d * d;
     }
     let var_b = workgroup_sum(q, li) / f32(count);
-    let inv = inverseSqrt(var_b + params.eps);
+    let inv = 1.0 / sqrt(var_b + params.eps);
     let g = gamma[c];
     let b = beta[c];
     for (var e = li; e < count; e += RED_WG) {
@@ -67,7 +67,7 @@ fn batchnorm_forward_eval(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
     let i = (wg.y * nwg.x + wg.x) * RED_WG + li;
     if (i >= params.n * params.c * params.p) { return; }
     let c = (i / params.p) % params.c;
-    y[i] = gamma[c] * (x[i] - running_mean[c]) * inverseSqrt(running_var[c] + params.eps) + beta[c];
+    y[i] = gamma[c] * (x[i] - running_mean[c]) / sqrt(running_var[c] + params.eps) + beta[c];
 }
 
 // With x̂ = (x − μ)·inv and M = N·P:

@@ -123,7 +123,15 @@ async fn one_step_mlp_gan(gpu: &'static Gpu) {
 gpu_test!(mlp_gan_step_matches_cpu, one_step_mlp_gan);
 
 async fn one_step_dcgan(gpu: &'static Gpu) {
-    one_step_agrees(gpu, small(ModelKind::Dcgan)).await;
+    // Batch 8, not 4: batch norm over 4 samples leaves the gradient 2 degrees
+    // of freedom per channel and amplifies rounding differences. At batch 4,
+    // SwiftShader gave 1532 of 11760 first-layer gradients a few percent off
+    // the CPU's (lavapipe matched); at 8 all pass this test's tolerance.
+    let c = ModelConfig {
+        batch: 8,
+        ..small(ModelKind::Dcgan)
+    };
+    one_step_agrees(gpu, c).await;
 }
 gpu_test!(dcgan_step_matches_cpu, one_step_dcgan);
 

@@ -28,6 +28,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Train a model and write samples.png, samples.idx, metrics.json and weights.safetensors.
     Train(Box<train::TrainArgs>),
+    /// Evaluate a trained autoencoder or VAE on held-out digits (−ELBO in nats per digit).
+    Eval(train::EvalArgs),
     /// Check an MNIST-format pair of IDX files (gzip or raw) and print its size and digit counts.
     Data {
         /// Images file (IDX unsigned bytes, N×28×28).
@@ -60,6 +62,7 @@ fn main() {
         Command::Bench(args) => pollster::block_on(bench::run(args)).map_err(|e| e.to_string()),
         Command::Data { images, labels } => data_summary(&images, &labels),
         Command::Train(args) => train::run(*args),
+        Command::Eval(args) => train::eval(args),
     };
     if let Err(e) = result {
         eprintln!("genlab: {e}");

@@ -464,3 +464,65 @@ fn write_png(p: &Path, tiles: &[u8], cols: usize) -> Result<(), String> {
         .and_then(|mut wr| wr.write_image_data(&img))
         .map_err(|e| format!("cannot write {}: {e}", p.display()))
 }
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A folder written by `genlab train` (its weights.safetensors).
+    dir: PathBuf,
+    /// MNIST-format images to evaluate on (default: the bundled held-out 1,000).
+    #[arg(long, requires = "labels")]
+    images: Option<PathBuf>,
+    #[arg(long, requires = "images")]
+    labels: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    backend: BackendChoice,
+}
+
+/// `genlab eval DIR`: the held-out losses of a trained autoencoder or VAE on
+/// any MNIST-format set (the official test set, say), as one JSON line.
+pub fn eval(args: EvalArgs) -> Result<(), String> {
+    let path = args.dir.join("weights.safetensors");
+    let saved =
+        train::read_weights(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = saved
+        .config
+        .clone()
+        .ok_or_else(|| format!("{}: no genlab config in its header", path.display()))?;
+    let digits = match (&args.images, &args.labels) {
+        (Some(i), Some(l)) => Digits::from_idx(&read_file(i)?, &read_file(l)?),
+        _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS).map(|d| d.split_held_out(1000).1),
+    }
+    .map_err(|e| e.to_string())?;
+    fn on<B: Backend>(
+        b: &B,
+        config: ModelConfig,
+        saved: &train::SavedWeights,
+        digits: &Digits,
+    ) -> Result<(), String> {
+        let model = Model::new(b, config)?;
+        train::load_weights(b, &model, saved)?;
+        let ev = model
+            .evaluator(b, eval_batch(digits.len()))
+            .ok_or_else(|| {
+                format!(
+                    "a {} has no held-out likelihood to evaluate",
+                    model.config().kind
+                )
+            })?;
+        let h = block(train::evaluate(
+            b,
+            &ev,
+            digits,
+            model.config().kind.is_vae(),
+        ))?;
+        println!("{}", held_out_json(saved.step.unwrap_or(0) as u64, &h));
+        Ok(())
+    }
+    match args.backend {
+        BackendChoice::Cpu => on(&Cpu::new(), config, &saved, &digits),
+        _ => {
+            let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
+            on(&gpu, config, &saved, &digits)
+        }
+    }
+}
