@@ -759,6 +759,13 @@ impl<B: Backend> Model<B> {
         &self.parts.config
     }
 
+    /// Sets every optimiser's learning rate (see [`ParamArena::set_lr`]).
+    pub fn set_lr(&mut self, b: &B, lr: f32) {
+        for (_, a) in &mut self.parts.arenas {
+            a.set_lr(b, lr);
+        }
+    }
+
     /// One arena per optimiser: ("generator", …), ("discriminator", …) or ("model", …).
     pub fn arenas(&self) -> &[(&'static str, ParamArena<B>)] {
         &self.parts.arenas

@@ -193,6 +193,20 @@ impl<B: Backend> ParamArena<B> {
         B::record(pass, &self.adam_op);
     }
 
+    /// Changes Adam's learning rate from the next step on. This rebuilds the
+    /// update op (a new uniform on the GPU): call it every so many steps, not every step.
+    pub fn set_lr(&mut self, b: &B, lr: f32) {
+        self.adam.lr = lr;
+        self.adam_op = b.adam_step(
+            &self.values,
+            &self.grads,
+            &self.m,
+            &self.v,
+            &self.step,
+            self.adam,
+        );
+    }
+
     /// Reads one parameter's values back (outside a step).
     pub async fn read(&self, b: &B, id: ParamId) -> Result<Vec<f32>, BackendError> {
         b.read(&b.readback(&self.value(b, id))).await

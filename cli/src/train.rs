@@ -84,6 +84,32 @@ pub struct TrainArgs {
     /// Dropout of the DCGAN discriminator.
     #[arg(long)]
     dropout: Option<f32>,
+    /// Learning-rate schedule over this run's steps: constant, or cosine decay
+    /// to `--lr-final` times the rate (updated every `--log-every` steps).
+    #[arg(long, value_enum, default_value_t = LrSchedule::Constant)]
+    lr_schedule: LrSchedule,
+    /// Final learning rate of the cosine schedule, as a fraction of `--lr`.
+    #[arg(long, default_value_t = 0.02)]
+    lr_final: f32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LrSchedule {
+    Constant,
+    Cosine,
+}
+
+/// The learning rate after `done` of `total` steps.
+fn scheduled_lr(s: LrSchedule, lr: f32, final_fraction: f32, done: u64, total: u64) -> f32 {
+    match s {
+        LrSchedule::Constant => lr,
+        LrSchedule::Cosine => {
+            let t = (done as f64 / total.max(1) as f64).min(1.0);
+            let f = final_fraction as f64
+                + (1.0 - final_fraction as f64) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
+            (lr as f64 * f) as f32
+        }
+    }
 }
 
 fn read_file(p: &Path) -> Result<Vec<u8>, String> {
@@ -245,6 +271,11 @@ impl Run<'_> {
         let started = Instant::now();
         let mut last_point: Option<LossPoint> = None;
         while t.step < end {
+            let before = t.step - start_step;
+            if args.lr_schedule != LrSchedule::Constant && before % args.log_every == 0 {
+                let lr = scheduled_lr(args.lr_schedule, c.lr, args.lr_final, before, args.steps);
+                t.model.set_lr(b, lr);
+            }
             t.step(b);
             let done = t.step - start_step;
             if done % args.log_every == 0 || t.step == end {
@@ -347,6 +378,8 @@ impl Run<'_> {
             "held_out_digits": self.held_out.len(),
             "wall_seconds": wall,
             "steps_per_second": steps_run as f64 / wall,
+            "lr_schedule": format!("{:?}", args.lr_schedule).to_lowercase(),
+            "lr_final_fraction": (args.lr_schedule != LrSchedule::Constant).then_some(args.lr_final),
             "loss_names": names,
             "final_losses": last_point.as_ref().map(point_json),
             "loss_curve": curve,
