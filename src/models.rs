@@ -580,6 +580,9 @@ impl<B: Backend> Parts<B> {
         }
     }
 
+    /// `noise_step` is the counter the ε draws read: the arena's step in
+    /// training, the evaluator's own count in evaluation.
+    #[allow(clippy::too_many_arguments)]
     fn bind_vae(
         &self,
         b: &B,
@@ -587,6 +590,7 @@ impl<B: Backend> Parts<B> {
         mode: Mode,
         beta: f32,
         losses: &B::Tensor,
+        noise_step: &B::Tensor,
     ) -> VaeBinding<B> {
         let Params::Vae {
             enc,
@@ -627,7 +631,7 @@ impl<B: Backend> Parts<B> {
         } else {
             stream::EVAL_EPS
         };
-        let noise = b.gaussian_noise(&eps, 0.0, 1.0, seed, eps_stream, &a.step);
+        let noise = b.gaussian_noise(&eps, 0.0, 1.0, seed, eps_stream, noise_step);
         let reparam = b.reparameterize_forward(&z, &mu.y, &logvar.y, &eps);
         let dec = dec.bind(b, a, n, &z, InputGrad::Write(&dz), None, mode, (seed, 0));
         let reparam_backward =
@@ -742,7 +746,8 @@ impl<B: Backend> Model<B> {
         let train = match &parts.params {
             Params::Gan { .. } => Train::Gan(parts.bind_gan(b, n, &losses)),
             Params::Vae { .. } => {
-                Train::Vae(parts.bind_vae(b, n, Mode::Train, parts.config.beta, &losses))
+                let step = &parts.arenas[0].1.step;
+                Train::Vae(parts.bind_vae(b, n, Mode::Train, parts.config.beta, &losses, step))
             }
             Params::Autoencoder { .. } => Train::Ae(parts.bind_ae(b, n, Mode::Train, &losses)),
         };
@@ -871,13 +876,17 @@ impl<B: Backend> Model<B> {
     pub fn evaluator(&self, b: &B, n: usize) -> Option<Evaluator<B>> {
         let slots = self.parts.config.loss_names().len();
         let losses = b.zeros(slots);
+        // Each evaluation batch draws its own ε.
+        let step = b.zeros(1);
         match &self.parts.params {
             Params::Gan { .. } => None,
             Params::Vae { .. } => {
-                let v = self.parts.bind_vae(b, n, Mode::Eval, 1.0, &losses);
+                let v = self.parts.bind_vae(b, n, Mode::Eval, 1.0, &losses, &step);
                 Some(Evaluator {
                     n,
                     losses,
+                    tick: b.step_increment(&step),
+                    step,
                     net: EvalNet::Vae(v),
                 })
             }
@@ -886,6 +895,8 @@ impl<B: Backend> Model<B> {
                 Some(Evaluator {
                     n,
                     losses,
+                    tick: b.step_increment(&step),
+                    step,
                     net: EvalNet::Ae(a),
                 })
             }
@@ -942,6 +953,9 @@ pub struct Evaluator<B: Backend> {
     pub n: usize,
     /// Per batch: mean reconstruction nats per image (and KL for VAEs).
     pub losses: B::Tensor,
+    /// Counts evaluation batches: the ε stream's step.
+    step: B::Tensor,
+    tick: B::Op,
     net: EvalNet<B>,
 }
 
@@ -962,6 +976,7 @@ impl<B: Backend> Evaluator<B> {
         }
     }
 
+    /// One batch: forward and losses, then the next ε draw.
     pub fn forward(&self, pass: &mut B::Pass<'_>) {
         match &self.net {
             EvalNet::Vae(v) => {
@@ -974,5 +989,11 @@ impl<B: Backend> Evaluator<B> {
                 B::record(pass, &a.recon_loss);
             }
         }
+        B::record(pass, &self.tick);
+    }
+
+    /// Evaluation batches run so far.
+    pub fn step_tensor(&self) -> &B::Tensor {
+        &self.step
     }
 }

@@ -247,6 +247,8 @@ pub async fn generate<B: Backend>(
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeldOut {
     pub digits: usize,
+    /// Passes over the digits, each with its own ε draws.
+    pub passes: usize,
     pub reconstruction: f64,
     pub kl: Option<f64>,
 }
@@ -257,11 +259,14 @@ impl HeldOut {
     }
 }
 
+/// `passes` times over the held-out digits, each pass with new ε draws
+/// (the estimate's noise falls as 1/√passes; the autoencoder is deterministic).
 pub async fn evaluate<B: Backend>(
     b: &B,
     eval: &Evaluator<B>,
     held_out: &Digits,
     is_vae: bool,
+    passes: usize,
 ) -> Result<HeldOut, BackendError> {
     let n = eval.n;
     let batches = held_out.len() / n;
@@ -274,22 +279,27 @@ pub async fn evaluate<B: Backend>(
     let reader = b.readback(&eval.losses);
     let (mut recon, mut kl) = (0.0f64, 0.0f64);
     let mut x = vec![0.0; n * PIXELS];
-    for k in 0..batches {
-        for (i, v) in x.iter_mut().enumerate() {
-            *v = held_out.images[k * n * PIXELS + i] as f32 / 255.0;
-        }
-        b.write(eval.input(), 0, &x);
-        b.run(|pass| eval.forward(pass));
-        let l = b.read(&reader).await?;
-        recon += l[0] as f64;
-        if is_vae {
-            kl += l[1] as f64;
+    let passes = if is_vae { passes.max(1) } else { 1 };
+    for _ in 0..passes {
+        for k in 0..batches {
+            for (i, v) in x.iter_mut().enumerate() {
+                *v = held_out.images[k * n * PIXELS + i] as f32 / 255.0;
+            }
+            b.write(eval.input(), 0, &x);
+            b.run(|pass| eval.forward(pass));
+            let l = b.read(&reader).await?;
+            recon += l[0] as f64;
+            if is_vae {
+                kl += l[1] as f64;
+            }
         }
     }
+    let count = (batches * passes) as f64;
     Ok(HeldOut {
         digits: batches * n,
-        reconstruction: recon / batches as f64,
-        kl: is_vae.then_some(kl / batches as f64),
+        passes,
+        reconstruction: recon / count,
+        kl: is_vae.then_some(kl / count),
     })
 }
 

@@ -309,6 +309,22 @@ mod reproducible {
         }
     }
 
+    /// The GPU is deterministic too: no atomics, fixed reduction orders.
+    #[test]
+    fn the_same_seed_gives_the_same_run_on_the_gpu() {
+        let gpu = common::gpu_blocking();
+        for kind in [ModelKind::Dcgan, ModelKind::ConvVae] {
+            let config = ModelConfig {
+                batch: 8,
+                ..small(kind)
+            };
+            let a = run(gpu, config.clone(), 6, 3);
+            let b = run(gpu, config, 6, 3);
+            assert_eq!(a.len(), 2);
+            assert_eq!(a, b, "{kind}: two GPU runs with one seed differ");
+        }
+    }
+
     /// 6 steps, save, load into a new model, 6 more = 12 steps straight.
     #[test]
     fn a_resumed_run_continues_exactly() {

@@ -63,6 +63,9 @@ pub struct TrainArgs {
     /// Evaluate on the held-out digits every this many steps (autoencoders; 0: only at the end).
     #[arg(long, default_value_t = 0)]
     eval_every: u64,
+    /// Passes over the held-out digits per VAE evaluation, each with new ε draws.
+    #[arg(long, default_value_t = 10)]
+    eval_passes: usize,
     /// Latent size (GAN noise, VAE latent, autoencoder code).
     #[arg(long)]
     latent: Option<usize>,
@@ -301,7 +304,13 @@ impl Run<'_> {
             }
             if let Some(ev) = &evaluator {
                 if args.eval_every > 0 && done % args.eval_every == 0 && t.step != end {
-                    let h = block(train::evaluate(b, ev, &self.held_out, c.kind.is_vae()))?;
+                    let h = block(train::evaluate(
+                        b,
+                        ev,
+                        &self.held_out,
+                        c.kind.is_vae(),
+                        args.eval_passes,
+                    ))?;
                     evals.push(held_out_json(t.step, &h));
                 }
             }
@@ -314,7 +323,13 @@ impl Run<'_> {
         // Held-out evaluation, samples, weights.
         let held = match &evaluator {
             Some(ev) => {
-                let h = block(train::evaluate(b, ev, &self.held_out, c.kind.is_vae()))?;
+                let h = block(train::evaluate(
+                    b,
+                    ev,
+                    &self.held_out,
+                    c.kind.is_vae(),
+                    args.eval_passes,
+                ))?;
                 evals.push(held_out_json(t.step, &h));
                 Some(h)
             }
@@ -398,10 +413,11 @@ impl Run<'_> {
         let summary = match &held {
             Some(h) => match h.negative_elbo() {
                 Some(n) => format!(
-                    "held-out −ELBO {n:.2} nats (reconstruction {:.2} + KL {:.2}) over {} digits",
+                    "held-out −ELBO {n:.2} nats (reconstruction {:.2} + KL {:.2}) over {} digits × {} ε draws",
                     h.reconstruction,
                     h.kl.unwrap_or(0.0),
-                    h.digits
+                    h.digits,
+                    h.passes
                 ),
                 None => format!(
                     "held-out reconstruction {:.2} nats per digit over {} digits",
@@ -436,6 +452,7 @@ fn held_out_json(step: u64, h: &train::HeldOut) -> Value {
     json!({
         "step": step,
         "digits": h.digits,
+        "passes": h.passes,
         "reconstruction": h.reconstruction,
         "kl": h.kl,
         "negative_elbo": h.negative_elbo(),
@@ -509,6 +526,9 @@ pub struct EvalArgs {
     labels: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     backend: BackendChoice,
+    /// Passes over the digits, each with new ε draws (VAEs).
+    #[arg(long, default_value_t = 10)]
+    passes: usize,
 }
 
 /// `genlab eval DIR`: the held-out losses of a trained autoencoder or VAE on
@@ -531,6 +551,7 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         config: ModelConfig,
         saved: &train::SavedWeights,
         digits: &Digits,
+        passes: usize,
     ) -> Result<(), String> {
         let model = Model::new(b, config)?;
         train::load_weights(b, &model, saved)?;
@@ -547,15 +568,16 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
             &ev,
             digits,
             model.config().kind.is_vae(),
+            passes,
         ))?;
         println!("{}", held_out_json(saved.step.unwrap_or(0) as u64, &h));
         Ok(())
     }
     match args.backend {
-        BackendChoice::Cpu => on(&Cpu::new(), config, &saved, &digits),
+        BackendChoice::Cpu => on(&Cpu::new(), config, &saved, &digits, args.passes),
         _ => {
             let gpu = pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?;
-            on(&gpu, config, &saved, &digits)
+            on(&gpu, config, &saved, &digits, args.passes)
         }
     }
 }
