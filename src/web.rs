@@ -1,10 +1,15 @@
 //! Browser glue: the minimal page that proves the engine on the browser's
-//! WebGPU. It finds the adapter, runs the tiled matmul on odd shapes, checks
-//! it against the CPU reference and shows the adapter and the result.
+//! WebGPU (it finds the adapter, runs the tiled matmul on odd shapes, checks
+//! it against the CPU reference and shows the adapter and the result), and
+//! `bench`, the headless training benchmark behind www/bench.html.
 
+use crate::backend::{Backend, Cpu};
 use crate::cpu::{self, Activation};
+use crate::data::{Digits, PIXELS};
 use crate::gpu::{ops, Gpu, Tensor};
+use crate::models::{Model, ModelConfig, ModelKind};
 use crate::rng::Rng;
+use crate::train::Trainer;
 use wasm_bindgen::prelude::*;
 
 fn set_text(id: &str, text: &str) {
@@ -19,6 +24,14 @@ fn set_text(id: &str, text: &str) {
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
+    // Only the demo page has a result to fill (bench.html loads the same module).
+    let on_demo_page = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("result"))
+        .is_some();
+    if !on_demo_page {
+        return;
+    }
     wasm_bindgen_futures::spawn_local(async {
         match demo().await {
             Ok(msg) => set_text("result", &msg),
@@ -91,4 +104,89 @@ async fn demo() -> Result<String, String> {
          (max |Δ| = {max_err:.2e}); {:.1} ms warm, {:.1} ms the first time, readback included",
         ms[1], ms[0]
     ))
+}
+
+/// Trains `model` at `batch` for `warmup` then `steps` steps on `backend`
+/// ("gpu": WebGPU, whatever the adapter; "cpu": the CPU backend in wasm) and
+/// returns one JSON line with the milliseconds per step after warm-up, in the
+/// form of the TensorFlow.js peer benchmark. The digits are random pixels, as
+/// the peer's: the figure is the speed of the step, not of learning.
+#[wasm_bindgen]
+pub async fn bench(
+    model: String,
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+    backend: String,
+) -> Result<String, JsValue> {
+    let kind = ModelKind::parse(&model).map_err(|e| JsValue::from_str(&e))?;
+    if steps == 0 {
+        return Err(JsValue::from_str("steps must be at least 1"));
+    }
+    let config = ModelConfig {
+        batch,
+        ..ModelConfig::new(kind)
+    };
+    config.validate().map_err(|e| JsValue::from_str(&e))?;
+    let (ms, losses, device) = match backend.as_str() {
+        "gpu" | "webgpu" => {
+            let gpu = Gpu::new()
+                .await
+                .map_err(|e| JsValue::from_str(&e.to_string()))?;
+            time_steps(&gpu, config.clone(), steps, warmup).await?
+        }
+        "cpu" => time_steps(&Cpu::new(), config.clone(), steps, warmup).await?,
+        other => {
+            return Err(JsValue::from_str(&format!(
+                "unknown backend {other:?}: choose gpu or cpu"
+            )))
+        }
+    };
+    let names = config.loss_names();
+    let losses: Vec<String> = names
+        .iter()
+        .zip(&losses)
+        .map(|(n, v)| format!("\"{n}\":{v}"))
+        .collect();
+    Ok(format!(
+        "{{\"peer\":\"genlab-{}\",\"backend\":\"{backend}\",\"device\":{:?},\"model\":\"{kind}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"ms_per_step\":{ms:.2},{}}}",
+        env!("CARGO_PKG_VERSION"),
+        device,
+        losses.join(",")
+    ))
+}
+
+async fn time_steps<B: Backend>(
+    b: &B,
+    config: ModelConfig,
+    steps: usize,
+    warmup: usize,
+) -> Result<(f64, Vec<f32>, String), JsValue> {
+    let err = |e: String| JsValue::from_str(&e);
+    let n = config.batch;
+    let mut rng = Rng::new(config.seed, 99);
+    let digits = Digits {
+        images: (0..2 * n * PIXELS)
+            .map(|_| (rng.uniform(0.0, 256.0) as u32).min(255) as u8)
+            .collect(),
+        labels: vec![0; 2 * n],
+    };
+    let model = Model::new(b, config).map_err(err)?;
+    let mut t = Trainer::new(b, model, digits).map_err(err)?;
+    for _ in 0..warmup {
+        t.step(b);
+    }
+    // Reading the loss sums waits for every step submitted so far.
+    t.read_losses(b).await.map_err(|e| err(e.to_string()))?;
+    let t0 = js_sys::Date::now();
+    for _ in 0..steps {
+        t.step(b);
+    }
+    let point = t
+        .read_losses(b)
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .ok_or_else(|| err("no step ran".into()))?;
+    let ms = (js_sys::Date::now() - t0) / steps as f64;
+    Ok((ms, point.values, b.describe()))
 }

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Runs the built benchmark page (dist/www/bench.html) in headless Chromium
+with WebGPU and prints its one JSON line: milliseconds per training step
+after warm-up, in the form of the TensorFlow.js peer benchmark.
+Usage: scripts/bench_page.py 'model=dcgan&batch=8&steps=2&backend=gpu' [DIST_DIR]
+(BENCH_TIMEOUT seconds, default 1800)."""
+import functools
+import http.server
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from page_smoke import free_port, webdriver  # noqa: E402
+
+QUERY = sys.argv[1] if len(sys.argv) > 1 else "model=dcgan&batch=8&steps=2&backend=gpu"
+DIST = sys.argv[2] if len(sys.argv) > 2 else "dist"
+TIMEOUT_S = int(os.environ.get("BENCH_TIMEOUT", "1800"))
+
+
+def main():
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm", ".js": "text/javascript"}
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(Quiet, directory=DIST))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = f"http://127.0.0.1:{server.server_address[1]}/www/bench.html?{QUERY}"
+    driver_port = free_port()
+    driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = "pending"
+    try:
+        for _ in range(100):
+            try:
+                webdriver(driver_port, "GET", "/status")
+                break
+            except OSError:
+                time.sleep(0.1)
+        with open("webdriver.json") as f:
+            chrome = json.load(f)["goog:chromeOptions"]
+        args = chrome["args"] + ["--headless=new", f"--user-data-dir={tempfile.mkdtemp()}"]
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {"args": args},
+                                                 "timeouts": {"script": TIMEOUT_S * 1000}}}}
+        session = webdriver(driver_port, "POST", "/session", caps)["sessionId"]
+        base = f"/session/{session}"
+        try:
+            webdriver(driver_port, "POST", f"{base}/url", {"url": page})
+            read = {"script": "return document.getElementById('out').textContent", "args": []}
+            deadline = time.time() + TIMEOUT_S
+            while time.time() < deadline:
+                out = webdriver(driver_port, "POST", f"{base}/execute/sync", read)
+                if out != "pending":
+                    break
+                time.sleep(1)
+        finally:
+            webdriver(driver_port, "DELETE", base)
+    finally:
+        driver.terminate()
+        server.shutdown()
+    print(out)
+    if out == "pending" or '"error"' in out:
+        sys.exit("benchmark page did not report a result")
+
+
+if __name__ == "__main__":
+    main()
