@@ -806,6 +806,18 @@ impl<B: Backend> Model<B> {
     /// Records one training step (the batch already written): zero grads,
     /// forward, losses, backward, Adam, and the loss sums.
     pub fn step(&self, pass: &mut B::Pass<'_>) {
+        self.gradients(pass);
+        for (_, a) in &self.parts.arenas {
+            a.update(pass);
+        }
+        B::record(pass, &self.accumulate);
+    }
+
+    /// Records a step without its update: zero grads, forward, losses and
+    /// every gradient (each optimiser's of its own loss). The losses are a
+    /// pure function of the weights, the batch and the step counter, so a
+    /// test can difference them.
+    pub fn gradients(&self, pass: &mut B::Pass<'_>) {
         for (_, a) in &self.parts.arenas {
             a.zero_grad(pass);
         }
@@ -836,10 +848,6 @@ impl<B: Backend> Model<B> {
                 a.net.backward(pass);
             }
         }
-        for (_, a) in &self.parts.arenas {
-            a.update(pass);
-        }
-        B::record(pass, &self.accumulate);
     }
 
     /// The number of training steps taken, from the first arena's step counter.
@@ -850,6 +858,12 @@ impl<B: Backend> Model<B> {
     /// Binds the sampler: the generator (GANs), the decoder (VAEs) or the
     /// whole network (the autoencoder, fed digits) at `n`, evaluation mode.
     pub fn sampler(&self, b: &B, n: usize) -> Sampler<B> {
+        self.sampler_in(b, n, Mode::Eval)
+    }
+
+    /// The sampler in either mode (`Mode::Train`: batch norm over the
+    /// samples' own statistics, and dropout where the network has it).
+    pub fn sampler_in(&self, b: &B, n: usize, mode: Mode) -> Sampler<B> {
         let seed = self.parts.config.seed;
         let a = self.parts.arena(0);
         let (net, input) = match &self.parts.params {
@@ -858,7 +872,7 @@ impl<B: Backend> Model<B> {
             Params::Autoencoder { net } => (net, PIXELS),
         };
         let z = b.zeros(n * input);
-        let net = net.bind(b, a, n, &z, InputGrad::None, None, Mode::Eval, (seed, 0));
+        let net = net.bind(b, a, n, &z, InputGrad::None, None, mode, (seed, 0));
         Sampler { n, z, net }
     }
 

@@ -439,3 +439,93 @@ mod reproducible {
         assert!(ModelKind::parse("vae").unwrap_err().contains("mlp-vae"));
     }
 }
+
+/// Each optimiser's gradients against central differences of its own loss
+/// on the CPU backend: the check that the models' wiring (a GAN's two
+/// losses through one forward, the VAE's heads and reparameterisation) is
+/// right, independent of the kernels' agreement.
+#[cfg(not(target_arch = "wasm32"))]
+mod finite_differences {
+    use super::*;
+    use genlab::nn::ArenaPart;
+
+    fn check(config: ModelConfig) {
+        let cpu = Cpu::new();
+        let kind = config.kind;
+        let model = Model::new(&cpu, config.clone()).unwrap();
+        let x = batch01(&digits(), config.batch);
+        model.write_batch(&cpu, &x, &mut Vec::new());
+        let losses = |model: &Model<Cpu>| {
+            cpu.run(|pass| model.gradients(pass));
+            pollster::block_on(read(&cpu, &model.losses))
+        };
+        // Which loss each arena descends: a GAN's generator its G loss (slot
+        // 1), its discriminator its D loss (slot 0); a VAE the sum of its two.
+        let objective = |arena: usize, l: &[f32]| -> f64 {
+            match (kind.is_gan(), kind.is_vae()) {
+                (true, _) => l[1 - arena.min(1)] as f64,
+                (_, true) => l[0] as f64 + l[1] as f64,
+                _ => l[0] as f64,
+            }
+        };
+        losses(&model);
+        for (ai, (name, arena)) in model.arenas().iter().enumerate() {
+            let grads = pollster::block_on(arena.read_parts(&cpu, &[ArenaPart::Grad])).unwrap();
+            let all_values = pollster::block_on(read(&cpu, &arena.values));
+            // The 12 largest gradients of the arena (by magnitude), each by a
+            // central difference of the loss.
+            let flat: Vec<(usize, f32)> = {
+                let g = pollster::block_on(read(&cpu, &arena.grads));
+                let mut v: Vec<(usize, f32)> = g.into_iter().enumerate().collect();
+                v.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                v.truncate(12);
+                v
+            };
+            assert!(
+                !grads.is_empty() && flat[0].1 != 0.0,
+                "{kind} {name}: no gradient"
+            );
+            for &(i, g) in &flat {
+                let h = 1e-2 * all_values[i].abs().max(0.1);
+                let mut at = |v: f32| {
+                    cpu.write(&arena.values, i, &[v]);
+                    objective(ai, &losses(&model))
+                };
+                let (plus, minus) = (at(all_values[i] + h), at(all_values[i] - h));
+                at(all_values[i]);
+                let fd = (plus - minus) / (2.0 * h as f64);
+                assert!(
+                    (fd - g as f64).abs() <= 0.05 * (g as f64).abs() + 1e-4,
+                    "{kind} {name}[{i}]: gradient {g}, central difference {fd}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gan_gradients_match_finite_differences() {
+        for kind in [ModelKind::MlpGan, ModelKind::Dcgan] {
+            for loss in [GanLoss::Bce, GanLoss::LeastSquares] {
+                check(ModelConfig {
+                    gan_loss: loss,
+                    batch: 8,
+                    ..small(kind)
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn autoencoder_and_vae_gradients_match_finite_differences() {
+        for kind in [
+            ModelKind::Autoencoder,
+            ModelKind::MlpVae,
+            ModelKind::ConvVae,
+        ] {
+            check(ModelConfig {
+                batch: 8,
+                ..small(kind)
+            });
+        }
+    }
+}
