@@ -487,7 +487,7 @@ mod finite_differences {
             );
             for &(i, g) in &flat {
                 let h = 1e-2 * all_values[i].abs().max(0.1);
-                let mut at = |v: f32| {
+                let at = |v: f32| {
                     cpu.write(&arena.values, i, &[v]);
                     objective(ai, &losses(&model))
                 };
