@@ -113,6 +113,8 @@ pub struct ModelConfig {
     /// generator runs 4w → 2w → w → 1, its discriminator w → 2w.
     pub width: usize,
     pub lr: f32,
+    /// Adam's β1 (0.9 as Keras; GANs often train better at 0.5).
+    pub adam_beta1: f32,
     /// Weight of the KL term (VAEs).
     pub beta: f32,
     pub gan_loss: GanLoss,
@@ -130,14 +132,21 @@ impl ModelConfig {
             hidden: 128,
             width: 64,
             lr: 1e-4,
+            adam_beta1: 0.9,
             beta: 1.0,
             gan_loss: GanLoss::Bce,
             dropout: 0.3,
             seed: 1,
         };
         match kind {
-            // z(100) → 128 → 128 → 784; D 784 → 128 → 128 → 1.
-            ModelKind::MlpGan => ModelConfig { lr: 2e-4, ..base },
+            // z(100) → 128 → 128 → 784; D 784 → 128 → 128 → 1. Adam β1 0.5:
+            // at 0.9 the discriminator won (D loss 0.08, G loss 4.6 after
+            // 10k steps, noise for samples); at 0.5 they balance (0.29, 2.6).
+            ModelKind::MlpGan => ModelConfig {
+                lr: 2e-4,
+                adam_beta1: 0.5,
+                ..base
+            },
             // The TensorFlow tutorial: Adam 1e-4, z 100, 256-128-64 channels.
             ModelKind::Dcgan => base,
             // 784 → 32 → 784.
@@ -190,6 +199,9 @@ impl ModelConfig {
         }
         if !(self.lr > 0.0 && self.lr < 1.0) {
             return bad(format!("learning rate {} is out of (0, 1)", self.lr));
+        }
+        if !(self.adam_beta1 >= 0.0 && self.adam_beta1 < 1.0) {
+            return bad(format!("Adam β1 {} is out of [0, 1)", self.adam_beta1));
         }
         if !(self.beta >= 0.0 && self.beta <= 100.0) {
             return bad(format!("β {} is out of [0, 100]", self.beta));
@@ -687,6 +699,7 @@ impl<B: Backend> Model<B> {
         let c = &config;
         let adam = AdamConfig {
             lr: c.lr,
+            beta1: c.adam_beta1,
             ..AdamConfig::default()
         };
         let mut rng = Rng::new(c.seed, 0);

@@ -322,6 +322,7 @@ impl ModelConfig {
             ("hidden", self.hidden.to_string()),
             ("width", self.width.to_string()),
             ("lr", self.lr.to_string()),
+            ("adam_beta1", self.adam_beta1.to_string()),
             ("beta", self.beta.to_string()),
             ("gan_loss", self.gan_loss.name().to_string()),
             ("dropout", self.dropout.to_string()),
@@ -349,6 +350,10 @@ impl ModelConfig {
             hidden: num("hidden", get("hidden")?)?,
             width: num("width", get("width")?)?,
             lr: num("lr", get("lr")?)?,
+            adam_beta1: match m.get("genlab.adam_beta1") {
+                Some(v) => num("adam_beta1", v)?,
+                None => 0.9,
+            },
             beta: num("beta", get("beta")?)?,
             gan_loss: GanLoss::parse(get("gan_loss")?)?,
             dropout: num("dropout", get("dropout")?)?,

@@ -78,6 +78,9 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long)]
     lr: Option<f32>,
+    /// Adam's β1.
+    #[arg(long)]
+    adam_beta1: Option<f32>,
     /// KL weight of the VAEs.
     #[arg(long)]
     beta: Option<f32>,
@@ -139,6 +142,7 @@ fn config_from(
     c.hidden = args.hidden.unwrap_or(c.hidden);
     c.width = args.width.unwrap_or(c.width);
     c.lr = args.lr.unwrap_or(c.lr);
+    c.adam_beta1 = args.adam_beta1.unwrap_or(c.adam_beta1);
     c.beta = args.beta.unwrap_or(c.beta);
     c.gan_loss = args.gan_loss.unwrap_or(c.gan_loss);
     c.dropout = args.dropout.unwrap_or(c.dropout);
@@ -470,7 +474,7 @@ fn config_json(c: &ModelConfig) -> Value {
     for k in ["batch", "latent", "hidden", "width", "seed"] {
         v[k] = json!(v[k].as_str().and_then(|s| s.parse::<u64>().ok()));
     }
-    for k in ["lr", "beta", "dropout"] {
+    for k in ["lr", "adam_beta1", "beta", "dropout"] {
         v[k] = json!(v[k].as_str().and_then(|s| s.parse::<f64>().ok()));
     }
     v
