@@ -486,6 +486,8 @@ pub struct Sampler<B: Backend> {
     pub n: usize,
     pub z: B::Tensor,
     pub net: Sequential<B>,
+    /// Reads the samples back (one staging buffer, made once).
+    pub readback: B::Readback,
 }
 
 /// What a model is before it is bound: its settings, its declared networks
@@ -886,7 +888,13 @@ impl<B: Backend> Model<B> {
         };
         let z = b.zeros(n * input);
         let net = net.bind(b, a, n, &z, InputGrad::None, None, mode, (seed, 0));
-        Sampler { n, z, net }
+        let readback = b.readback(&net.y);
+        Sampler {
+            n,
+            z,
+            net,
+            readback,
+        }
     }
 
     /// The sampler's input per sample: latents, or digits for the autoencoder.
@@ -913,7 +921,7 @@ impl<B: Backend> Model<B> {
                     n,
                     losses,
                     tick: b.step_increment(&step),
-                    step,
+                    _step: step,
                     net: EvalNet::Vae(v),
                 })
             }
@@ -923,7 +931,7 @@ impl<B: Backend> Model<B> {
                     n,
                     losses,
                     tick: b.step_increment(&step),
-                    step,
+                    _step: step,
                     net: EvalNet::Ae(a),
                 })
             }
@@ -980,8 +988,8 @@ pub struct Evaluator<B: Backend> {
     pub n: usize,
     /// Per batch: mean reconstruction nats per image (and KL for VAEs).
     pub losses: B::Tensor,
-    /// Counts evaluation batches: the ε stream's step.
-    step: B::Tensor,
+    /// Counts evaluation batches: the ε stream's step (kept with the ops that use it).
+    _step: B::Tensor,
     tick: B::Op,
     net: EvalNet<B>,
 }
@@ -1017,10 +1025,5 @@ impl<B: Backend> Evaluator<B> {
             }
         }
         B::record(pass, &self.tick);
-    }
-
-    /// Evaluation batches run so far.
-    pub fn step_tensor(&self) -> &B::Tensor {
-        &self.step
     }
 }

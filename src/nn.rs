@@ -1001,22 +1001,6 @@ impl NetParams {
         numel(self.spec.input)
     }
 
-    /// Multiply-adds of one sample's forward pass, times two.
-    pub fn flops_per_sample(&self) -> f64 {
-        let mut shape = self.spec.input;
-        let mut f = 0.0;
-        for &(_, d, out) in &self.declared {
-            f += match d {
-                Declared::Linear(p) => 2.0 * (p.d_in * p.d_out) as f64,
-                Declared::Conv(p) | Declared::ConvTranspose(p) => p.geom.flops(),
-                _ => 0.0,
-            };
-            shape = out;
-        }
-        let _ = shape;
-        f
-    }
-
     /// Builds the layers at batch size `n` over input `x` (N × input), with
     /// the input gradient `dx` and, optionally, given output tensors.
     /// `stream` numbers this binding's dropout streams (stream + layer index).

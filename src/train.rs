@@ -194,7 +194,7 @@ pub async fn sample<B: Backend>(
 ) -> Result<Vec<f32>, BackendError> {
     b.write(&sampler.z, 0, input);
     b.run(|pass| sampler.forward(pass));
-    let out = b.read(&b.readback(&sampler.net.y)).await?;
+    let out = b.read(&sampler.readback).await?;
     Ok(to_pixels(model.config().kind, &out))
 }
 

@@ -464,20 +464,19 @@ fn held_out_json(step: u64, h: &train::HeldOut) -> Value {
 }
 
 fn config_json(c: &ModelConfig) -> Value {
-    let m: serde_json::Map<String, Value> = c
-        .to_metadata()
-        .into_iter()
-        .map(|(k, v)| (k.trim_start_matches("genlab.").to_string(), json!(v)))
-        .collect();
-    let mut v = Value::Object(m);
-    // Numbers as numbers.
-    for k in ["batch", "latent", "hidden", "width", "seed"] {
-        v[k] = json!(v[k].as_str().and_then(|s| s.parse::<u64>().ok()));
-    }
-    for k in ["lr", "adam_beta1", "beta", "dropout"] {
-        v[k] = json!(v[k].as_str().and_then(|s| s.parse::<f64>().ok()));
-    }
-    v
+    json!({
+        "model": c.kind.name(),
+        "batch": c.batch,
+        "latent": c.latent,
+        "hidden": c.hidden,
+        "width": c.width,
+        "lr": c.lr,
+        "adam_beta1": c.adam_beta1,
+        "beta": c.beta,
+        "gan_loss": c.gan_loss.name(),
+        "dropout": c.dropout,
+        "seed": c.seed,
+    })
 }
 
 fn write_file(p: &Path, bytes: &[u8]) -> Result<(), String> {

@@ -230,10 +230,6 @@ fn loss_op(
     })
 }
 
-fn opt(t: Option<&CpuTensor>) -> Option<CpuTensor> {
-    t.cloned()
-}
-
 fn zero_unless(accumulate: bool, t: &mut [f32]) {
     if !accumulate {
         t.fill(0.0);
@@ -335,7 +331,7 @@ impl Backend for Cpu {
         d_out: usize,
         act: Activation,
     ) -> CpuOp {
-        let (yc, xc, wc, bc) = (y.clone(), x.clone(), w.clone(), opt(b));
+        let (yc, xc, wc, bc) = (y.clone(), x.clone(), w.clone(), b.cloned());
         let mut ins = vec![x, w];
         ins.extend(b);
         op("linear_forward", &[y], &ins, move |_| unsafe {
@@ -408,7 +404,7 @@ impl Backend for Cpu {
         g: &Conv2dGeom,
         act: Activation,
     ) -> CpuOp {
-        let (yc, xc, wc, bc, g) = (y.clone(), x.clone(), w.clone(), opt(b), *g);
+        let (yc, xc, wc, bc, g) = (y.clone(), x.clone(), w.clone(), b.cloned(), *g);
         let mut ins = vec![x, w];
         ins.extend(b);
         op("conv2d_forward", &[y], &ins, move |s| unsafe {
@@ -452,7 +448,7 @@ impl Backend for Cpu {
         g: &Conv2dGeom,
         act: Activation,
     ) -> CpuOp {
-        let (yc, xc, wc, bc, g) = (y.clone(), x.clone(), w.clone(), opt(b), *g);
+        let (yc, xc, wc, bc, g) = (y.clone(), x.clone(), w.clone(), b.cloned(), *g);
         let mut ins = vec![x, w];
         ins.extend(b);
         op("conv_transpose2d_forward", &[y], &ins, move |s| unsafe {
