@@ -15,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from page_smoke import free_port, webdriver  # noqa: E402
+from page_e2e import free_port, webdriver  # noqa: E402
 
 QUERY = sys.argv[1] if len(sys.argv) > 1 else "model=dcgan&batch=8&steps=2&backend=gpu"
 DIST = sys.argv[2] if len(sys.argv) > 2 else "dist"

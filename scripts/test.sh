@@ -5,8 +5,10 @@
 #      kernel against the CPU reference and the training-step test on the
 #      native GPU (lavapipe where there is no GPU; a missing adapter fails)
 #   3. the same GPU tests in headless Chromium on WebGPU (SwiftShader)
-#   4. the page builds with trunk, and in headless Chromium its WebGPU kernel
-#      matches the CPU reference (scripts/page_smoke.py; screenshot in target/)
+#   4. the playground builds with trunk and works end to end in headless
+#      Chromium: Train advances both panes, the grids change, a bad IDX file
+#      gets a message, bad URL parameters are reported, the tutorial's
+#      mount() instance trains (scripts/page_e2e.py; screenshots in target/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -32,9 +34,9 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
 wasm-pack test --headless --chrome 2>&1 | tee "$logs/browser.log"
 grep -h "GPU:" "$logs/browser.log" | sed 's/^ *//' | sort -u || true
 
-step "page build (trunk) and smoke test (headless Chromium)"
+step "playground build (trunk) and end-to-end test (headless Chromium)"
 trunk build --release
-python3 scripts/page_smoke.py dist
+python3 scripts/page_e2e.py dist
 page_passed=1
 
 # One total over both runners (each prints a "test result:" line per test binary).

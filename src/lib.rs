@@ -16,6 +16,7 @@ pub mod geom;
 pub mod gpu;
 pub mod models;
 pub mod nn;
+pub mod playground;
 pub mod rng;
 pub mod train;
 

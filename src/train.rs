@@ -9,7 +9,7 @@
 //! run (weights, Adam state, step) continues exactly where it stopped.
 
 use crate::backend::{Backend, BackendError};
-use crate::data::{Digits, PIXELS};
+use crate::data::{Digits, PIXELS, SIDE};
 use crate::models::{Evaluator, GanLoss, Model, ModelConfig, ModelKind, Sampler};
 use crate::rng::Rng;
 use std::collections::HashMap;
@@ -35,6 +35,9 @@ pub struct Trainer<B: Backend> {
     pub train: Digits,
     /// Steps recorded so far.
     pub step: u64,
+    /// Draws the data order (the model's seed unless set): two trainers with
+    /// one data seed and one batch size see the same mini-batches.
+    pub data_seed: u32,
     order: Vec<u32>,
     order_epoch: Option<u64>,
     batch: Vec<f32>,
@@ -57,6 +60,7 @@ impl<B: Backend> Trainer<B> {
         let sums = b.readback(&model.loss_sums);
         let slots = model.config().loss_names().len() + 1;
         Ok(Trainer {
+            data_seed: model.config().seed,
             model,
             train,
             step: 0,
@@ -85,13 +89,27 @@ impl<B: Backend> Trainer<B> {
         self.step * self.model.config().batch as u64
     }
 
+    /// Trains on other digits from the next step on (new epochs of the new set).
+    pub fn set_data(&mut self, train: Digits) -> Result<(), String> {
+        let n = self.model.config().batch;
+        if train.len() < n {
+            return Err(format!(
+                "{} training digits are fewer than one batch of {n}",
+                train.len()
+            ));
+        }
+        self.train = train;
+        self.order_epoch = None;
+        Ok(())
+    }
+
     /// Fills `self.batch` with step `step`'s digits, in [0, 1].
     fn fill_batch(&mut self, step: u64) {
         let n = self.model.config().batch;
         let per_epoch = self.batches_per_epoch();
         let (epoch, k) = (step / per_epoch, (step % per_epoch) as usize);
         if self.order_epoch != Some(epoch) {
-            self.order = shuffled(self.train.len(), self.model.config().seed, epoch);
+            self.order = shuffled(self.train.len(), self.data_seed, epoch);
             self.order_epoch = Some(epoch);
         }
         self.batch.clear();
@@ -182,6 +200,24 @@ pub fn to_bytes(pixels: &[f32]) -> Vec<u8> {
         .iter()
         .map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() as u8)
         .collect()
+}
+
+/// Tiles of 28×28 bytes (row-major, one after another) laid out `cols` wide
+/// with `gap`-pixel dark gaps: (width, height, grey bytes).
+pub fn tile(tiles: &[u8], cols: usize, gap: usize) -> (usize, usize, Vec<u8>) {
+    let count = tiles.len() / PIXELS;
+    let rows = count.div_ceil(cols.max(1));
+    let (w, h) = (cols * (SIDE + gap) + gap, rows * (SIDE + gap) + gap);
+    let mut img = vec![40u8; w * h];
+    for t in 0..count {
+        let (r, c) = (t / cols, t % cols);
+        for y in 0..SIDE {
+            let row = (r * (SIDE + gap) + gap + y) * w + c * (SIDE + gap) + gap;
+            img[row..row + SIDE]
+                .copy_from_slice(&tiles[t * PIXELS + y * SIDE..t * PIXELS + (y + 1) * SIDE]);
+        }
+    }
+    (w, h, img)
 }
 
 /// Runs a sampler on `input` (latents, or digits for the autoencoder: as

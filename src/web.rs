@@ -1,109 +1,483 @@
-//! Browser glue: the minimal page that proves the engine on the browser's
-//! WebGPU (it finds the adapter, runs the tiled matmul on odd shapes, checks
-//! it against the CPU reference and shows the adapter and the result), and
-//! `bench`, the headless training benchmark behind www/bench.html.
+//! Browser glue: [`Playground`], the page's handle on a [`Lab`] (which
+//! backend, the shared GPU device, one frame of training at a time, pictures
+//! and curves for the canvases, files in and out), and `bench`, the headless
+//! training benchmark behind www/bench.html. The page itself (DOM, events,
+//! charts) is www/playground.js; the logic it relies on is in playground.rs.
+//!
+//! Calls from JavaScript must not overlap (www/playground.js queues them):
+//! a frame holds its lab across awaits; an overlapping call gets an error
+//! (every borrow is a `try_borrow_mut`), never a panic.
+#![allow(clippy::await_holding_refcell_ref)]
 
 use crate::backend::{Backend, Cpu};
-use crate::cpu::{self, Activation};
 use crate::data::{Digits, PIXELS};
-use crate::gpu::{ops, Gpu, Tensor};
+use crate::gpu::Gpu;
 use crate::models::{Model, ModelConfig, ModelKind};
+use crate::playground::{
+    digits_from_files, needs_rebuild, preset, with_setting, BackendChoice, Event, Lab, PageOptions,
+    Picture, Size,
+};
 use crate::rng::Rng;
 use crate::train::Trainer;
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-
-fn set_text(id: &str, text: &str) {
-    if let Some(el) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id(id))
-    {
-        el.set_text_content(Some(text));
-    }
-}
 
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
-    // Only the demo page has a result to fill (bench.html loads the same module).
-    let on_demo_page = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.get_element_by_id("result"))
-        .is_some();
-    if !on_demo_page {
-        return;
-    }
-    wasm_bindgen_futures::spawn_local(async {
-        match demo().await {
-            Ok(msg) => set_text("result", &msg),
-            Err(msg) => {
-                set_text("adapter", "unavailable");
-                set_text("result", &msg);
-            }
-        }
-    });
 }
 
-/// Runs Y = tanh(X·Wᵀ + b) on the GPU and the CPU and reports the difference.
-async fn demo() -> Result<String, String> {
-    let gpu = Gpu::new().await.map_err(|e| e.to_string())?;
-    set_text("adapter", &gpu.adapter_summary());
-    let (n, d_in, d_out) = (37, 70, 45);
-    let mut rng = Rng::new(1, 0);
-    let x = rng.uniform_vec(n * d_in, -1.0, 1.0);
-    let w = rng.uniform_vec(d_out * d_in, -0.3, 0.3);
-    let b = rng.uniform_vec(d_out, -0.1, 0.1);
-    let (gx, gw, gb, gy) = (
-        Tensor::from_slice(&gpu, &x),
-        Tensor::from_slice(&gpu, &w),
-        Tensor::from_slice(&gpu, &b),
-        Tensor::zeros(&gpu, n * d_out),
-    );
-    let launch = ops::linear_forward(
-        &gpu,
-        &gy,
-        &gx,
-        &gw,
-        Some(&gb),
-        n,
-        d_in,
-        d_out,
-        Activation::Tanh,
-    );
-    // The first run includes the browser's pipeline compilation; the second is warm.
-    let mut ms = [0.0; 2];
-    let mut got = Vec::new();
-    for t in ms.iter_mut() {
-        let t0 = js_sys::Date::now();
-        gpu.run(&[&launch]);
-        got = gy.read(&gpu).await.map_err(|e| e.to_string())?;
-        *t = js_sys::Date::now() - t0;
+thread_local! {
+    /// One device for every playground on the page (and recreated after a loss).
+    static SHARED_GPU: RefCell<Option<Rc<Gpu>>> = const { RefCell::new(None) };
+}
+
+async fn shared_gpu() -> Result<Rc<Gpu>, String> {
+    if let Some(g) = SHARED_GPU.with(|s| s.borrow().clone()) {
+        if !g.is_lost() {
+            return Ok(g);
+        }
     }
-    let mut want = vec![0.0; n * d_out];
-    cpu::linear_forward(
-        &mut want,
-        &x,
-        &w,
-        Some(&b),
-        n,
-        d_in,
-        d_out,
-        Activation::Tanh,
-    );
-    let max_err = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    let verdict = if max_err < 1e-4 {
-        "matches"
-    } else {
-        "DIFFERS FROM"
+    let g = Rc::new(Gpu::new().await.map_err(|e| e.to_string())?);
+    SHARED_GPU.with(|s| *s.borrow_mut() = Some(g.clone()));
+    Ok(g)
+}
+
+enum Engine {
+    Gpu(Rc<Gpu>, Lab<Gpu>),
+    Cpu(Cpu, Lab<Cpu>),
+}
+
+/// Runs `$body` with `$b` the backend and `$lab` the lab, whichever they are.
+macro_rules! with_lab {
+    ($engine:expr, |$b:ident, $lab:ident| $body:expr) => {
+        match $engine {
+            Engine::Gpu(g, $lab) => {
+                let $b: &Gpu = &*g;
+                $body
+            }
+            Engine::Cpu(c, $lab) => {
+                let $b: &Cpu = &*c;
+                $body
+            }
+        }
     };
-    Ok(format!(
-        "linear_forward [{n}×{d_in}]·[{d_out}×{d_in}]ᵀ + tanh on the GPU {verdict} the CPU reference \
-         (max |Δ| = {max_err:.2e}); {:.1} ms warm, {:.1} ms the first time, readback included",
-        ms[1], ms[0]
-    ))
+}
+
+struct Inner {
+    engine: Engine,
+    options: PageOptions,
+    problems: Vec<String>,
+    /// Which backend runs the models, and why (for the banner).
+    note: String,
+    adapter: String,
+    /// Milliseconds per round of steps (one of each training pane), smoothed.
+    ms_per_round: f64,
+    last_draw: f64,
+    /// Draw at the next frame, whatever the time (after a reset, a load).
+    dirty: bool,
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsValue {
+    JsValue::from_str(&e.to_string())
+}
+
+/// Chooses the backend: the GPU on a hardware adapter, else the CPU (a
+/// software WebGPU adapter computes 100× slower than the CPU backend in wasm).
+async fn choose(choice: BackendChoice) -> (Option<Rc<Gpu>>, String, String) {
+    if choice == BackendChoice::Cpu {
+        let adapter = match shared_gpu().await {
+            Ok(g) => g.adapter_summary(),
+            Err(_) => "no WebGPU adapter".into(),
+        };
+        return (None, "CPU backend, as chosen".into(), adapter);
+    }
+    match shared_gpu().await {
+        Ok(g) if choice == BackendChoice::Gpu || !g.is_software() => {
+            let adapter = g.adapter_summary();
+            let why = if g.is_software() {
+                "WebGPU, as chosen, on a software adapter: expect it to be slow"
+            } else {
+                "WebGPU on a hardware adapter"
+            };
+            (Some(g), why.into(), adapter)
+        }
+        Ok(g) => (
+            None,
+            "CPU backend: the WebGPU adapter is a software one, about 100× slower than the CPU here"
+                .into(),
+            g.adapter_summary(),
+        ),
+        Err(e) => (
+            None,
+            format!("CPU backend: no usable WebGPU ({e})"),
+            "no WebGPU adapter".into(),
+        ),
+    }
+}
+
+fn build(
+    gpu: Option<Rc<Gpu>>,
+    configs: &[ModelConfig],
+    digits: &Digits,
+    o: &PageOptions,
+) -> Result<Engine, String> {
+    Ok(match gpu {
+        Some(g) => {
+            let lab = Lab::new(&*g, configs, digits, o.seed, o.steps)?;
+            Engine::Gpu(g, lab)
+        }
+        None => {
+            let c = Cpu::new();
+            let lab = Lab::new(&c, configs, digits, o.seed, o.steps)?;
+            Engine::Cpu(c, lab)
+        }
+    })
+}
+
+fn picture_js(p: &Picture) -> JsValue {
+    let o = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| js_sys::Reflect::set(&o, &k.into(), &v).unwrap();
+    set("width", (p.width as u32).into());
+    set("height", (p.height as u32).into());
+    set(
+        "rgba",
+        js_sys::Uint8ClampedArray::from(p.rgba().as_slice()).into(),
+    );
+    o.into()
+}
+
+/// The page's handle on its models.
+#[wasm_bindgen]
+pub struct Playground {
+    inner: Rc<RefCell<Inner>>,
+}
+
+#[wasm_bindgen]
+impl Playground {
+    /// Parses `query` (URL parameters; wrong ones are reported by
+    /// `problems()` and left at their defaults), chooses the backend and
+    /// builds the panes on the digits in `images` and `labels` (IDX).
+    pub async fn create(
+        query: String,
+        images: Vec<u8>,
+        labels: Vec<u8>,
+    ) -> Result<Playground, JsValue> {
+        let (options, problems) = PageOptions::parse(&query);
+        let digits = Digits::from_idx(&images, &labels).map_err(js_err)?;
+        let configs: Vec<ModelConfig> = options
+            .models
+            .iter()
+            .map(|&k| preset(k, options.size, options.seed))
+            .collect();
+        let (gpu, note, adapter) = choose(options.backend).await;
+        let engine = build(gpu, &configs, &digits, &options).map_err(js_err)?;
+        let p = Playground {
+            inner: Rc::new(RefCell::new(Inner {
+                engine,
+                options,
+                problems,
+                note,
+                adapter,
+                ms_per_round: 50.0,
+                last_draw: f64::NEG_INFINITY,
+                dirty: true,
+            })),
+        };
+        Ok(p)
+    }
+
+    fn inner(&self) -> Result<std::cell::RefMut<'_, Inner>, JsValue> {
+        self.inner
+            .try_borrow_mut()
+            .map_err(|_| js_err("the playground is busy: calls must not overlap"))
+    }
+
+    /// The page options as parsed.
+    pub fn options(&self) -> Result<JsValue, JsValue> {
+        let i = self.inner()?;
+        let o = &i.options;
+        let obj = js_sys::Object::new();
+        let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &k.into(), &v).unwrap();
+        let models: js_sys::Array = o
+            .models
+            .iter()
+            .map(|m| JsValue::from_str(m.name()))
+            .collect();
+        set("models", models.into());
+        set("autostart", o.autostart.into());
+        set("seed", o.seed.into());
+        set("steps", o.steps.map(|s| s as f64).into());
+        set("controls", o.controls.into());
+        set("charts", o.charts.into());
+        set("compact", o.compact.into());
+        set(
+            "size",
+            (if o.size == Size::Full { "full" } else { "page" }).into(),
+        );
+        set("backend", format!("{:?}", o.backend).to_lowercase().into());
+        Ok(obj.into())
+    }
+
+    /// What was wrong in the URL parameters given to `create` (one message each).
+    pub fn problems(&self) -> Result<Vec<String>, JsValue> {
+        Ok(self.inner()?.problems.clone())
+    }
+
+    /// {backend, note, adapter, panes: [{model, state, error, step, samples_seen, epoch, losses, ...}]}
+    pub fn state(&self) -> Result<JsValue, JsValue> {
+        let mut i = self.inner()?;
+        let (backend, note, adapter) = (
+            match i.engine {
+                Engine::Gpu(..) => "gpu",
+                Engine::Cpu(..) => "cpu",
+            },
+            i.note.clone(),
+            i.adapter.clone(),
+        );
+        let panes: Vec<_> = with_lab!(&mut i.engine, |_b, lab| lab
+            .panes
+            .iter()
+            .map(|p| p.view())
+            .collect());
+        let obj = js_sys::Object::new();
+        let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &k.into(), &v).unwrap();
+        set("backend", backend.into());
+        set("note", note.into());
+        set("adapter", adapter.into());
+        set(
+            "panes",
+            serde_wasm_bindgen::to_value(&panes).map_err(js_err)?,
+        );
+        Ok(obj.into())
+    }
+
+    /// One animation frame of work: rounds of steps (one step of each
+    /// training pane) for about `budget_ms`, then the losses (which waits
+    /// for the GPU: never more than a frame of work is queued), and the
+    /// pictures every `draw_every_ms`. Resolves to "ok", or "device-lost".
+    pub fn frame(&self, budget_ms: f64, draw_every_ms: f64) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = inner
+                .try_borrow_mut()
+                .map_err(|_| js_err("the playground is busy: calls must not overlap"))?;
+            let i = &mut *guard;
+            if let Engine::Gpu(g, _) = &i.engine {
+                if g.is_lost() {
+                    return Ok("device-lost".into());
+                }
+            }
+            let t0 = js_sys::Date::now();
+            let target = (budget_ms / i.ms_per_round).floor().clamp(1.0, 64.0) as usize;
+            let mut rounds = 0;
+            let result: Result<bool, String> = with_lab!(&mut i.engine, |b, lab| {
+                while rounds < target && js_sys::Date::now() - t0 < budget_ms {
+                    if lab.step_round(b) == 0 {
+                        break;
+                    }
+                    rounds += 1;
+                }
+                match lab.poll(b).await {
+                    Err(e) => Err(e.to_string()),
+                    Ok(()) => {
+                        let now = js_sys::Date::now();
+                        if i.dirty || (rounds > 0 && now - i.last_draw >= draw_every_ms) {
+                            i.dirty = false;
+                            i.last_draw = now;
+                            lab.draw(b).await.map(|_| true).map_err(|e| e.to_string())
+                        } else {
+                            Ok(false)
+                        }
+                    }
+                }
+            });
+            if let Engine::Gpu(g, _) = &i.engine {
+                if g.is_lost() {
+                    return Ok("device-lost".into());
+                }
+            }
+            result.map_err(js_err)?;
+            if rounds > 0 {
+                let per = (js_sys::Date::now() - t0) / rounds as f64;
+                i.ms_per_round = 0.8 * i.ms_per_round + 0.2 * per.max(0.05);
+            }
+            Ok("ok".into())
+        })
+    }
+
+    /// Pane `pane`'s picture: "grid", "reconstructions", "strip" or
+    /// "manifold" as {width, height, rgba}, or null if it has none (yet).
+    pub fn picture(&self, pane: usize, which: &str) -> Result<JsValue, JsValue> {
+        let mut i = self.inner()?;
+        with_lab!(&mut i.engine, |_b, lab| {
+            let p = lab.panes.get(pane).ok_or_else(|| js_err("no such pane"))?;
+            let pic = match which {
+                "grid" => Some(&p.grid).filter(|g| !g.grey.is_empty()),
+                "reconstructions" => p.reconstructions.as_ref(),
+                "strip" => p.strip.as_ref(),
+                "manifold" => p.manifold.as_ref(),
+                _ => return Err(js_err(format!("no picture {which:?}"))),
+            };
+            Ok(pic.map(picture_js).unwrap_or(JsValue::NULL))
+        })
+    }
+
+    /// Pane `pane`'s loss curve: per point the step, then each loss.
+    pub fn curve(&self, pane: usize) -> Result<Vec<f32>, JsValue> {
+        let mut i = self.inner()?;
+        with_lab!(&mut i.engine, |_b, lab| lab
+            .panes
+            .get(pane)
+            .map(|p| p.curve())
+            .ok_or_else(|| js_err("no such pane")))
+    }
+
+    /// "train", "pause" or "reset" pane `pane`.
+    pub fn command(&self, pane: usize, what: &str) -> Result<(), JsValue> {
+        let mut i = self.inner()?;
+        let r = with_lab!(&mut i.engine, |b, lab| match what {
+            "train" => lab.send(pane, Event::Train),
+            "pause" => lab.send(pane, Event::Pause),
+            "reset" => lab.reset(b, pane),
+            _ => Err(format!("unknown command {what:?}: train, pause or reset")),
+        });
+        if what == "reset" {
+            i.dirty = true;
+        }
+        r.map_err(js_err)
+    }
+
+    /// Whether setting `key` to `value` on pane `pane` rebuilds it (losing its
+    /// training); an invalid value is an error that says why.
+    pub fn setting_rebuilds(&self, pane: usize, key: &str, value: &str) -> Result<bool, JsValue> {
+        let mut i = self.inner()?;
+        with_lab!(&mut i.engine, |_b, lab| {
+            let p = lab.panes.get(pane).ok_or_else(|| js_err("no such pane"))?;
+            let new = with_setting(p.config(), key, value).map_err(js_err)?;
+            Ok(needs_rebuild(p.config(), &new))
+        })
+    }
+
+    /// Applies a setting: the learning rate in place, anything else by
+    /// rebuilding the pane.
+    pub fn set_setting(&self, pane: usize, key: &str, value: &str) -> Result<(), JsValue> {
+        let mut i = self.inner()?;
+        let rebuilt = with_lab!(&mut i.engine, |b, lab| {
+            let p = lab
+                .panes
+                .get_mut(pane)
+                .ok_or_else(|| js_err("no such pane"))?;
+            let new = with_setting(p.config(), key, value).map_err(js_err)?;
+            if needs_rebuild(p.config(), &new) {
+                lab.rebuild(b, pane, new).map_err(js_err)?;
+                true
+            } else {
+                p.trainer.model.set_lr(b, new.lr);
+                false
+            }
+        });
+        i.dirty |= rebuilt;
+        Ok(())
+    }
+
+    /// Replaces pane `pane` with `model` at the given size ("page" or "full").
+    pub fn set_model(&self, pane: usize, model: &str, size: &str) -> Result<(), JsValue> {
+        let mut i = self.inner()?;
+        let kind = ModelKind::parse(model).map_err(js_err)?;
+        let size = Size::parse(size).map_err(js_err)?;
+        let seed = i.options.seed;
+        with_lab!(&mut i.engine, |b, lab| lab
+            .rebuild(b, pane, preset(kind, size, seed))
+            .map_err(js_err))?;
+        i.dirty = true;
+        Ok(())
+    }
+
+    /// Trains on the MNIST-format files given (images and labels, gzip or
+    /// raw, either order). A bad file changes nothing; the error says why.
+    /// Returns a summary of the new data.
+    pub fn load_data(&self, a: Vec<u8>, b: Vec<u8>) -> Result<String, JsValue> {
+        let mut i = self.inner()?;
+        let digits = digits_from_files(&[&a, &b]).map_err(js_err)?;
+        with_lab!(&mut i.engine, |_b, lab| lab
+            .set_data(&digits)
+            .map_err(js_err))?;
+        i.dirty = true;
+        Ok(format!(
+            "training on {} digits, {} held out",
+            digits
+                .len()
+                .saturating_sub(crate::playground::HELD_OUT.min(digits.len() / 10)),
+            crate::playground::HELD_OUT.min(digits.len() / 10)
+        ))
+    }
+
+    /// Pane `pane`'s weights (with Adam's state and the settings) as safetensors.
+    pub fn save(&self, pane: usize) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let mut guard = inner
+                .try_borrow_mut()
+                .map_err(|_| js_err("the playground is busy: calls must not overlap"))?;
+            let bytes =
+                with_lab!(&mut guard.engine, |b, lab| lab.save(b, pane).await).map_err(js_err)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Replaces pane `pane` with the model saved in `bytes` (safetensors from
+    /// `save` or `genlab train`), continuing from its step.
+    pub fn load(&self, pane: usize, bytes: Vec<u8>) -> Result<(), JsValue> {
+        let mut i = self.inner()?;
+        with_lab!(&mut i.engine, |b, lab| lab.load(b, pane, &bytes)).map_err(js_err)?;
+        i.dirty = true;
+        Ok(())
+    }
+
+    /// Rebuilds every pane (same settings, new weights) on `backend` ("auto",
+    /// "gpu", "cpu"), or on a new GPU device after a loss.
+    pub fn rebuild(&self, backend: String) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let choice = BackendChoice::parse(&backend).map_err(js_err)?;
+            let (configs, data, options) = {
+                let mut i = inner.try_borrow_mut().map_err(|_| js_err("busy"))?;
+                let (configs, data) = with_lab!(&mut i.engine, |_b, lab| {
+                    let c: Vec<ModelConfig> =
+                        lab.panes.iter().map(|p| p.config().clone()).collect();
+                    let mut all = lab.train_set.clone();
+                    all.images.extend(&lab.held_out.images);
+                    all.labels.extend(&lab.held_out.labels);
+                    (c, all)
+                });
+                (configs, data, i.options.clone())
+            };
+            let (gpu, note, adapter) = choose(choice).await;
+            let engine = build(gpu, &configs, &data, &options).map_err(js_err)?;
+            let mut i = inner.try_borrow_mut().map_err(|_| js_err("busy"))?;
+            i.engine = engine;
+            i.note = note;
+            i.adapter = adapter;
+            i.options.backend = choice;
+            i.ms_per_round = 50.0;
+            i.dirty = true;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Destroys the GPU device, as a driver reset would (to test recovery).
+    pub fn lose_device(&self) -> Result<bool, JsValue> {
+        let i = self.inner()?;
+        Ok(match &i.engine {
+            Engine::Gpu(g, _) => {
+                g.destroy();
+                true
+            }
+            Engine::Cpu(..) => false,
+        })
+    }
 }
 
 /// Trains `model` at `batch` for `warmup` then `steps` steps on `backend`

@@ -495,19 +495,7 @@ pub fn idx_images(pixels: &[u8], count: usize) -> Vec<u8> {
 
 /// Tiles (28×28 bytes each, row-major) in a grid `cols` wide, 2 px gaps, as an 8-bit grey PNG.
 fn write_png(p: &Path, tiles: &[u8], cols: usize) -> Result<(), String> {
-    let count = tiles.len() / PIXELS;
-    let rows = count.div_ceil(cols);
-    let gap = 2;
-    let (w, h) = (cols * (SIDE + gap) + gap, rows * (SIDE + gap) + gap);
-    let mut img = vec![40u8; w * h];
-    for t in 0..count {
-        let (r, c) = (t / cols, t % cols);
-        for y in 0..SIDE {
-            let row = (r * (SIDE + gap) + gap + y) * w + c * (SIDE + gap) + gap;
-            img[row..row + SIDE]
-                .copy_from_slice(&tiles[t * PIXELS + y * SIDE..t * PIXELS + (y + 1) * SIDE]);
-        }
-    }
+    let (w, h, img) = train::tile(tiles, cols, 2);
     let file =
         std::fs::File::create(p).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);

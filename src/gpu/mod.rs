@@ -62,6 +62,9 @@ pub struct Gpu {
     /// Bound as the split-K scratch of GEMMs that need none (read-write, so
     /// never in the same dispatch as `dummy`).
     dummy_rw: wgpu::Buffer,
+    /// Set by the device-lost callback (a driver reset, a browser reclaiming
+    /// the GPU): everything made on this device is gone.
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Aim for at least this many workgroups before splitting K.
@@ -160,7 +163,13 @@ impl Gpu {
             })
         };
         let (dummy, dummy_rw) = (dummy_buffer("dummy"), dummy_buffer("dummy_rw"));
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |_, _| {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
         Ok(Gpu {
+            lost,
             device,
             queue,
             info,
@@ -190,6 +199,17 @@ impl Gpu {
             || ["llvmpipe", "lavapipe", "swiftshader", "warp", "software"]
                 .iter()
                 .any(|s| name.contains(s))
+    }
+
+    /// Whether the device was lost: its buffers and pipelines are gone, so
+    /// whoever holds them must make a new `Gpu` and rebuild.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Destroys the device, as a driver reset would (to test recovery).
+    pub fn destroy(&self) {
+        self.device.destroy();
     }
 
     /// Storage bindings must start at multiples of this many bytes.

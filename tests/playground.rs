@@ -1,0 +1,354 @@
+//! The playground's logic (src/playground.rs), natively and in headless
+//! Chrome: URL parameters, the run-state machine, settings that do or do not
+//! rebuild, and a lab of two panes on the CPU backend (and the GPU): model
+//! switching, interleaved steps, the step limit, a diverged loss, pictures,
+//! weights from one pane to another, and data files.
+
+mod common;
+
+use genlab::backend::{Backend, Cpu};
+use genlab::data::{Digits, PIXELS};
+use genlab::models::{ModelConfig, ModelKind};
+use genlab::playground::{
+    digits_from_files, needs_rebuild, preset, with_setting, BackendChoice, Event, Lab, PageOptions,
+    RunState, Size,
+};
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// A test both natively and in the browser.
+macro_rules! both {
+    ($name:ident, $body:block) => {
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        fn $name() $body
+    };
+}
+
+/// An async test on the CPU backend, natively and in the browser.
+macro_rules! cpu_test {
+    ($name:ident, $body:path) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        #[test]
+        fn $name() {
+            pollster::block_on($body(&Cpu::new()));
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        async fn $name() {
+            $body(&Cpu::new()).await;
+        }
+    };
+}
+
+const IMAGES: &[u8] = include_bytes!("../www/data/mnist-train-10k-images-idx3-ubyte.gz");
+const LABELS: &[u8] = include_bytes!("../www/data/mnist-train-10k-labels-idx1-ubyte.gz");
+
+/// 600 bundled digits (540 to train on, 60 held out): enough for the lab.
+fn digits() -> Digits {
+    Digits::from_idx(IMAGES, LABELS).unwrap().slice(0..600)
+}
+
+/// A pane's model at test size: the page preset, narrower, at batch 6.
+fn tiny(kind: ModelKind) -> ModelConfig {
+    ModelConfig {
+        batch: 6,
+        width: 3,
+        hidden: if kind == ModelKind::Autoencoder {
+            0
+        } else {
+            24
+        },
+        latent: if kind.is_gan() { 10 } else { 2 },
+        ..preset(kind, Size::Page, 3)
+    }
+}
+
+both!(parses_page_parameters, {
+    let (o, problems) = PageOptions::parse(
+        "?models=mlp-gan%2Cae&autostart=1&seed=42&steps=500&controls=0&charts=0&compact=1&backend=cpu&size=full",
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(o.models, vec![ModelKind::MlpGan, ModelKind::Autoencoder]);
+    assert!(o.autostart && o.compact && !o.controls && !o.charts);
+    assert_eq!((o.seed, o.steps), (42, Some(500)));
+    assert_eq!((o.backend, o.size), (BackendChoice::Cpu, Size::Full));
+
+    let (d, problems) = PageOptions::parse("");
+    assert!(problems.is_empty());
+    assert_eq!(d, PageOptions::default());
+    assert_eq!(d.models, vec![ModelKind::Dcgan, ModelKind::ConvVae]);
+    assert!(!d.autostart && d.controls && d.charts && d.steps.is_none());
+
+    let (one, problems) = PageOptions::parse("models=mlp-vae&autostart");
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(one.models, vec![ModelKind::MlpVae]);
+    assert!(one.autostart, "a bare flag means yes");
+});
+
+both!(reports_each_wrong_parameter, {
+    let (o, problems) = PageOptions::parse(
+        "models=dcgan,gan3&seed=-1&steps=0&autostart=maybe&backend=tpu&colour=red&models=a,b,c",
+    );
+    assert_eq!(problems.len(), 7, "{problems:#?}");
+    let all = problems.join("\n");
+    for want in [
+        "models=dcgan,gan3: unknown model \"gan3\"",
+        "seed=-1: expected a whole number",
+        "steps=0: expected a whole number in 1..=",
+        "autostart=maybe: use 1 or 0",
+        "backend=tpu: choose auto, gpu or cpu",
+        "unknown parameter \"colour\"",
+        "models=a,b,c",
+    ] {
+        assert!(all.contains(want), "no {want:?} in\n{all}");
+    }
+    // Each wrong one is left at its default.
+    assert_eq!(o, PageOptions::default());
+});
+
+both!(run_states_follow_the_buttons, {
+    use RunState::*;
+    let failed = || Failed("loss is NaN".into());
+    let cases = [
+        (Ready, Event::Train, Training),
+        (Training, Event::Pause, Paused),
+        (Paused, Event::Train, Training),
+        (Ready, Event::Pause, Ready),
+        (Training, Event::ReachedLimit, Finished),
+        (Finished, Event::Train, Finished),
+        (Paused, Event::ReachedLimit, Paused),
+        (Training, Event::Failure("loss is NaN".into()), failed()),
+        (failed(), Event::Train, failed()),
+        (failed(), Event::Pause, failed()),
+        (failed(), Event::Reset, Ready),
+        (Finished, Event::Reset, Ready),
+        (Training, Event::Reset, Ready),
+    ];
+    for (from, event, to) in cases {
+        assert_eq!(from.clone().on(event.clone()), to, "{from:?} on {event:?}");
+    }
+});
+
+both!(only_the_learning_rate_changes_in_place, {
+    let c = preset(ModelKind::ConvVae, Size::Page, 1);
+    let faster = with_setting(&c, "lr", "0.003").unwrap();
+    assert_eq!(faster.lr, 0.003);
+    assert!(!needs_rebuild(&c, &faster));
+    for (key, value) in [
+        ("batch", "16"),
+        ("latent", "2"),
+        ("beta", "4"),
+        ("seed", "9"),
+    ] {
+        let new = with_setting(&c, key, value).unwrap();
+        assert!(needs_rebuild(&c, &new), "{key}");
+    }
+    let gan = with_setting(
+        &preset(ModelKind::Dcgan, Size::Page, 1),
+        "gan_loss",
+        "least-squares",
+    );
+    assert!(needs_rebuild(
+        &preset(ModelKind::Dcgan, Size::Page, 1),
+        &gan.unwrap()
+    ));
+    // Switching the model takes the new model's page preset and keeps the seed.
+    let switched = with_setting(
+        &ModelConfig {
+            seed: 7,
+            ..c.clone()
+        },
+        "model",
+        "mlp-gan",
+    )
+    .unwrap();
+    assert_eq!(switched, preset(ModelKind::MlpGan, Size::Page, 7));
+
+    let err = |k: &str, v: &str| with_setting(&c, k, v).unwrap_err();
+    assert!(err("latent", "100").contains("a VAE's latent size must be 2..=64"));
+    assert!(err("lr", "fast").contains("learning rate \"fast\" is not a number"));
+    assert!(err("lr", "2").contains("learning rate 2 is out of (0, 1)"));
+    assert!(err("batch", "0").contains("batch size 0 is out of 1..=1024"));
+    assert!(err("model", "gpt").contains("unknown model"));
+    assert!(err("depth", "3").contains("unknown setting"));
+});
+
+both!(page_presets_are_valid_and_full_is_the_material, {
+    for kind in [
+        ModelKind::MlpGan,
+        ModelKind::Dcgan,
+        ModelKind::Autoencoder,
+        ModelKind::MlpVae,
+        ModelKind::ConvVae,
+    ] {
+        preset(kind, Size::Page, 5).validate().unwrap();
+        assert_eq!(
+            preset(kind, Size::Full, 5),
+            ModelConfig {
+                seed: 5,
+                ..ModelConfig::new(kind)
+            }
+        );
+    }
+});
+
+both!(reads_data_files_in_either_order, {
+    let d = Digits::from_idx(IMAGES, LABELS).unwrap();
+    assert_eq!(digits_from_files(&[LABELS, IMAGES]).unwrap(), d);
+    assert_eq!(digits_from_files(&[IMAGES, LABELS]).unwrap(), d);
+    let e = digits_from_files(&[IMAGES]).unwrap_err();
+    assert!(e.contains("choose two files"), "{e}");
+    let e = digits_from_files(&[IMAGES, b"\0\0\x08\x07rest"]).unwrap_err();
+    assert!(e.contains("magic"), "{e}");
+});
+
+async fn lab_switches_models_and_interleaves<B: Backend>(b: &B) {
+    let configs = [tiny(ModelKind::Dcgan), tiny(ModelKind::ConvVae)];
+    let mut lab = Lab::new(b, &configs, &digits(), 11, None).unwrap();
+    assert_eq!(lab.held_out.len(), 60);
+    // One data order for both panes: at one batch size, the same mini-batches.
+    assert!(lab.panes.iter().all(|p| p.trainer.data_seed == 11));
+    assert_eq!(lab.step_round(b), 0, "nothing trains before Train");
+    lab.send(0, Event::Train).unwrap();
+    lab.send(1, Event::Train).unwrap();
+    for _ in 0..3 {
+        assert_eq!(lab.step_round(b), 2);
+    }
+    lab.send(1, Event::Pause).unwrap();
+    assert_eq!(lab.step_round(b), 1);
+    lab.poll(b).await.unwrap();
+    let steps: Vec<u64> = lab.panes.iter().map(|p| p.trainer.step).collect();
+    assert_eq!(steps, [4, 3]);
+    let p0 = lab.panes[0].latest().unwrap();
+    assert_eq!((p0.step, p0.steps, p0.values.len()), (4, 4, 2));
+
+    // Switching pane 0's model leaves pane 1 as it was.
+    lab.rebuild(b, 0, tiny(ModelKind::MlpVae)).unwrap();
+    assert_eq!(lab.panes[0].config().kind, ModelKind::MlpVae);
+    assert_eq!(lab.panes[0].state, RunState::Ready);
+    assert_eq!(lab.panes[0].trainer.step, 0);
+    assert!(lab.panes[0].history.is_empty());
+    assert_eq!(lab.panes[1].config().kind, ModelKind::ConvVae);
+    assert_eq!(
+        (lab.panes[1].trainer.step, lab.panes[1].state.clone()),
+        (3, RunState::Paused)
+    );
+    assert!(lab.send(2, Event::Train).unwrap_err().contains("no pane 2"));
+}
+cpu_test!(
+    lab_switches_models_and_interleaves_cpu,
+    lab_switches_models_and_interleaves
+);
+
+async fn lab_stops_at_the_limit_and_on_divergence<B: Backend>(b: &B) {
+    let mut lab = Lab::new(b, &[tiny(ModelKind::MlpGan)], &digits(), 1, Some(2)).unwrap();
+    lab.send(0, Event::Train).unwrap();
+    for _ in 0..5 {
+        lab.step_round(b);
+    }
+    lab.poll(b).await.unwrap();
+    assert_eq!(lab.panes[0].trainer.step, 2);
+    assert_eq!(lab.panes[0].state, RunState::Finished);
+
+    // A loss that is not finite fails the pane with what to do; Reset recovers.
+    let mut lab = Lab::new(b, &[tiny(ModelKind::MlpGan)], &digits(), 1, None).unwrap();
+    lab.send(0, Event::Train).unwrap();
+    lab.step_round(b);
+    let sums = &lab.panes[0].trainer.model.loss_sums;
+    b.write(sums, 0, &[f32::NAN, 1.0, 1.0]);
+    lab.poll(b).await.unwrap();
+    match &lab.panes[0].state {
+        RunState::Failed(why) => {
+            assert!(
+                why.contains("d loss became NaN") && why.contains("lower learning rate"),
+                "{why}"
+            )
+        }
+        s => panic!("a NaN loss left the pane {s:?}"),
+    }
+    assert_eq!(lab.step_round(b), 0, "a failed pane does not train");
+    lab.reset(b, 0).unwrap();
+    assert_eq!(lab.panes[0].state, RunState::Ready);
+    assert_eq!(lab.panes[0].trainer.step, 0);
+}
+cpu_test!(
+    lab_stops_at_the_limit_and_on_divergence_cpu,
+    lab_stops_at_the_limit_and_on_divergence
+);
+
+async fn lab_draws_pictures<B: Backend>(b: &B) {
+    let configs = [
+        tiny(ModelKind::Dcgan),
+        tiny(ModelKind::MlpVae),
+        tiny(ModelKind::Autoencoder),
+    ];
+    let mut lab = Lab::new(b, &configs, &digits(), 1, None).unwrap();
+    for i in 0..3 {
+        lab.send(i, Event::Train).unwrap();
+    }
+    lab.step_round(b);
+    lab.draw(b).await.unwrap();
+    let [gan, vae, ae] = &lab.panes[..] else {
+        unreachable!()
+    };
+    for p in [gan, vae, ae] {
+        assert_eq!((p.grid.width, p.grid.height), (242, 242));
+        assert!(!p.grid.is_blank(), "{}", p.config().kind);
+        assert_eq!(p.grid.rgba().len(), 242 * 242 * 4);
+    }
+    // GAN: grid and strip; VAE (latent 2): also reconstructions and the manifold; AE: no strip.
+    assert!(gan.reconstructions.is_none() && gan.manifold.is_none());
+    assert_eq!(
+        gan.strip.as_ref().map(|s| (s.width, s.height)),
+        Some((302, 32))
+    );
+    let recon = vae.reconstructions.as_ref().unwrap();
+    assert_eq!((recon.width, recon.height), (242, 62));
+    // The top row is the held-out digits themselves.
+    let first = &lab.held_out.images[..PIXELS];
+    let row: Vec<u8> = (0..28)
+        .map(|x| recon.grey[(2 + 14) * recon.width + 2 + x])
+        .collect();
+    assert_eq!(row, first[14 * 28..15 * 28]);
+    assert_eq!(
+        vae.manifold.as_ref().map(|m| (m.width, m.height)),
+        Some((302, 302))
+    );
+    assert!(ae.strip.is_none() && ae.reconstructions.is_some());
+}
+cpu_test!(lab_draws_pictures_cpu, lab_draws_pictures);
+
+async fn lab_gpu<B: Backend>(b: &B) {
+    lab_draws_pictures(b).await;
+    lab_stops_at_the_limit_and_on_divergence(b).await;
+}
+gpu_test!(lab_on_the_gpu, lab_gpu);
+
+async fn lab_moves_weights_and_data<B: Backend>(b: &B) {
+    let configs = [tiny(ModelKind::ConvVae), tiny(ModelKind::Dcgan)];
+    let mut lab = Lab::new(b, &configs, &digits(), 1, None).unwrap();
+    lab.send(0, Event::Train).unwrap();
+    for _ in 0..3 {
+        lab.step_round(b);
+    }
+    let bytes = lab.save(b, 0).await.unwrap();
+    lab.load(b, 1, &bytes).unwrap();
+    assert_eq!(lab.panes[1].config(), lab.panes[0].config());
+    assert_eq!(lab.panes[1].trainer.step, 3);
+    let e = lab.load(b, 1, b"not safetensors").unwrap_err();
+    assert!(e.contains("not a safetensors file"), "{e}");
+
+    // Too few digits: refused, nothing changes.
+    let e = lab.set_data(&digits().slice(0..100)).unwrap_err();
+    assert!(e.contains("100 digits are too few to train on"), "{e}");
+    assert_eq!(lab.train_set.len(), 540);
+    let other = Digits::from_idx(IMAGES, LABELS).unwrap().slice(1000..3000);
+    lab.set_data(&other).unwrap();
+    assert_eq!((lab.train_set.len(), lab.held_out.len()), (1800, 200));
+    lab.step_round(b);
+    assert_eq!(lab.panes[0].trainer.train.len(), 1800);
+}
+cpu_test!(lab_moves_weights_and_data_cpu, lab_moves_weights_and_data);

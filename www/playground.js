@@ -1,0 +1,516 @@
+// The genlab playground: the page around the wasm module's Playground.
+//
+//   import { mount } from './www/playground.js';
+//   const lab = await mount(element, { models: 'dcgan,conv-vae', autostart: 1 });
+//   lab.train(); lab.pause(); lab.reset(); lab.state();
+//   lab.addEventListener('progress', e => console.log(e.detail));
+//
+// The options are the page's URL parameters (a query string works too):
+// models, autostart, seed, steps, controls, charts, compact, backend, size.
+// Every instance on a page shares one GPU device. The model logic, the
+// parameter checks and the run states are Rust (src/playground.rs); this
+// file builds the DOM, runs the animation loop and draws.
+
+import init, { Playground } from '../genlab.js';
+
+const MODELS = [
+  ['dcgan', 'DCGAN'],
+  ['conv-vae', 'Conv VAE'],
+  ['mlp-gan', 'MLP GAN'],
+  ['mlp-vae', 'MLP VAE'],
+  ['ae', 'Autoencoder'],
+];
+const NAME = Object.fromEntries(MODELS);
+const LOSS_LABEL = { d_loss: 'D loss', g_loss: 'G loss', reconstruction: 'reconstruction (nats)', kl: 'KL (nats)' };
+const COLORS = ['#e0663a', '#3a8ee0'];
+// Milliseconds of training per animation frame: the rest of the frame is the page's.
+const BUDGET_MS = 12;
+const DRAW_EVERY_MS = 300;
+
+let wasmReady = null;
+let dataReady = null;
+// Instances are created one after another, so that they share one device.
+let creating = Promise.resolve();
+
+async function fetchBytes(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`could not fetch ${url}: HTTP ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+function bundledDigits() {
+  dataReady ??= Promise.all([
+    fetchBytes(new URL('data/mnist-train-10k-images-idx3-ubyte.gz', import.meta.url)),
+    fetchBytes(new URL('data/mnist-train-10k-labels-idx1-ubyte.gz', import.meta.url)),
+  ]);
+  return dataReady;
+}
+
+function toQuery(options) {
+  if (typeof options === 'string') return options;
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(options || {})) {
+    q.set(k, Array.isArray(v) ? v.join(',') : typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
+  }
+  return q.toString();
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+let uid = 0;
+const nextId = (what) => `genlab-${what}-${++uid}`;
+
+function labelled(text, input) {
+  input.id ||= nextId('in');
+  return el('label', { for: input.id, class: 'field' }, el('span', {}, text), input);
+}
+
+function download(blob, name) {
+  const a = el('a', { href: URL.createObjectURL(blob), download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
+
+/// Mounts a playground in `element`; resolves to its handle.
+export async function mount(element, options = {}) {
+  wasmReady ??= init({ module_or_path: new URL('../genlab_bg.wasm', import.meta.url) });
+  await wasmReady;
+  const [images, labels] = await bundledDigits();
+  const made = creating.then(() => Playground.create(toQuery(options), images, labels));
+  creating = made.catch(() => {});
+  return new Lab(element, await made);
+}
+
+class Lab extends EventTarget {
+  constructor(root, pg) {
+    super();
+    this.root = root;
+    this.pg = pg;
+    this.chain = Promise.resolve();
+    this.options = pg.options();
+    this.rates = [];
+    this.running = true;
+    this.wantFrame = true;
+    this.build();
+    const problems = pg.problems();
+    if (problems.length) this.message(`URL parameters: ${problems.join('; ')}. Those were left at their defaults.`, 'warn');
+    this.refresh();
+    if (this.options.autostart) this.train();
+    this.loop();
+  }
+
+  /// Runs `fn` after every earlier call into the module (calls must not overlap).
+  call(fn) {
+    const p = this.chain.then(fn);
+    this.chain = p.catch(() => {});
+    return p;
+  }
+
+  // ------------------------------------------------------------ public API
+
+  train() { return this.all('train'); }
+  pause() { return this.all('pause'); }
+  reset() { return this.all('reset'); }
+
+  /// {backend, note, adapter, panes: [{model, state, step, samples_seen, epoch, loss_names, losses, ...}]}
+  state() { return this.last ?? this.pg.state(); }
+
+  destroy() {
+    this.running = false;
+    this.root.replaceChildren();
+  }
+
+  all(what) {
+    return this.call(() => {
+      this.panes.forEach((_, i) => this.pg.command(i, what));
+      if (what === 'reset') this.rates = [];
+      this.wantFrame = true;
+      this.refresh();
+    });
+  }
+
+  // ------------------------------------------------------------------ DOM
+
+  build() {
+    const o = this.options;
+    this.root.classList.add('genlab');
+    this.root.classList.toggle('compact', o.compact);
+    this.banner = el('p', { class: 'banner', role: 'status' });
+    this.msg = el('p', { class: 'message', role: 'alert', hidden: true });
+    const button = (text, fn, title) => el('button', { type: 'button', onclick: fn, title }, text);
+    this.trainButton = button('Train', () => this.train(), 'Train every model (both panes, interleaved)');
+    this.trainButton.classList.add('primary');
+    this.trainButton.dataset.action = 'train';
+    const pauseButton = button('Pause', () => this.pause(), 'Pause training');
+    pauseButton.dataset.action = 'pause';
+    const resetButton = button('Reset', () => this.reset(), 'New weights, step 0');
+    resetButton.dataset.action = 'reset';
+
+    this.backendSelect = el('select', { onchange: () => this.switchBackend() },
+      ...['auto', 'gpu', 'cpu'].map((b) => el('option', { value: b, selected: b === o.backend }, { auto: 'automatic', gpu: 'WebGPU', cpu: 'CPU' }[b])));
+    this.sizeSelect = el('select', { onchange: () => this.switchSize() },
+      el('option', { value: 'page', selected: o.size === 'page' }, 'quick (page sizes)'),
+      el('option', { value: 'full', selected: o.size === 'full' }, 'full (the material’s sizes)'));
+    this.dataInput = el('input', { type: 'file', multiple: true, class: 'data-files', accept: '.gz,.idx,.ubyte,application/octet-stream,application/gzip' });
+    this.dataInput.addEventListener('change', () => this.loadData([...this.dataInput.files]));
+    const toolbar = el('div', { class: 'toolbar' },
+      el('div', { class: 'buttons' }, this.trainButton, pauseButton, resetButton),
+      labelled('Backend', this.backendSelect),
+      labelled('Model sizes', this.sizeSelect),
+      labelled('Load MNIST files (images + labels)', this.dataInput));
+    toolbar.hidden = !o.controls;
+
+    this.panes = o.models.map((_, i) => this.buildPane(i));
+    this.root.replaceChildren(this.banner, toolbar, this.msg, el('div', { class: 'panes' }, ...this.panes.map((p) => p.root)));
+
+    this.root.addEventListener('dragover', (e) => { e.preventDefault(); this.root.classList.add('dropping'); });
+    this.root.addEventListener('dragleave', () => this.root.classList.remove('dropping'));
+    this.root.addEventListener('drop', (e) => {
+      e.preventDefault();
+      this.root.classList.remove('dropping');
+      this.loadData([...e.dataTransfer.files]);
+    });
+  }
+
+  buildPane(i) {
+    const o = this.options;
+    const p = { i };
+    p.model = el('select', { onchange: () => this.switchModel(i), class: 'model' },
+      ...MODELS.map(([v, n]) => el('option', { value: v }, n)));
+    p.stats = el('p', { class: 'stats', 'aria-live': 'off' });
+    p.error = el('div', { class: 'pane-error', role: 'alert', hidden: true });
+    const canvas = (title, cls) => {
+      const c = el('canvas', { class: cls, width: 1, height: 1, role: 'img', 'aria-label': title });
+      return [c, el('figure', { class: cls, hidden: true }, c, el('figcaption', {}, title))];
+    };
+    [p.grid, p.gridFig] = canvas('Samples from 64 fixed latent vectors', 'grid');
+    [p.recon, p.reconFig] = canvas('Held-out digits (top) and their reconstructions', 'recon');
+    [p.strip, p.stripFig] = canvas('Interpolation between two latent vectors', 'strip');
+    [p.manifold, p.manifoldFig] = canvas('The 2-D latent space, decoded', 'manifold');
+    p.chart = el('canvas', { class: 'chart', width: 420, height: 150, role: 'img', 'aria-label': 'Loss curves' });
+    p.chartFig = el('figure', { class: 'chart' }, p.chart, el('figcaption', {}, 'Losses over steps'));
+    p.chartFig.hidden = !o.charts;
+
+    const input = (key, attrs) => {
+      const e = el('input', { ...attrs, 'data-key': key });
+      e.addEventListener('change', () => this.changeSetting(i, key, e.value, e));
+      return e;
+    };
+    p.inputs = {
+      latent: input('latent', { type: 'number', min: 1, max: 1024, step: 1 }),
+      batch: input('batch', { type: 'number', min: 1, max: 1024, step: 1 }),
+      lr: input('lr', { type: 'number', min: 0, max: 1, step: 'any' }),
+      beta: input('beta', { type: 'number', min: 0, max: 100, step: 'any' }),
+      seed: input('seed', { type: 'number', min: 0, step: 1 }),
+    };
+    p.inputs.gan_loss = el('select', { 'data-key': 'gan_loss' },
+      el('option', { value: 'bce' }, 'non-saturating BCE'), el('option', { value: 'least-squares' }, 'least squares'));
+    p.inputs.gan_loss.addEventListener('change', () => this.changeSetting(i, 'gan_loss', p.inputs.gan_loss.value, p.inputs.gan_loss));
+    p.fields = {
+      latent: labelled('Latent size', p.inputs.latent),
+      batch: labelled('Batch size', p.inputs.batch),
+      lr: labelled('Learning rate', p.inputs.lr),
+      beta: labelled('β (KL weight)', p.inputs.beta),
+      gan_loss: labelled('GAN loss', p.inputs.gan_loss),
+      seed: labelled('Seed', p.inputs.seed),
+    };
+    const settings = el('details', { class: 'settings' }, el('summary', {}, 'Settings'), ...Object.values(p.fields));
+    settings.hidden = !o.controls;
+
+    const weightsInput = el('input', { type: 'file', accept: '.safetensors', hidden: true });
+    weightsInput.addEventListener('change', () => this.loadWeights(i, weightsInput));
+    const small = (text, fn) => el('button', { type: 'button', onclick: fn }, text);
+    const actions = el('div', { class: 'actions' },
+      small('Save weights', () => this.saveWeights(i)),
+      small('Load weights', () => weightsInput.click()),
+      small('Export PNG', () => this.exportPng(i)),
+      weightsInput);
+    actions.hidden = !o.controls;
+
+    p.resetButton = el('button', { type: 'button', onclick: () => this.call(() => { this.pg.command(i, 'reset'); this.wantFrame = true; this.refresh(); }) }, 'Reset this model');
+    p.errorText = el('span');
+    p.error.append(p.errorText, ' ', p.resetButton);
+
+    p.root = el('section', { class: 'pane', 'data-pane': i, 'aria-label': `Model ${i + 1}` },
+      el('header', {}, labelled(`Model ${i + 1}`, p.model), p.stats),
+      p.error,
+      el('div', { class: 'pictures' }, p.gridFig, p.reconFig, p.stripFig, p.manifoldFig),
+      p.chartFig, settings, actions);
+    p.model.disabled = !o.controls;
+    return p;
+  }
+
+  message(text, kind = 'info') {
+    this.msg.textContent = text;
+    this.msg.dataset.kind = kind;
+    this.msg.hidden = !text;
+  }
+
+  // -------------------------------------------------------------- actions
+
+  confirmRebuild(i, what) {
+    const s = this.last?.panes[i];
+    return !s || s.step === 0 || confirm(`${what} rebuilds ${NAME[s.model]} with new weights: its ${s.step} steps of training are lost. Go on?`);
+  }
+
+  changeSetting(i, key, value, input) {
+    return this.call(() => {
+      let rebuilds;
+      try {
+        rebuilds = this.pg.setting_rebuilds(i, key, value);
+      } catch (e) {
+        this.message(`Model ${i + 1}: ${e}`, 'error');
+        this.refresh(true);
+        return;
+      }
+      if (rebuilds && !this.confirmRebuild(i, `Changing the ${input.closest('label').textContent.trim().toLowerCase()}`)) {
+        this.refresh(true);
+        return;
+      }
+      this.pg.set_setting(i, key, value);
+      this.message('');
+      this.wantFrame = true;
+      this.refresh(true);
+    });
+  }
+
+  switchModel(i) {
+    const p = this.panes[i];
+    return this.call(() => {
+      if (!this.confirmRebuild(i, 'Switching the model')) { this.refresh(true); return; }
+      this.pg.set_model(i, p.model.value, this.sizeSelect.value);
+      this.wantFrame = true;
+      this.refresh(true);
+    });
+  }
+
+  switchSize() {
+    return this.call(() => {
+      if (!this.panes.every((_, i) => this.confirmRebuild(i, 'Changing the model sizes'))) {
+        this.sizeSelect.value = this.sizeSelect.value === 'full' ? 'page' : 'full';
+        return;
+      }
+      const models = this.last.panes.map((s) => s.model);
+      models.forEach((m, i) => this.pg.set_model(i, m, this.sizeSelect.value));
+      this.wantFrame = true;
+      this.refresh(true);
+    });
+  }
+
+  switchBackend(choice = this.backendSelect.value) {
+    return this.call(async () => {
+      if (!this.panes.every((_, i) => this.confirmRebuild(i, 'Switching the backend'))) {
+        this.backendSelect.value = this.last?.backend === 'gpu' ? 'gpu' : 'cpu';
+        return;
+      }
+      this.banner.textContent = 'Rebuilding the models…';
+      await this.pg.rebuild(choice);
+      this.rates = [];
+      this.wantFrame = true;
+      this.refresh(true);
+    });
+  }
+
+  loadData(files) {
+    return this.call(async () => {
+      if (files.length !== 2) {
+        this.message(`Choose two files, the images and the labels of an MNIST-format set (IDX, gzip or raw); got ${files.length}.`, 'error');
+        return;
+      }
+      const [a, b] = await Promise.all(files.map(async (f) => new Uint8Array(await f.arrayBuffer())));
+      try {
+        const summary = this.pg.load_data(a, b);
+        this.message(`Loaded ${files.map((f) => f.name).join(' and ')}: ${summary}.`, 'info');
+        this.wantFrame = true;
+      } catch (e) {
+        this.message(`Could not load ${files.map((f) => f.name).join(' and ')}: ${e}. Training goes on with the previous digits.`, 'error');
+      } finally {
+        this.dataInput.value = '';
+      }
+    });
+  }
+
+  saveWeights(i) {
+    return this.call(async () => {
+      const bytes = await this.pg.save(i);
+      const s = this.pg.state().panes[i];
+      download(new Blob([bytes], { type: 'application/octet-stream' }), `genlab-${s.model}-step${s.step}.safetensors`);
+    }).catch((e) => this.message(`Could not save the weights: ${e}`, 'error'));
+  }
+
+  loadWeights(i, input) {
+    const file = input.files[0];
+    input.value = '';
+    if (!file) return;
+    return this.call(async () => {
+      try {
+        this.pg.load(i, new Uint8Array(await file.arrayBuffer()));
+        this.message(`Model ${i + 1}: loaded ${file.name}.`);
+        this.rates = [];
+        this.wantFrame = true;
+        this.refresh(true);
+      } catch (e) {
+        this.message(`Could not load ${file.name}: ${e}`, 'error');
+      }
+    });
+  }
+
+  exportPng(i) {
+    const s = this.last.panes[i];
+    this.panes[i].grid.toBlob((blob) => download(blob, `genlab-${s.model}-step${s.step}.png`), 'image/png');
+  }
+
+  // ----------------------------------------------------------------- loop
+
+  async loop() {
+    while (this.running && this.root.isConnected) {
+      await new Promise((r) => requestAnimationFrame(r));
+      const training = this.last?.panes.some((p) => p.state === 'training');
+      if (!training && !this.wantFrame) continue;
+      this.wantFrame = false;
+      try {
+        const result = await this.call(() => this.pg.frame(BUDGET_MS, DRAW_EVERY_MS));
+        if (result === 'device-lost') {
+          await this.recover();
+          continue;
+        }
+        await this.call(() => { this.refresh(); this.draw(); });
+        this.dispatchEvent(new CustomEvent('progress', { detail: this.last }));
+      } catch (e) {
+        this.message(`Training stopped: ${e}`, 'error');
+        this.dispatchEvent(new CustomEvent('error', { detail: String(e) }));
+        await this.call(() => { this.panes.forEach((_, i) => this.pg.command(i, 'pause')); this.refresh(); });
+      }
+    }
+  }
+
+  async recover() {
+    this.banner.textContent = 'The GPU device was lost: rebuilding the models on a new device (their training starts over)…';
+    this.banner.dataset.kind = 'error';
+    await this.call(() => this.pg.rebuild(this.backendSelect.value));
+    this.message('The GPU device was lost and the models were rebuilt on a new device; press Train to start again.', 'warn');
+    this.rates = [];
+    this.wantFrame = true;
+    await this.call(() => this.refresh(true));
+  }
+
+  /// Updates the text and controls from the module's state.
+  refresh(settings = false) {
+    const s = this.pg.state();
+    const first = !this.last;
+    this.last = s;
+    this.banner.textContent = `${s.note}. Adapter: ${s.adapter}.`;
+    this.banner.dataset.kind = s.backend;
+    const now = performance.now();
+    this.rates.push([now, s.panes.map((p) => p.step)]);
+    while (this.rates.length > 2 && now - this.rates[0][0] > 2000) this.rates.shift();
+    const [t0, steps0] = this.rates[0];
+    s.panes.forEach((ps, i) => {
+      const p = this.panes[i];
+      const rate = now > t0 ? ((ps.step - (steps0[i] ?? ps.step)) * 1000) / (now - t0) : 0;
+      const losses = ps.losses.map((v, k) => `${LOSS_LABEL[ps.loss_names[k]] ?? ps.loss_names[k]} ${fmt(v)}`).join(' · ');
+      p.stats.textContent = `${ps.state} · step ${ps.step} · ${ps.samples_seen.toLocaleString('en')} digits seen · epoch ${ps.epoch.toFixed(2)} · ${rate.toFixed(1)} steps/s${losses ? ' · ' + losses : ''}`;
+      p.root.dataset.state = ps.state;
+      p.root.dataset.step = ps.step;
+      p.error.hidden = !ps.error;
+      p.errorText.textContent = ps.error ?? '';
+      if (first || settings) {
+        p.model.value = ps.model;
+        for (const k of ['latent', 'batch', 'lr', 'beta', 'seed']) p.inputs[k].value = ps[k];
+        p.inputs.gan_loss.value = ps.gan_loss;
+        const gan = ps.model.includes('gan');
+        p.fields.beta.hidden = !ps.model.includes('vae');
+        p.fields.gan_loss.hidden = !gan;
+        p.fields.latent.querySelector('span').textContent = gan ? 'Noise size (z)' : ps.model === 'ae' ? 'Code size' : 'Latent size';
+        p.root.setAttribute('aria-label', `Model ${i + 1}: ${NAME[ps.model]}`);
+      }
+    });
+    this.trainButton.disabled = !s.panes.some((p) => ['ready', 'paused'].includes(p.state));
+  }
+
+  draw() {
+    this.last.panes.forEach((ps, i) => {
+      const p = this.panes[i];
+      for (const [name, canvas, fig] of [['grid', p.grid, p.gridFig], ['reconstructions', p.recon, p.reconFig], ['strip', p.strip, p.stripFig], ['manifold', p.manifold, p.manifoldFig]]) {
+        const pic = this.pg.picture(i, name);
+        fig.hidden = !pic;
+        if (!pic) continue;
+        if (canvas.width !== pic.width || canvas.height !== pic.height) {
+          canvas.width = pic.width;
+          canvas.height = pic.height;
+        }
+        canvas.getContext('2d').putImageData(new ImageData(pic.rgba, pic.width, pic.height), 0, 0);
+      }
+      if (this.options.charts) drawChart(p.chart, this.pg.curve(i), ps.loss_names);
+    });
+  }
+}
+
+/// One small chart per loss, stacked: each on its own scale (a VAE's
+/// reconstruction and KL differ tenfold), with its latest value.
+function drawChart(canvas, flat, names) {
+  const k = names.length;
+  const per = k + 1;
+  const n = flat.length / per;
+  const ratio = window.devicePixelRatio || 1;
+  const w = canvas.clientWidth || 420;
+  const h = canvas.clientHeight || 150;
+  if (canvas.width !== Math.round(w * ratio)) { canvas.width = Math.round(w * ratio); canvas.height = Math.round(h * ratio); }
+  const g = canvas.getContext('2d');
+  g.setTransform(ratio, 0, 0, ratio, 0, 0);
+  g.clearRect(0, 0, w, h);
+  g.font = '11px system-ui, sans-serif';
+  if (n < 1) {
+    g.fillStyle = '#888';
+    g.fillText('Losses appear here once training starts.', 8, 20);
+    return;
+  }
+  const band = h / k;
+  const x0 = 44;
+  const lastStep = flat[(n - 1) * per];
+  const firstStep = Math.min(0, flat[0]);
+  const xs = (step) => x0 + ((w - x0 - 6) * (step - firstStep)) / Math.max(1, lastStep - firstStep);
+  for (let j = 0; j < k; j++) {
+    const vals = [];
+    for (let t = 0; t < n; t++) vals.push(flat[t * per + 1 + j]);
+    const finite = vals.filter(Number.isFinite).sort((a, b) => a - b);
+    if (!finite.length) continue;
+    // The range of the middle 98%: one wild early point does not flatten the rest.
+    const lo = finite[Math.floor(0.01 * (finite.length - 1))];
+    const hi = finite[Math.ceil(0.99 * (finite.length - 1))];
+    const top = j * band + 14;
+    const bottom = (j + 1) * band - 4;
+    const ys = (v) => bottom - ((bottom - top) * (Math.min(hi, Math.max(lo, v)) - lo)) / Math.max(1e-9, hi - lo);
+    g.strokeStyle = '#ddd';
+    g.beginPath();
+    g.moveTo(x0, bottom); g.lineTo(w - 6, bottom);
+    g.stroke();
+    g.fillStyle = '#666';
+    g.fillText(fmt(hi), 2, top + 8);
+    g.fillText(fmt(lo), 2, bottom);
+    g.strokeStyle = COLORS[j % COLORS.length];
+    g.lineWidth = 1.5;
+    g.beginPath();
+    vals.forEach((v, t) => {
+      const x = xs(flat[t * per]);
+      if (t === 0) g.moveTo(x, ys(v)); else g.lineTo(x, ys(v));
+    });
+    g.stroke();
+    g.fillStyle = COLORS[j % COLORS.length];
+    const label = `${LOSS_LABEL[names[j]] ?? names[j]}: ${fmt(vals[n - 1])} at step ${lastStep}`;
+    g.fillText(label, x0 + 4, top - 2);
+  }
+}
