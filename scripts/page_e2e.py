@@ -9,7 +9,9 @@ library only):
   3. loads a bad IDX file through the file picker, checks the message, and
      that training goes on;
   4. opens the page with wrong URL parameters and checks each is reported;
-  5. opens the tutorial and checks its mounted instance trains through the
+  5. on the GPU backend, destroys the device and checks the page says so,
+     rebuilds the models on a new device and trains again;
+  6. opens the tutorial and checks its mounted instance trains through the
      JS API (mount's handle);
 and saves screenshots to target/page-e2e.png and target/page-e2e-tutorial.png.
 Usage: scripts/page_e2e.py [DIST_DIR]"""
@@ -74,6 +76,10 @@ class Browser:
 
     def js(self, script, *args):
         return self.call("POST", f"{self.base}/execute/sync", {"script": script, "args": list(args)})
+
+    def js_async(self, script):
+        """Runs `script`, which calls arguments[0] with its result."""
+        return self.call("POST", f"{self.base}/execute/async", {"script": script, "args": []})
 
     def find(self, css):
         return list(self.call("POST", f"{self.base}/element", {"using": "css selector", "value": css}).values())[0]
@@ -198,7 +204,21 @@ def main():
         check("models=dcgan,nope" in msg and "steps=abc" in msg and "controls=maybe" in msg,
               "each wrong URL parameter is reported")
 
-        # 5. The tutorial's mounted instance trains through the JS API.
+        # 5. On the GPU backend, a lost device is reported and the models rebuilt on a new one.
+        b.go(f"{origin}/?backend=gpu&models=ae,mlp-vae")
+        b.wait("the GPU panes", "return !!window.genlab && window.genlab.state().backend === 'gpu'")
+        b.click("button[data-action=train]")
+        b.wait("a GPU step", "return window.genlab.state().panes.every((p) => p.step >= 1)")
+        check(b.js_async("window.genlab.simulateDeviceLoss().then(arguments[0])"), "the GPU device was destroyed")
+        msg = b.wait("the device-loss message",
+                     "const m = document.querySelector('.message'); return m && !m.hidden && m.textContent.includes('lost') && m.textContent")
+        print(f"message: {msg}")
+        b.wait("the rebuilt models", "const s = window.genlab.state(); return s.backend === 'gpu' && s.panes.every((p) => p.state === 'ready')")
+        b.click("button[data-action=train]")
+        b.wait("a step on the new device", "return window.genlab.state().panes.every((p) => p.step >= 1)")
+        check(True, "after a device loss the models are rebuilt on a new device and train")
+
+        # 6. The tutorial's mounted instance trains through the JS API.
         b.go(f"{origin}/www/tutorial.html")
         b.wait("the mounted instance", "return !!window.genlab")
         b.js("window.genlab.train()")

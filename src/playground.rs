@@ -76,6 +76,8 @@ pub struct PageOptions {
     pub compact: bool,
     pub backend: BackendChoice,
     pub size: Size,
+    /// Every pane's latent size, instead of its preset's.
+    pub latent: Option<usize>,
 }
 
 impl Default for PageOptions {
@@ -90,13 +92,14 @@ impl Default for PageOptions {
             compact: false,
             backend: BackendChoice::Auto,
             size: Size::Page,
+            latent: None,
         }
     }
 }
 
 /// The parameters a page understands, for the message about an unknown one.
 pub const PARAMETERS: &str =
-    "models, autostart, seed, steps, controls, charts, compact, backend, size";
+    "models, autostart, seed, steps, controls, charts, compact, backend, size, latent";
 
 fn flag(key: &str, v: &str) -> Result<bool, String> {
     match v {
@@ -164,6 +167,7 @@ impl PageOptions {
                 "compact" => flag(&key, value).map(|v| o.compact = v),
                 "backend" => BackendChoice::parse(value).map(|v| o.backend = v),
                 "size" => Size::parse(value).map(|v| o.size = v),
+                "latent" => whole(&key, value, 1, 1024).map(|v| o.latent = Some(v)),
                 _ => Err(format!(
                     "unknown parameter {key:?} (the page reads {PARAMETERS})"
                 )),
@@ -173,6 +177,39 @@ impl PageOptions {
             }
         }
         (o, problems)
+    }
+}
+
+impl PageOptions {
+    /// Each pane's settings: its preset at the page's size and seed, with
+    /// the page's latent size if given and valid for that model (if not,
+    /// the preset's, and a message).
+    pub fn configs(&self) -> (Vec<ModelConfig>, Vec<String>) {
+        let mut problems = Vec::new();
+        let configs = self
+            .models
+            .iter()
+            .map(|&k| {
+                let c = preset(k, self.size, self.seed);
+                match self.latent {
+                    Some(latent) => {
+                        let with = ModelConfig {
+                            latent,
+                            ..c.clone()
+                        };
+                        match with.validate() {
+                            Ok(()) => with,
+                            Err(e) => {
+                                problems.push(format!("latent={latent}: {e}"));
+                                c
+                            }
+                        }
+                    }
+                    None => c,
+                }
+            })
+            .collect();
+        (configs, problems)
     }
 }
 

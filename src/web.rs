@@ -164,13 +164,10 @@ impl Playground {
         images: Vec<u8>,
         labels: Vec<u8>,
     ) -> Result<Playground, JsValue> {
-        let (options, problems) = PageOptions::parse(&query);
+        let (options, mut problems) = PageOptions::parse(&query);
         let digits = Digits::from_idx(&images, &labels).map_err(js_err)?;
-        let configs: Vec<ModelConfig> = options
-            .models
-            .iter()
-            .map(|&k| preset(k, options.size, options.seed))
-            .collect();
+        let (configs, more) = options.configs();
+        problems.extend(more);
         let (gpu, note, adapter) = choose(options.backend).await;
         let engine = build(gpu, &configs, &digits, &options).map_err(js_err)?;
         let p = Playground {
@@ -465,6 +462,11 @@ impl Playground {
             i.dirty = true;
             Ok(JsValue::UNDEFINED)
         })
+    }
+
+    /// Whether the models' GPU device was lost (they must be rebuilt).
+    pub fn device_lost(&self) -> Result<bool, JsValue> {
+        Ok(matches!(&self.inner()?.engine, Engine::Gpu(g, _) if g.is_lost()))
     }
 
     /// Destroys the GPU device, as a driver reset would (to test recovery).

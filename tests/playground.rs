@@ -82,6 +82,17 @@ both!(parses_page_parameters, {
     assert_eq!(d.models, vec![ModelKind::Dcgan, ModelKind::ConvVae]);
     assert!(!d.autostart && d.controls && d.charts && d.steps.is_none());
 
+    // A page latent size applies to every pane it suits; the others keep theirs, with a message.
+    let (o, problems) = PageOptions::parse("models=dcgan,conv-vae&latent=100");
+    assert!(problems.is_empty(), "{problems:?}");
+    let (configs, problems) = o.configs();
+    assert_eq!((configs[0].latent, configs[1].latent), (100, 20));
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].contains("latent=100: conv-vae: a VAE's latent size must be 2..=64"),
+        "{problems:?}"
+    );
+
     let (one, problems) = PageOptions::parse("models=mlp-vae&autostart");
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(one.models, vec![ModelKind::MlpVae]);

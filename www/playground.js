@@ -128,6 +128,10 @@ class Lab extends EventTarget {
   /// {backend, note, adapter, panes: [{model, state, step, samples_seen, epoch, loss_names, losses, ...}]}
   state() { return this.last ?? this.pg.state(); }
 
+  /// Destroys the GPU device, as a driver reset would: the page should say
+  /// so and rebuild its models on a new device (resolves false on the CPU).
+  simulateDeviceLoss() { return this.call(() => this.pg.lose_device()); }
+
   destroy() {
     this.running = false;
     this.root.replaceChildren();
@@ -390,6 +394,12 @@ class Lab extends EventTarget {
         await this.call(() => { this.refresh(); this.draw(); });
         this.dispatchEvent(new CustomEvent('progress', { detail: this.last }));
       } catch (e) {
+        // A device lost mid-frame fails the frame's read before the loss is reported.
+        await new Promise((r) => setTimeout(r, 200));
+        if (await this.call(() => this.pg.device_lost())) {
+          await this.recover();
+          continue;
+        }
         this.message(`Training stopped: ${e}`, 'error');
         this.dispatchEvent(new CustomEvent('error', { detail: String(e) }));
         await this.call(() => { this.panes.forEach((_, i) => this.pg.command(i, 'pause')); this.refresh(); });

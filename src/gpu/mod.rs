@@ -207,8 +207,10 @@ impl Gpu {
         self.lost.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Destroys the device, as a driver reset would (to test recovery).
+    /// Destroys the device, as a driver reset would (to test recovery); it
+    /// counts as lost from now on, without waiting for the callback.
     pub fn destroy(&self) {
+        self.lost.store(true, std::sync::atomic::Ordering::Relaxed);
         self.device.destroy();
     }
 
