@@ -398,17 +398,16 @@ impl Playground {
     pub fn load_data(&self, a: Vec<u8>, b: Vec<u8>) -> Result<String, JsValue> {
         let mut i = self.inner()?;
         let digits = digits_from_files(&[&a, &b]).map_err(js_err)?;
-        with_lab!(&mut i.engine, |_b, lab| lab
-            .set_data(&digits)
-            .map_err(js_err))?;
+        let summary = with_lab!(&mut i.engine, |_b, lab| {
+            lab.set_data(&digits).map_err(js_err)?;
+            format!(
+                "training on {} digits, {} held out",
+                lab.train_set.len(),
+                lab.held_out.len()
+            )
+        });
         i.dirty = true;
-        Ok(format!(
-            "training on {} digits, {} held out",
-            digits
-                .len()
-                .saturating_sub(crate::playground::HELD_OUT.min(digits.len() / 10)),
-            crate::playground::HELD_OUT.min(digits.len() / 10)
-        ))
+        Ok(summary)
     }
 
     /// Pane `pane`'s weights (with Adam's state and the settings) as safetensors.
