@@ -8,6 +8,9 @@
 //                    image and averaged over the batch: scale = 1/N
 //   least_squares    ℓ = ½(x − t)²,  ∂ = x − t          (LSGAN, scale = 1/len)
 //   mse              ℓ = (x − t)²,   ∂ = 2(x − t)        (scale = 1/len)
+//   softmax_cross_entropy  rows of `classes` logits against target
+//                    distributions: ℓ = −Σ_k t_k log softmax(x)_k,
+//                    ∂_k = softmax(x)_k·Σt − t_k        (scale = 1/N)
 //   gaussian_kl      KL(N(μ, e^lv) ‖ N(0, I)) = −½ Σ (1 + lv − μ² − e^lv),
 //                    ∂μ = μ, ∂lv = ½(e^lv − 1)          (scale = β/N)
 
@@ -17,7 +20,7 @@ struct LossParams {
     target_value: f32,
     scale: f32,
     slot: u32,       // index in the loss buffer
-    _pad0: u32,
+    classes: u32,    // softmax_cross_entropy: logits per row
     _pad1: u32,
     _pad2: u32,
 }
@@ -73,6 +76,32 @@ fn mse(@builtin(local_invocation_index) li: u32) {
         let d = x[i] - target_at(i);
         s += d * d;
         dx[i] = params.scale * 2.0 * d;
+    }
+    let total = workgroup_sum(s, li);
+    if (li == 0u) { loss[params.slot] = params.scale * total; }
+}
+
+@compute @workgroup_size(RED_WG)
+fn softmax_cross_entropy(@builtin(local_invocation_index) li: u32) {
+    let k = params.classes;
+    let rows = params.len / k;
+    var s = 0.0;
+    for (var r = li; r < rows; r += RED_WG) {
+        let base = r * k;
+        var m = x[base];
+        for (var j = 1u; j < k; j++) { m = max(m, x[base + j]); }
+        var sum = 0.0;
+        var t_sum = 0.0;
+        for (var j = 0u; j < k; j++) {
+            sum += exp(x[base + j] - m);
+            t_sum += targets[base + j];
+        }
+        let lse = m + log(sum);
+        for (var j = 0u; j < k; j++) {
+            let t = targets[base + j];
+            s -= t * (x[base + j] - lse);
+            dx[base + j] = params.scale * (exp(x[base + j] - lse) * t_sum - t);
+        }
     }
     let total = workgroup_sum(s, li);
     if (li == 0u) { loss[params.slot] = params.scale * total; }

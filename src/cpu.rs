@@ -456,6 +456,27 @@ pub fn bernoulli_reconstruction(dx: &mut [f32], logits: &[f32], t: &[f32], n: us
     bce_with_logits_scaled(dx, logits, Target::Values(t), 1.0 / n as f32)
 }
 
+/// Softmax cross-entropy of logits x [N, K] against target distributions t
+/// [N, K] (one-hot labels), averaged over the N rows:
+/// ℓ = −Σ_k t_k log softmax(x)_k, ∂x_k = (softmax(x)_k · Σ_j t_j − t_k) / N.
+pub fn softmax_cross_entropy(dx: &mut [f32], x: &[f32], t: &[f32], n: usize) -> f32 {
+    let k = x.len() / n;
+    let mut s = 0.0f64;
+    for r in 0..n {
+        let (xr, tr) = (&x[r * k..(r + 1) * k], &t[r * k..(r + 1) * k]);
+        let m = xr.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+        let sum: f64 = xr.iter().map(|&v| ((v - m) as f64).exp()).sum();
+        let lse = m as f64 + sum.ln();
+        let t_sum: f64 = tr.iter().map(|&v| v as f64).sum();
+        for j in 0..k {
+            s -= tr[j] as f64 * (xr[j] as f64 - lse);
+            let p = (xr[j] as f64 - lse).exp();
+            dx[r * k + j] = ((p * t_sum - tr[j] as f64) / n as f64) as f32;
+        }
+    }
+    (s / n as f64) as f32
+}
+
 /// Least-squares GAN loss: mean of ½(x − t)².
 pub fn least_squares(dx: &mut [f32], x: &[f32], t: Target) -> f32 {
     let scale = 1.0 / x.len() as f32;

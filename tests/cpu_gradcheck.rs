@@ -319,6 +319,28 @@ fn loss_gradients_match_finite_differences() {
 }
 
 #[test]
+fn softmax_cross_entropy_gradients_match_finite_differences() {
+    let mut rng = Rng::new(21, 0);
+    // 3 rows of 7 classes; one-hot targets and a soft distribution.
+    let x = rng.uniform_vec(21, -3.0, 3.0);
+    let mut t = vec![0.0; 21];
+    for (r, c) in [(0, 2), (1, 6), (2, 0)] {
+        t[r * 7 + c] = 1.0;
+    }
+    let soft: Vec<f32> = (0..21).map(|i| ((i % 7) as f32 + 1.0) / 28.0).collect();
+    for t in [&t, &soft] {
+        let mut dx = vec![0.0; 21];
+        cpu::softmax_cross_entropy(&mut dx, &x, t, 3);
+        check("softmax_cross_entropy", &x, &dx, |x| {
+            cpu::softmax_cross_entropy(&mut [0.0; 21], x, t, 3) as f64
+        });
+    }
+    // The loss of uniform logits against one-hot labels is log K.
+    let l = cpu::softmax_cross_entropy(&mut [0.0; 21], &[0.5; 21], &t, 3);
+    assert!((l - 7f32.ln()).abs() < 1e-6, "{l}");
+}
+
+#[test]
 fn gaussian_kl_gradients_match_finite_differences() {
     let mut rng = Rng::new(9, 0);
     let mu = rng.uniform_vec(10, -2.0, 2.0);

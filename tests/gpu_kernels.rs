@@ -676,6 +676,39 @@ async fn losses_all(gpu: &'static Gpu) {
             1e-7,
         );
     }
+    // Softmax cross-entropy: rows of 10 (and 3) classes, more rows than a workgroup has threads.
+    for &(n, k) in &[(1usize, 10usize), (7, 10), (300, 3)] {
+        let mut rng = Rng::new(19, n as u32);
+        let x = rng.uniform_vec(n * k, -6.0, 6.0);
+        let mut t = vec![0.0; n * k];
+        for r in 0..n {
+            t[r * k + (r * 7 + 3) % k] = 1.0;
+        }
+        let mut dx = vec![0.0; n * k];
+        let l = cpu::softmax_cross_entropy(&mut dx, &x, &t, n);
+        let (gx, gt, gdx, gloss) = (
+            upload(gpu, &x),
+            upload(gpu, &t),
+            Tensor::zeros(gpu, n * k),
+            Tensor::zeros(gpu, 2),
+        );
+        let launch = ops::softmax_cross_entropy(gpu, &gdx, &gx, &gt, n, &gloss, 1);
+        let got = run_read(gpu, &[&launch], &gloss).await;
+        assert_close(
+            &format!("softmax_cross_entropy {n}×{k} loss"),
+            &got[1..2],
+            &[l],
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("softmax_cross_entropy {n}×{k} grad"),
+            &gdx.read(gpu).await.unwrap(),
+            &dx,
+            RTOL,
+            1e-7,
+        );
+    }
     for &(n, z) in &[(1usize, 2usize), (9, 20)] {
         let mut rng = Rng::new(18, n as u32);
         let mu = rng.uniform_vec(n * z, -2.0, 2.0);

@@ -770,6 +770,31 @@ impl Backend for Cpu {
     ) -> CpuOp {
         loss_op("mse", dx, x, t, loss, slot, cpu::mse)
     }
+    fn softmax_cross_entropy(
+        &self,
+        dx: &CpuTensor,
+        logits: &CpuTensor,
+        t: &CpuTensor,
+        n: usize,
+        loss: &CpuTensor,
+        slot: usize,
+    ) -> CpuOp {
+        let name = "softmax_cross_entropy";
+        assert!(
+            n > 0 && logits.len % n == 0 && dx.len == logits.len && t.len == logits.len,
+            "{name}: {} logits, {} gradients, {} targets in {n} rows",
+            logits.len,
+            dx.len,
+            t.len
+        );
+        assert!(slot < loss.len, "{name}: loss slot {slot} of {}", loss.len);
+        let [dxc, lc, tc, lossc] = [dx, logits, t, loss].map(Clone::clone);
+        op(name, &[dx, loss], &[logits, t], move |_| unsafe {
+            lossc.get_mut()[slot] =
+                cpu::softmax_cross_entropy(dxc.get_mut(), lc.get(), tc.get(), n);
+        })
+    }
+
     fn gaussian_kl(
         &self,
         dmu: &CpuTensor,

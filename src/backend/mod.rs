@@ -309,6 +309,17 @@ pub trait Backend {
         loss: &Self::Tensor,
         slot: usize,
     ) -> Self::Op;
+    /// Softmax cross-entropy of `n` rows of logits against target
+    /// distributions (one-hot labels), averaged over the rows.
+    fn softmax_cross_entropy(
+        &self,
+        dx: &Self::Tensor,
+        logits: &Self::Tensor,
+        t: &Self::Tensor,
+        n: usize,
+        loss: &Self::Tensor,
+        slot: usize,
+    ) -> Self::Op;
     fn gaussian_kl(
         &self,
         dmu: &Self::Tensor,

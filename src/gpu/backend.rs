@@ -292,6 +292,18 @@ impl Backend for Gpu {
     ) -> Launch {
         ops::mse(self, dx, x, t, loss, slot)
     }
+    fn softmax_cross_entropy(
+        &self,
+        dx: &Tensor,
+        logits: &Tensor,
+        t: &Tensor,
+        n: usize,
+        loss: &Tensor,
+        slot: usize,
+    ) -> Launch {
+        ops::softmax_cross_entropy(self, dx, logits, t, n, loss, slot)
+    }
+
     fn gaussian_kl(
         &self,
         dmu: &Tensor,

@@ -792,7 +792,8 @@ pub struct LossParams {
     pub target_value: f32,
     pub scale: f32,
     pub slot: u32,
-    pub _pad: [u32; 3],
+    pub classes: u32,
+    pub _pad: [u32; 2],
 }
 
 /// A loss's targets on the GPU.
@@ -823,7 +824,8 @@ fn elementwise_loss(
         target_value,
         scale,
         slot: slot as u32,
-        _pad: [0; 3],
+        classes: 0,
+        _pad: [0; 2],
     };
     gpu.launch(
         kernel,
@@ -922,7 +924,8 @@ pub fn gaussian_kl(
         target_value: 0.0,
         scale: beta / n as f32,
         slot: slot as u32,
-        _pad: [0; 3],
+        classes: 0,
+        _pad: [0; 2],
     };
     let bindings = [
         (4, Some(loss)),
@@ -932,6 +935,43 @@ pub fn gaussian_kl(
         (8, Some(dlogvar)),
     ];
     gpu.launch(Kernel::GaussianKl, &params, &bindings, [1, 1, 1])
+}
+
+/// Softmax cross-entropy of `n` rows of logits against target distributions
+/// (one-hot labels), averaged over the rows.
+pub fn softmax_cross_entropy(
+    gpu: &Gpu,
+    dx: &Tensor,
+    x: &Tensor,
+    t: &Tensor,
+    n: usize,
+    loss: &Tensor,
+    slot: usize,
+) -> Launch {
+    let name = "softmax_cross_entropy";
+    assert!(
+        n > 0 && x.len() % n == 0,
+        "{name}: {} logits are not {n} rows",
+        x.len()
+    );
+    check_len(name, "dx", dx, x.len());
+    check_len(name, "target", t, x.len());
+    check_len(name, "loss", loss, slot + 1);
+    let params = LossParams {
+        len: x.len() as u32,
+        has_target: 1,
+        target_value: 0.0,
+        scale: 1.0 / n as f32,
+        slot: slot as u32,
+        classes: (x.len() / n) as u32,
+        _pad: [0; 2],
+    };
+    gpu.launch(
+        Kernel::SoftmaxCrossEntropy,
+        &params,
+        &[(1, Some(x)), (2, Some(t)), (3, Some(dx)), (4, Some(loss))],
+        [1, 1, 1],
+    )
 }
 
 // ---------------------------------------------------------------- reparameterisation

@@ -136,6 +136,7 @@ kernels! {
     LeastSquares => ("loss", "least_squares", false),
     Mse => ("loss", "mse", false),
     GaussianKl => ("loss", "gaussian_kl", false),
+    SoftmaxCrossEntropy => ("loss", "softmax_cross_entropy", false),
     ReparameterizeForward => ("reparam", "reparameterize_forward", false),
     ReparameterizeBackward => ("reparam", "reparameterize_backward", false),
     AdamStep => ("adam", "adam_step", false),
