@@ -781,7 +781,7 @@ impl Backend for Cpu {
     ) -> CpuOp {
         let name = "softmax_cross_entropy";
         assert!(
-            n > 0 && logits.len % n == 0 && dx.len == logits.len && t.len == logits.len,
+            n > 0 && logits.len.is_multiple_of(n) && dx.len == logits.len && t.len == logits.len,
             "{name}: {} logits, {} gradients, {} targets in {n} rows",
             logits.len,
             dx.len,

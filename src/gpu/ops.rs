@@ -950,7 +950,7 @@ pub fn softmax_cross_entropy(
 ) -> Launch {
     let name = "softmax_cross_entropy";
     assert!(
-        n > 0 && x.len() % n == 0,
+        n > 0 && x.len().is_multiple_of(n),
         "{name}: {} logits are not {n} rows",
         x.len()
     );
