@@ -18,6 +18,7 @@ pub mod models;
 pub mod nn;
 pub mod playground;
 pub mod rng;
+pub mod score;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

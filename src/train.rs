@@ -432,6 +432,26 @@ pub async fn save_weights<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<u8>
 
 /// Reads a safetensors file of f32 tensors (any shape: values are taken in order).
 pub fn read_weights(bytes: &[u8]) -> Result<SavedWeights, String> {
+    let (tensors, meta) = read_safetensors(bytes)?;
+    let (config, step) = match meta {
+        Some(m) => (
+            Some(ModelConfig::from_metadata(&m)?),
+            m.get("genlab.step").and_then(|s| s.parse().ok()),
+        ),
+        None => (None, None),
+    };
+    Ok(SavedWeights {
+        tensors,
+        config,
+        step,
+    })
+}
+
+/// Every f32 tensor of a safetensors file by name, and its header's metadata.
+#[allow(clippy::type_complexity)]
+pub fn read_safetensors(
+    bytes: &[u8],
+) -> Result<(HashMap<String, Vec<f32>>, Option<HashMap<String, String>>), String> {
     let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| format!("not a safetensors file ({e})"))?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
@@ -452,18 +472,7 @@ pub fn read_weights(bytes: &[u8]) -> Result<SavedWeights, String> {
             .collect();
         tensors.insert(name.to_string(), values);
     }
-    let (config, step) = match meta.metadata() {
-        Some(m) => (
-            Some(ModelConfig::from_metadata(m)?),
-            m.get("genlab.step").and_then(|s| s.parse().ok()),
-        ),
-        None => (None, None),
-    };
-    Ok(SavedWeights {
-        tensors,
-        config,
-        step,
-    })
+    Ok((tensors, meta.metadata().clone()))
 }
 
 /// Loads saved weights into a model of the same shape (all step counters set to the saved step).

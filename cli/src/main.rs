@@ -5,6 +5,7 @@
 //! checks a pair of IDX files.
 
 mod bench;
+mod score;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -28,8 +29,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Train a model and write samples.png, samples.idx, metrics.json and weights.safetensors.
     Train(Box<train::TrainArgs>),
-    /// Evaluate a trained autoencoder or VAE on held-out digits (−ELBO in nats per digit).
+    /// Evaluate a trained autoencoder or VAE (−ELBO in nats per digit) or classifier (accuracy) on held-out digits.
     Eval(train::EvalArgs),
+    /// Score generated digits with the scoring classifier: FID, Inception Score, digit shares (JSON).
+    Score(score::ScoreArgs),
     /// Check an MNIST-format pair of IDX files (gzip or raw) and print its size and digit counts.
     Data {
         /// Images file (IDX unsigned bytes, N×28×28).
@@ -63,6 +66,7 @@ fn main() {
         Command::Data { images, labels } => data_summary(&images, &labels),
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => train::eval(args),
+        Command::Score(args) => score::score(args),
     };
     if let Err(e) = result {
         eprintln!("genlab: {e}");

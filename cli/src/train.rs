@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-const BUNDLED_IMAGES: &[u8] = include_bytes!("../../www/data/mnist-train-10k-images-idx3-ubyte.gz");
-const BUNDLED_LABELS: &[u8] = include_bytes!("../../www/data/mnist-train-10k-labels-idx1-ubyte.gz");
+pub const BUNDLED_IMAGES: &[u8] =
+    include_bytes!("../../www/data/mnist-train-10k-images-idx3-ubyte.gz");
+pub const BUNDLED_LABELS: &[u8] =
+    include_bytes!("../../www/data/mnist-train-10k-labels-idx1-ubyte.gz");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendChoice {
@@ -26,28 +28,29 @@ pub enum BackendChoice {
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Which model (required unless --resume).
-    #[arg(long, value_parser = ModelKind::parse)]
-    model: Option<ModelKind>,
+    /// Which model (required unless --resume): mlp-gan, dcgan, ae, mlp-vae,
+    /// conv-vae, or classifier (the scoring classifier; see `genlab score`).
+    #[arg(long, value_parser = parse_model)]
+    pub model: Option<ModelArg>,
     /// Training steps to run (with --resume: more steps on top of the saved ones).
     #[arg(long, default_value_t = 2000)]
-    steps: u64,
+    pub steps: u64,
     /// Batch size (default: the model's).
     #[arg(long)]
-    batch: Option<usize>,
+    pub batch: Option<usize>,
     #[arg(long, default_value_t = 1)]
-    seed: u32,
+    pub seed: u32,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-    backend: BackendChoice,
+    pub backend: BackendChoice,
     /// Output folder (created if missing; default with --resume: the resumed folder).
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub out: Option<PathBuf>,
     /// MNIST-format images file (IDX, gzip or raw); default: the bundled 10,000 digits.
     #[arg(long, requires = "labels")]
-    images: Option<PathBuf>,
+    pub images: Option<PathBuf>,
     /// Its labels file.
     #[arg(long, requires = "images")]
-    labels: Option<PathBuf>,
+    pub labels: Option<PathBuf>,
     /// Digits written to samples.idx.
     #[arg(long, default_value_t = 1000)]
     samples: usize,
@@ -56,10 +59,10 @@ pub struct TrainArgs {
     resume: Option<PathBuf>,
     /// The last this many digits are held out for evaluation.
     #[arg(long, default_value_t = 1000)]
-    held_out: usize,
+    pub held_out: usize,
     /// Read the losses back every this many steps.
     #[arg(long, default_value_t = 10)]
-    log_every: u64,
+    pub log_every: u64,
     /// Evaluate on the held-out digits every this many steps (autoencoders; 0: only at the end).
     #[arg(long, default_value_t = 0)]
     eval_every: u64,
@@ -71,13 +74,13 @@ pub struct TrainArgs {
     latent: Option<usize>,
     /// Hidden width of the MLPs.
     #[arg(long)]
-    hidden: Option<usize>,
+    pub hidden: Option<usize>,
     /// Channel width of the convolutional models.
     #[arg(long)]
-    width: Option<usize>,
+    pub width: Option<usize>,
     /// Adam learning rate.
     #[arg(long)]
-    lr: Option<f32>,
+    pub lr: Option<f32>,
     /// Adam's β1.
     #[arg(long)]
     adam_beta1: Option<f32>,
@@ -99,6 +102,22 @@ pub struct TrainArgs {
     lr_final: f32,
 }
 
+/// A generative model, or the scoring classifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelArg {
+    Generative(ModelKind),
+    Classifier,
+}
+
+fn parse_model(s: &str) -> Result<ModelArg, String> {
+    match s {
+        "classifier" => Ok(ModelArg::Classifier),
+        _ => ModelKind::parse(s)
+            .map(ModelArg::Generative)
+            .map_err(|e| format!("{e}, or classifier")),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LrSchedule {
     Constant,
@@ -118,7 +137,7 @@ fn scheduled_lr(s: LrSchedule, lr: f32, final_fraction: f32, done: u64, total: u
     }
 }
 
-fn read_file(p: &Path) -> Result<Vec<u8>, String> {
+pub fn read_file(p: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
 }
 
@@ -126,7 +145,11 @@ fn config_from(
     args: &TrainArgs,
     saved: Option<&train::SavedWeights>,
 ) -> Result<ModelConfig, String> {
-    let mut c = match (saved.and_then(|s| s.config.clone()), args.model) {
+    let model = match args.model {
+        Some(ModelArg::Generative(k)) => Some(k),
+        _ => None,
+    };
+    let mut c = match (saved.and_then(|s| s.config.clone()), model) {
         (Some(c), Some(k)) if c.kind != k => {
             return Err(format!("--resume holds a {}, not a {k}", c.kind))
         }
@@ -151,6 +174,9 @@ fn config_from(
 }
 
 pub fn run(args: TrainArgs) -> Result<(), String> {
+    if args.model == Some(ModelArg::Classifier) {
+        return crate::score::train_classifier(&args);
+    }
     let saved = match &args.resume {
         Some(dir) => {
             let path = dir.join("weights.safetensors");
@@ -217,7 +243,7 @@ struct Run<'a> {
     held_out: Digits,
 }
 
-fn block<T>(
+pub fn block<T>(
     f: impl std::future::Future<Output = Result<T, genlab::backend::BackendError>>,
 ) -> Result<T, String> {
     pollster::block_on(f).map_err(|e| e.to_string())
@@ -479,7 +505,7 @@ fn config_json(c: &ModelConfig) -> Value {
     })
 }
 
-fn write_file(p: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_file(p: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))
 }
 
@@ -526,6 +552,15 @@ pub struct EvalArgs {
 /// any MNIST-format set (the official test set, say), as one JSON line.
 pub fn eval(args: EvalArgs) -> Result<(), String> {
     let path = args.dir.join("weights.safetensors");
+    let classifier = args.dir.join("classifier.safetensors");
+    if !path.exists() && classifier.exists() {
+        let digits = match (&args.images, &args.labels) {
+            (Some(i), Some(l)) => Digits::from_idx(&read_file(i)?, &read_file(l)?),
+            _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS).map(|d| d.split_held_out(1000).1),
+        }
+        .map_err(|e| e.to_string())?;
+        return crate::score::eval_classifier(&classifier, &digits, args.backend);
+    }
     let saved =
         train::read_weights(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
     let config = saved

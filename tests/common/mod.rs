@@ -89,3 +89,11 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rtol: f32, atol: f32)
         );
     }
 }
+
+/// A line in the test's output, natively and in the browser.
+pub fn log(s: &str) {
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::console_log!("{}", s);
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{s}");
+}
