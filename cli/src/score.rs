@@ -13,6 +13,9 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The scoring classifier the page ships (scripts/make-classifier.sh makes it).
+pub const CLASSIFIER: &[u8] = include_bytes!("../../www/classifier.safetensors");
+
 /// Extraction batch: the GPU likes large ones; 250 divides the held-out 1,000.
 const EXTRACT_BATCH: usize = 250;
 
@@ -172,27 +175,30 @@ pub fn score(args: ScoreArgs) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", args.samples.display()))?;
     let classifier = match &args.classifier {
         Some(p) => read_file(p)?,
-        None => read_file(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../www/classifier.safetensors"
-        )))?,
+        None => CLASSIFIER.to_vec(),
     };
+    let (train_set, held_out) = Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS)
+        .map_err(|e| e.to_string())?
+        .split_held_out(1000);
     let v = match backend_gpu(args.backend)? {
-        Some(g) => score_on(&g, &classifier, &samples)?,
-        None => score_on(&Cpu::new(), &classifier, &samples)?,
+        Some(g) => score_on(&g, &classifier, &samples, &train_set, &held_out)?,
+        None => score_on(&Cpu::new(), &classifier, &samples, &train_set, &held_out)?,
     };
     println!("{v}");
     Ok(())
 }
 
 /// The scores of `samples` (bytes, N×784) and, for reference, of the
-/// bundled held-out digits, both against the bundled training digits.
-pub fn score_on<B: Backend>(b: &B, classifier: &[u8], samples: &[u8]) -> Result<Value, String> {
+/// held-out digits, both against the features of the training digits.
+pub fn score_on<B: Backend>(
+    b: &B,
+    classifier: &[u8],
+    samples: &[u8],
+    train_set: &Digits,
+    held_out: &Digits,
+) -> Result<Value, String> {
     let c = Classifier::load(b, classifier)?;
     let ex = c.extractor(b, EXTRACT_BATCH);
-    let (train_set, held_out) = Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS)
-        .map_err(|e| e.to_string())?
-        .split_held_out(1000);
     let reference = block(ex.run(b, &train_set.images))?;
     let stats = FeatureStats::of(&reference.features, c.config.features);
     let real = Scores::of(&block(ex.run(b, &held_out.images))?, &stats);
@@ -202,5 +208,5 @@ pub fn score_on<B: Backend>(b: &B, classifier: &[u8], samples: &[u8]) -> Result<
                "class_shares": s.class_shares.to_vec()})
     };
     Ok(json!({"samples": js(&got), "real_held_out": js(&real),
-              "reference": format!("features of the {} bundled training digits", train_set.len())}))
+              "reference": format!("features of the {} training digits", train_set.len())}))
 }

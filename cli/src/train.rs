@@ -437,6 +437,15 @@ impl Run<'_> {
                 metrics["held_out_negative_elbo"] = json!(nelbo);
             }
         }
+        // The scoring classifier's view of the samples and of real held-out digits.
+        let scores = crate::score::score_on(
+            b,
+            crate::score::CLASSIFIER,
+            &generated,
+            &self.train_set,
+            &self.held_out,
+        )?;
+        metrics["scores"] = scores.clone();
         let text = serde_json::to_string_pretty(&metrics).map_err(|e| e.to_string())?;
         write_file(&self.out.join("metrics.json"), text.as_bytes())?;
 
@@ -458,12 +467,17 @@ impl Run<'_> {
                 .map(|p| format!("last losses {:?} = {:?}", names, p.values))
                 .unwrap_or_default(),
         };
+        let s = &scores["samples"];
         println!(
-            "{}: {} steps in {:.1} s ({:.2} steps/s); {summary}; wrote {}",
+            "{}: {} steps in {:.1} s ({:.2} steps/s); {summary}; samples: FID {:.1}, IS {:.2} (real held-out: {:.1}, {:.2}); wrote {}",
             c.kind,
             steps_run,
             wall,
             steps_run as f64 / wall,
+            s["fid"].as_f64().unwrap_or(f64::NAN),
+            s["inception_score"].as_f64().unwrap_or(f64::NAN),
+            scores["real_held_out"]["fid"].as_f64().unwrap_or(f64::NAN),
+            scores["real_held_out"]["inception_score"].as_f64().unwrap_or(f64::NAN),
             self.out.display()
         );
         Ok(())

@@ -86,6 +86,23 @@ fn train_writes_samples_metrics_and_weights_and_resumes() {
     let nelbo = m["held_out_negative_elbo"].as_f64().unwrap();
     assert!(nelbo > 50.0 && nelbo < 600.0, "held-out −ELBO {nelbo}");
     assert!(dir.join("weights.safetensors").exists());
+    // The scoring classifier's view: 30 steps are far from real digits.
+    let (fid, real_fid) = (
+        m["scores"]["samples"]["fid"].as_f64().unwrap(),
+        m["scores"]["real_held_out"]["fid"].as_f64().unwrap(),
+    );
+    assert!(
+        real_fid < 15.0 && fid > 3.0 * real_fid,
+        "FID {fid}, real {real_fid}"
+    );
+    assert_eq!(m["scores"]["samples"]["count"], 100);
+    assert_eq!(
+        m["scores"]["samples"]["class_shares"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
 
     // --resume: 20 more steps, the curve continues, the config comes from the file.
     ok(&[
@@ -135,6 +152,52 @@ fn the_autoencoder_grid_shows_held_out_digits_and_reconstructions() {
     let m = metrics(&dir);
     assert!(m["held_out"]["reconstruction"].as_f64().unwrap() > 0.0);
     assert!(m["held_out_negative_elbo"].is_null());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_classifier_trains_scores_and_evaluates() {
+    let dir = tmp("classifier");
+    let d = dir.to_str().unwrap();
+    let out = ok(&[
+        "train",
+        "--model",
+        "classifier",
+        "--steps",
+        "60",
+        "--backend",
+        "cpu",
+        "--out",
+        d,
+    ]);
+    assert!(out.contains("held-out accuracy"), "{out}");
+    let m = metrics(&dir);
+    assert_eq!(m["model"], "classifier");
+    // 60 steps of 64 digits already classify most held-out digits.
+    let acc = m["held_out_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.6, "accuracy {acc}");
+    let eval: serde_json::Value = serde_json::from_str(&ok(&["eval", d])).unwrap();
+    assert_eq!(eval["digits"], 1000);
+    assert!((eval["accuracy"].as_f64().unwrap() - acc).abs() < 1e-9);
+
+    // genlab score, with the shipped classifier: real digits near the floor.
+    let samples = dir.join("real.idx");
+    let all = genlab::data::Digits::from_idx(
+        include_bytes!("../../www/data/mnist-train-10k-images-idx3-ubyte.gz"),
+        include_bytes!("../../www/data/mnist-train-10k-labels-idx1-ubyte.gz"),
+    )
+    .unwrap();
+    let mut idx = vec![0, 0, 8, 3, 0, 0, 1, 244, 0, 0, 0, 28, 0, 0, 0, 28]; // 500 digits
+    idx.extend(&all.images[9000 * 784..9500 * 784]);
+    std::fs::write(&samples, idx).unwrap();
+    let s: serde_json::Value =
+        serde_json::from_str(&ok(&["score", samples.to_str().unwrap()])).unwrap();
+    assert_eq!(s["samples"]["count"], 500);
+    assert!(s["samples"]["fid"].as_f64().unwrap() < 15.0, "{s}");
+    assert!(
+        s["samples"]["inception_score"].as_f64().unwrap() > 9.0,
+        "{s}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
