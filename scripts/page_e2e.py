@@ -5,7 +5,8 @@ Serves dist/ on loopback and, through chromedriver (WebDriver, standard
 library only):
   1. opens the page, checks the banner names a backend and an adapter;
   2. clicks Train, waits until both panes have advanced, checks both sample
-     grids changed since before training and are not blank;
+     grids changed since before training and are not blank, and that both
+     panes show the classifier's scores (first at step 200);
   3. loads a bad IDX file through the file picker, checks the message, and
      that training goes on;
   4. opens the page with wrong URL parameters and checks each is reported;
@@ -178,6 +179,13 @@ def main():
             check(y["hi"] - y["lo"] > 60, f"pane {i}'s sample grid is not blank (pixel range {y['lo']}..{y['hi']})")
         states = b.js("return [...document.querySelectorAll('.pane')].map((p) => p.dataset.state)")
         check(states == ["training", "training"], f"both panes are training ({states})")
+
+        # 2b. The classifier scores both panes (first at step 200), with the real-digit floor.
+        scores = b.wait("both panes' scores",
+                        "const t = [...document.querySelectorAll('.pane .score-text')].map((e) => e.textContent);"
+                        " return t.length === 2 && t.every((x) => x.startsWith('Score at step')) && t")
+        print(f"scores: {scores}")
+        check(all("FID" in t and "real digits" in t for t in scores), "both panes show FID and IS against real digits")
 
         # 3. A bad IDX file gets a message; training goes on with the old data.
         tmp = tempfile.mkdtemp()

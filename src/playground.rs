@@ -9,6 +9,7 @@ use crate::backend::{Backend, BackendError};
 use crate::data::{Digits, PIXELS};
 use crate::models::{Evaluator, GanLoss, Model, ModelConfig, ModelKind, Sampler, GRID};
 use crate::rng::Rng;
+use crate::score::{Classifier, FeatureExtractor, FeatureStats, Outputs, Scores, CLASSES};
 use crate::train::{self, LossPoint, Trainer};
 use serde::Serialize;
 
@@ -20,6 +21,12 @@ pub const RECONSTRUCTIONS: usize = 8;
 pub const STRIP: usize = 10;
 /// The 2-D manifold is this many samples a side.
 pub const MANIFOLD_SIDE: usize = 10;
+/// Samples scored per pane (and real held-out digits in the floor).
+pub const SCORE_SAMPLES: usize = 512;
+/// Digits one frame's slice of scoring runs through the classifier.
+pub const SCORE_CHUNK: usize = 32;
+/// Training digits whose features are the reference statistics.
+pub const REFERENCE_DIGITS: usize = 2048;
 /// Loss points kept per pane: beyond this, neighbours are merged.
 const HISTORY: usize = 1200;
 
@@ -503,7 +510,13 @@ pub struct Pane<B: Backend> {
     pub strip: Option<Picture>,
     /// The decoder over a grid of the 2-D latent space (a VAE with latent 2).
     pub manifold: Option<Picture>,
+    /// The classifier's scores of the pane's samples, when last scored.
+    pub score: Option<ScoreView>,
+    /// Score again once the pane reaches this step.
+    pub next_score: u64,
     grid_drawn: Drawn<B>,
+    /// Draws `SCORE_SAMPLES` samples, `SCORE_CHUNK` at a time, for the scores.
+    score_drawn: Drawn<B>,
     strip_drawn: Option<Drawn<B>>,
     manifold_drawn: Option<Drawn<B>>,
     recon: Option<(Evaluator<B>, B::Readback, Vec<u8>)>,
@@ -529,6 +542,15 @@ impl<B: Backend> Pane<B> {
         let grid_drawn = Drawn {
             sampler: model.sampler(b, GRID),
             input: grid_input,
+        };
+        let score_drawn = Drawn {
+            sampler: model.sampler(b, SCORE_CHUNK),
+            input: if kind == ModelKind::Autoencoder {
+                let count = SCORE_SAMPLES.min(held_out.len());
+                pixels01(&held_out.images[..count * PIXELS], SCORE_SAMPLES)
+            } else {
+                train::latents(&config, SCORE_SAMPLES, config.seed.wrapping_add(2))
+            },
         };
         let strip_drawn = (kind != ModelKind::Autoencoder).then(|| Drawn {
             sampler: model.sampler(b, STRIP),
@@ -558,7 +580,10 @@ impl<B: Backend> Pane<B> {
             reconstructions: None,
             strip: None,
             manifold: None,
+            score: None,
+            next_score: 0,
             grid_drawn,
+            score_drawn,
             strip_drawn,
             manifold_drawn,
             recon,
@@ -679,6 +704,11 @@ pub struct Lab<B: Backend> {
     pub data_seed: u32,
     /// Stop each pane after this many steps.
     pub limit: Option<u64>,
+    /// The scoring classifier, when the page has one.
+    pub judge: Option<Judge<B>>,
+    /// Score a pane first at this step, then every `score_every` steps.
+    pub score_first: u64,
+    pub score_every: u64,
 }
 
 impl<B: Backend> Lab<B> {
@@ -695,20 +725,144 @@ impl<B: Backend> Lab<B> {
             .iter()
             .map(|c| Pane::new(b, c.clone(), &train_set, &held_out, data_seed))
             .collect::<Result<_, _>>()?;
-        Ok(Lab {
+        let mut lab = Lab {
             panes,
             train_set,
             held_out,
             data_seed,
             limit,
-        })
+            judge: None,
+            score_first: 200,
+            score_every: 500,
+        };
+        for p in &mut lab.panes {
+            p.next_score = lab.score_first;
+        }
+        Ok(lab)
     }
 
     /// Replaces pane `i` with a new model (its training is lost).
     pub fn rebuild(&mut self, b: &B, i: usize, config: ModelConfig) -> Result<(), String> {
-        let pane = Pane::new(b, config, &self.train_set, &self.held_out, self.data_seed)?;
+        let mut pane = Pane::new(b, config, &self.train_set, &self.held_out, self.data_seed)?;
+        pane.next_score = self.score_first;
+        self.replace(i, pane)
+    }
+
+    fn replace(&mut self, i: usize, pane: Pane<B>) -> Result<(), String> {
         *self.pane_mut(i)? = pane;
+        if let Some(j) = &mut self.judge {
+            if matches!(j.job, Some(Job::Pane { pane, .. }) if pane == i) {
+                j.job = None;
+            }
+        }
         Ok(())
+    }
+
+    /// Scores the panes with the classifier in `bytes` (safetensors from
+    /// `genlab train --model classifier`), a slice at a time ([`Lab::judge_tick`]).
+    pub fn set_judge(&mut self, b: &B, bytes: &[u8]) -> Result<(), String> {
+        let classifier = Classifier::load(b, bytes)?;
+        let extractor = classifier.extractor(b, SCORE_CHUNK);
+        self.judge = Some(Judge {
+            classifier,
+            extractor,
+            reference: None,
+            real: None,
+            job: None,
+        });
+        Ok(())
+    }
+
+    /// One slice of scoring work (`SCORE_CHUNK` digits through the
+    /// classifier, and at the end of a set the statistics), so that scoring
+    /// never stalls training: the reference statistics of the training
+    /// digits, then the real held-out digits' scores (the floor), then any
+    /// pane due for a score. Returns whether it did anything.
+    pub async fn judge_tick(&mut self, b: &B) -> Result<bool, BackendError> {
+        let Lab {
+            judge,
+            panes,
+            train_set,
+            held_out,
+            score_every,
+            ..
+        } = self;
+        let Some(j) = judge else { return Ok(false) };
+        if j.job.is_none() {
+            j.job = if j.reference.is_none() {
+                Some(Job::Reference(Outputs::default()))
+            } else if j.real.is_none() {
+                Some(Job::Real(Outputs::default()))
+            } else {
+                panes
+                    .iter()
+                    .position(|p| {
+                        p.trainer.step > 0
+                            && p.trainer.step >= p.next_score
+                            && !matches!(p.state, RunState::Failed(_))
+                    })
+                    .map(|i| Job::Pane {
+                        pane: i,
+                        step: panes[i].trainer.step,
+                        out: Outputs::default(),
+                    })
+            };
+        }
+        let f = j.classifier.config.features;
+        match &mut j.job {
+            None => return Ok(false),
+            Some(Job::Reference(out)) => {
+                let total = REFERENCE_DIGITS.min(train_set.len());
+                let next = out.count;
+                let end = (next + SCORE_CHUNK).min(total);
+                let o = j
+                    .extractor
+                    .run(b, &train_set.images[next * PIXELS..end * PIXELS])
+                    .await?;
+                extend(out, o);
+                if end == total {
+                    j.reference = Some(FeatureStats::of(&out.features, f));
+                    j.job = None;
+                }
+            }
+            Some(Job::Real(out)) => {
+                let total = SCORE_SAMPLES.min(held_out.len());
+                let next = out.count;
+                let end = (next + SCORE_CHUNK).min(total);
+                let o = j
+                    .extractor
+                    .run(b, &held_out.images[next * PIXELS..end * PIXELS])
+                    .await?;
+                extend(out, o);
+                if end == total {
+                    let s = Scores::of(out, j.reference.as_ref().unwrap());
+                    j.real = Some(ScoreView::of(0, &s));
+                    j.job = None;
+                }
+            }
+            Some(Job::Pane { pane, step, out }) => {
+                let p = &mut panes[*pane];
+                let d = &p.score_drawn;
+                let per = d.input.len() / SCORE_SAMPLES;
+                let next = out.count;
+                let input = &d.input[next * per..(next + SCORE_CHUNK) * per];
+                let px = train::sample(b, &p.trainer.model, &d.sampler, input).await?;
+                let o = j.extractor.run(b, &train::to_bytes(&px)).await?;
+                extend(out, o);
+                if out.count >= SCORE_SAMPLES {
+                    let s = Scores::of(out, j.reference.as_ref().unwrap());
+                    p.score = Some(ScoreView::of(*step, &s));
+                    p.next_score = *step + *score_every;
+                    j.job = None;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The real held-out digits' scores: the floor a model can reach.
+    pub fn real_score(&self) -> Option<&ScoreView> {
+        self.judge.as_ref().and_then(|j| j.real.as_ref())
     }
 
     /// Starts pane `i` again from new weights with the same settings.
@@ -775,9 +929,15 @@ impl<B: Backend> Lab<B> {
         }
         for p in &mut self.panes {
             p.trainer.set_data(train_set.clone())?;
+            // Scored against the new data from the next slice on.
+            p.score = None;
+            p.next_score = p.trainer.step;
         }
         self.train_set = train_set;
         self.held_out = held_out;
+        if let Some(j) = &mut self.judge {
+            (j.reference, j.real, j.job) = (None, None, None);
+        }
         Ok(())
     }
 
@@ -801,8 +961,59 @@ impl<B: Backend> Lab<B> {
         )?;
         let mut pane = Pane::new(b, config, &self.train_set, &self.held_out, self.data_seed)?;
         pane.trainer.resume(b, &saved)?;
-        *self.pane_mut(i)? = pane;
-        Ok(())
+        pane.next_score = pane.trainer.step;
+        self.replace(i, pane)
+    }
+}
+
+/// The scoring classifier and its work in progress.
+pub struct Judge<B: Backend> {
+    classifier: Classifier<B>,
+    extractor: FeatureExtractor<B>,
+    /// Feature statistics of `REFERENCE_DIGITS` training digits.
+    reference: Option<FeatureStats>,
+    /// The scores of real held-out digits.
+    real: Option<ScoreView>,
+    job: Option<Job>,
+}
+
+/// A set of digits going through the classifier a slice at a time.
+enum Job {
+    Reference(Outputs),
+    Real(Outputs),
+    Pane {
+        pane: usize,
+        step: u64,
+        out: Outputs,
+    },
+}
+
+fn extend(out: &mut Outputs, more: Outputs) {
+    out.count += more.count;
+    out.features.extend(more.features);
+    out.logits.extend(more.logits);
+}
+
+/// A pane's (or the real digits') scores, as the page shows them.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScoreView {
+    /// The step of the weights scored.
+    pub step: u64,
+    pub samples: usize,
+    pub fid: f64,
+    pub inception_score: f64,
+    pub class_shares: [f64; CLASSES],
+}
+
+impl ScoreView {
+    fn of(step: u64, s: &Scores) -> ScoreView {
+        ScoreView {
+            step,
+            samples: s.count,
+            fid: s.fid,
+            inception_score: s.inception_score,
+            class_shares: s.class_shares,
+        }
     }
 }
 
@@ -848,6 +1059,8 @@ pub struct PaneView {
     pub seed: u32,
     pub width: usize,
     pub hidden: usize,
+    pub score: Option<ScoreView>,
+    pub next_score: u64,
 }
 
 impl<B: Backend> Pane<B> {
@@ -874,6 +1087,8 @@ impl<B: Backend> Pane<B> {
             seed: c.seed,
             width: c.width,
             hidden: c.hidden,
+            score: self.score.clone(),
+            next_score: self.next_score,
         }
     }
 

@@ -9,7 +9,7 @@
 //! (every borrow is a `try_borrow_mut`), never a panic.
 #![allow(clippy::await_holding_refcell_ref)]
 
-use crate::backend::{Backend, Cpu};
+use crate::backend::{Backend, BackendError, Cpu};
 use crate::data::{Digits, PIXELS};
 use crate::gpu::Gpu;
 use crate::models::{Model, ModelConfig, ModelKind};
@@ -69,6 +69,8 @@ struct Inner {
     engine: Engine,
     options: PageOptions,
     problems: Vec<String>,
+    /// The scoring classifier's file, kept to rebuild the lab.
+    classifier: Option<Vec<u8>>,
     /// Which backend runs the models, and why (for the banner).
     note: String,
     adapter: String,
@@ -117,13 +119,18 @@ async fn choose(choice: BackendChoice) -> (Option<Rc<Gpu>>, String, String) {
     }
 }
 
+/// The lab on the chosen backend, with the scoring classifier if there is one
+/// (a classifier that does not load costs the scores, not the page: the
+/// message goes to `problems`).
 fn build(
     gpu: Option<Rc<Gpu>>,
     configs: &[ModelConfig],
     digits: &Digits,
     o: &PageOptions,
+    classifier: Option<&[u8]>,
+    problems: &mut Vec<String>,
 ) -> Result<Engine, String> {
-    Ok(match gpu {
+    let mut engine = match gpu {
         Some(g) => {
             let lab = Lab::new(&*g, configs, digits, o.seed, o.steps)?;
             Engine::Gpu(g, lab)
@@ -133,7 +140,15 @@ fn build(
             let lab = Lab::new(&c, configs, digits, o.seed, o.steps)?;
             Engine::Cpu(c, lab)
         }
-    })
+    };
+    if let Some(bytes) = classifier {
+        if let Err(e) = with_lab!(&mut engine, |b, lab| lab.set_judge(b, bytes)) {
+            problems.push(format!(
+                "no scores: the scoring classifier did not load ({e})"
+            ));
+        }
+    }
+    Ok(engine)
 }
 
 fn picture_js(p: &Picture) -> JsValue {
@@ -163,18 +178,28 @@ impl Playground {
         query: String,
         images: Vec<u8>,
         labels: Vec<u8>,
+        classifier: Option<Vec<u8>>,
     ) -> Result<Playground, JsValue> {
         let (options, mut problems) = PageOptions::parse(&query);
         let digits = Digits::from_idx(&images, &labels).map_err(js_err)?;
         let (configs, more) = options.configs();
         problems.extend(more);
         let (gpu, note, adapter) = choose(options.backend).await;
-        let engine = build(gpu, &configs, &digits, &options).map_err(js_err)?;
+        let engine = build(
+            gpu,
+            &configs,
+            &digits,
+            &options,
+            classifier.as_deref(),
+            &mut problems,
+        )
+        .map_err(js_err)?;
         let p = Playground {
             inner: Rc::new(RefCell::new(Inner {
                 engine,
                 options,
                 problems,
+                classifier,
                 note,
                 adapter,
                 ms_per_round: 50.0,
@@ -222,7 +247,7 @@ impl Playground {
         Ok(self.inner()?.problems.clone())
     }
 
-    /// {backend, note, adapter, panes: [{model, state, error, step, samples_seen, epoch, losses, ...}]}
+    /// {backend, note, adapter, real, panes: [{model, state, error, step, samples_seen, epoch, losses, score, ...}]}
     pub fn state(&self) -> Result<JsValue, JsValue> {
         let mut i = self.inner()?;
         let (backend, note, adapter) = (
@@ -233,11 +258,11 @@ impl Playground {
             i.note.clone(),
             i.adapter.clone(),
         );
-        let panes: Vec<_> = with_lab!(&mut i.engine, |_b, lab| lab
-            .panes
-            .iter()
-            .map(|p| p.view())
-            .collect());
+        let (panes, real, scored): (Vec<_>, _, _) = with_lab!(&mut i.engine, |_b, lab| (
+            lab.panes.iter().map(|p| p.view()).collect(),
+            lab.real_score().cloned(),
+            lab.judge.is_some()
+        ));
         let obj = js_sys::Object::new();
         let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &k.into(), &v).unwrap();
         set("backend", backend.into());
@@ -247,6 +272,9 @@ impl Playground {
             "panes",
             serde_wasm_bindgen::to_value(&panes).map_err(js_err)?,
         );
+        // The scores of real held-out digits (null until computed, or without a classifier).
+        set("real", serde_wasm_bindgen::to_value(&real).map_err(js_err)?);
+        set("scored", scored.into());
         Ok(obj.into())
     }
 
@@ -269,26 +297,26 @@ impl Playground {
             let t0 = js_sys::Date::now();
             let target = (budget_ms / i.ms_per_round).floor().clamp(1.0, 64.0) as usize;
             let mut rounds = 0;
-            let result: Result<bool, String> = with_lab!(&mut i.engine, |b, lab| {
+            let result: Result<(), BackendError> = with_lab!(&mut i.engine, |b, lab| 'work: {
                 while rounds < target && js_sys::Date::now() - t0 < budget_ms {
                     if lab.step_round(b) == 0 {
                         break;
                     }
                     rounds += 1;
                 }
-                match lab.poll(b).await {
-                    Err(e) => Err(e.to_string()),
-                    Ok(()) => {
-                        let now = js_sys::Date::now();
-                        if i.dirty || (rounds > 0 && now - i.last_draw >= draw_every_ms) {
-                            i.dirty = false;
-                            i.last_draw = now;
-                            lab.draw(b).await.map(|_| true).map_err(|e| e.to_string())
-                        } else {
-                            Ok(false)
-                        }
+                if let Err(e) = lab.poll(b).await {
+                    break 'work Err(e);
+                }
+                let now = js_sys::Date::now();
+                if i.dirty || (rounds > 0 && now - i.last_draw >= draw_every_ms) {
+                    i.dirty = false;
+                    i.last_draw = now;
+                    if let Err(e) = lab.draw(b).await {
+                        break 'work Err(e);
                     }
                 }
+                // Then one slice of scoring, if any is due.
+                lab.judge_tick(b).await.map(|_| ())
             });
             if let Engine::Gpu(g, _) = &i.engine {
                 if g.is_lost() {
@@ -438,7 +466,7 @@ impl Playground {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let choice = BackendChoice::parse(&backend).map_err(js_err)?;
-            let (configs, data, options) = {
+            let (configs, data, options, classifier) = {
                 let mut i = inner.try_borrow_mut().map_err(|_| js_err("busy"))?;
                 let (configs, data) = with_lab!(&mut i.engine, |_b, lab| {
                     let c: Vec<ModelConfig> =
@@ -448,11 +476,21 @@ impl Playground {
                     all.labels.extend(&lab.held_out.labels);
                     (c, all)
                 });
-                (configs, data, i.options.clone())
+                (configs, data, i.options.clone(), i.classifier.clone())
             };
             let (gpu, note, adapter) = choose(choice).await;
-            let engine = build(gpu, &configs, &data, &options).map_err(js_err)?;
+            let mut problems = Vec::new();
+            let engine = build(
+                gpu,
+                &configs,
+                &data,
+                &options,
+                classifier.as_deref(),
+                &mut problems,
+            )
+            .map_err(js_err)?;
             let mut i = inner.try_borrow_mut().map_err(|_| js_err("busy"))?;
+            i.problems.extend(problems);
             i.engine = engine;
             i.note = note;
             i.adapter = adapter;

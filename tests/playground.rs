@@ -363,3 +363,74 @@ async fn lab_moves_weights_and_data<B: Backend>(b: &B) {
     assert_eq!(lab.panes[0].trainer.train.len(), 1800);
 }
 cpu_test!(lab_moves_weights_and_data_cpu, lab_moves_weights_and_data);
+
+const CLASSIFIER: &[u8] = include_bytes!("../www/classifier.safetensors");
+
+async fn lab_scores_in_slices<B: Backend>(b: &B) {
+    use genlab::playground::{REFERENCE_DIGITS, SCORE_CHUNK, SCORE_SAMPLES};
+    let all = Digits::from_idx(IMAGES, LABELS).unwrap();
+    let configs = [tiny(ModelKind::MlpVae), tiny(ModelKind::MlpGan)];
+    let mut lab = Lab::new(b, &configs, &all, 1, None).unwrap();
+    lab.score_first = 3;
+    for p in &mut lab.panes {
+        p.next_score = 3;
+    }
+    lab.set_judge(b, CLASSIFIER).unwrap();
+    // First the reference statistics and the real digits' floor, a slice per tick.
+    let mut ticks = 0;
+    while lab.real_score().is_none() {
+        assert!(lab.judge_tick(b).await.unwrap());
+        ticks += 1;
+    }
+    assert_eq!(ticks, (REFERENCE_DIGITS + SCORE_SAMPLES) / SCORE_CHUNK);
+    let real = lab.real_score().unwrap().clone();
+    assert!(real.fid < 15.0 && real.inception_score > 9.0, "{real:?}");
+    assert!(
+        !lab.judge_tick(b).await.unwrap(),
+        "no pane has trained: nothing to score"
+    );
+
+    // Pane 0 trains 3 steps and is scored over the next ticks; pane 1 is not.
+    lab.send(0, Event::Train).unwrap();
+    for _ in 0..3 {
+        lab.step_round(b);
+    }
+    let mut ticks = 0;
+    while lab.panes[0].score.is_none() {
+        assert!(lab.judge_tick(b).await.unwrap());
+        ticks += 1;
+        assert!(
+            ticks <= SCORE_SAMPLES / SCORE_CHUNK,
+            "scoring did not finish"
+        );
+    }
+    assert_eq!(ticks, SCORE_SAMPLES / SCORE_CHUNK);
+    let s = lab.panes[0].score.clone().unwrap();
+    assert_eq!((s.step, s.samples), (3, SCORE_SAMPLES));
+    assert!(
+        s.fid > 3.0 * real.fid,
+        "3 steps: FID {} vs real {}",
+        s.fid,
+        real.fid
+    );
+    assert!((s.class_shares.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    assert_eq!(lab.panes[0].next_score, 503);
+    assert!(lab.panes[1].score.is_none());
+    assert!(
+        !lab.judge_tick(b).await.unwrap(),
+        "nothing due until step 503"
+    );
+
+    // A pane rebuilt while it is being scored drops that work.
+    lab.panes[0].next_score = 0;
+    assert!(lab.judge_tick(b).await.unwrap());
+    lab.rebuild(b, 0, tiny(ModelKind::Autoencoder)).unwrap();
+    assert!(lab.panes[0].score.is_none());
+    assert!(
+        !lab.judge_tick(b).await.unwrap(),
+        "the rebuilt pane has not trained"
+    );
+    let e = lab.set_judge(b, b"not a classifier").err().unwrap();
+    assert!(e.contains("not a safetensors file"), "{e}");
+}
+cpu_test!(lab_scores_in_slices_cpu, lab_scores_in_slices);

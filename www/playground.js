@@ -29,6 +29,7 @@ const DRAW_EVERY_MS = 300;
 
 let wasmReady = null;
 let dataReady = null;
+let classifierReady = null;
 // Instances are created one after another, so that they share one device.
 let creating = Promise.resolve();
 
@@ -44,6 +45,15 @@ function bundledDigits() {
     fetchBytes(new URL('data/mnist-train-10k-labels-idx1-ubyte.gz', import.meta.url)),
   ]);
   return dataReady;
+}
+
+/// The scoring classifier: without it the page trains but shows no scores.
+function classifierBytes() {
+  classifierReady ??= fetchBytes(new URL('classifier.safetensors', import.meta.url)).catch((e) => {
+    console.warn(`genlab: no scores: ${e}`);
+    return undefined;
+  });
+  return classifierReady;
 }
 
 function toQuery(options) {
@@ -88,8 +98,8 @@ const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toF
 export async function mount(element, options = {}) {
   wasmReady ??= init({ module_or_path: new URL('../genlab_bg.wasm', import.meta.url) });
   await wasmReady;
-  const [images, labels] = await bundledDigits();
-  const made = creating.then(() => Playground.create(toQuery(options), images, labels));
+  const [[images, labels], classifier] = await Promise.all([bundledDigits(), classifierBytes()]);
+  const made = creating.then(() => Playground.create(toQuery(options), images, labels, classifier));
   creating = made.catch(() => {});
   return new Lab(element, await made);
 }
@@ -196,6 +206,11 @@ class Lab extends EventTarget {
       ...MODELS.map(([v, n]) => el('option', { value: v }, n)));
     p.stats = el('p', { class: 'stats', 'aria-live': 'off' });
     p.error = el('div', { class: 'pane-error', role: 'alert', hidden: true });
+    p.scoreText = el('span', { class: 'score-text' });
+    p.shares = el('span', { class: 'shares', role: 'img', 'aria-label': 'Share of each digit among the samples' },
+      ...Array.from({ length: 10 }, (_, d) => el('span', { class: 'bar', title: `digit ${d}` }, el('i'), el('b', {}, String(d)))));
+    p.score = el('div', { class: 'score' }, p.scoreText, p.shares,
+      el('p', { class: 'explain' }, 'A small digit classifier judges 512 samples every 500 steps. FID: how far its view of the samples is from real digits (lower is better). IS: how confidently and evenly it sees all ten digits (10 at best). Bars: each digit’s share of the samples (real digits: about 10% each).'));
     const canvas = (title, cls) => {
       const c = el('canvas', { class: cls, width: 1, height: 1, role: 'img', 'aria-label': title });
       return [c, el('figure', { class: cls, hidden: true }, c, el('figcaption', {}, title))];
@@ -251,6 +266,7 @@ class Lab extends EventTarget {
     p.root = el('section', { class: 'pane', 'data-pane': i, 'aria-label': `Model ${i + 1}` },
       el('header', {}, labelled(`Model ${i + 1}`, p.model), p.stats),
       p.error,
+      p.score,
       el('div', { class: 'pictures' }, p.gridFig, p.reconFig, p.stripFig, p.manifoldFig),
       p.chartFig, settings, actions);
     p.model.disabled = !o.controls;
@@ -436,6 +452,7 @@ class Lab extends EventTarget {
       p.root.dataset.state = ps.state;
       p.root.dataset.step = ps.step;
       p.error.hidden = !ps.error;
+      this.showScore(p, ps, s);
       p.errorText.textContent = ps.error ?? '';
       if (first || settings) {
         p.model.value = ps.model;
@@ -449,6 +466,25 @@ class Lab extends EventTarget {
       }
     });
     this.trainButton.disabled = !s.panes.some((p) => ['ready', 'paused'].includes(p.state));
+  }
+
+  showScore(p, ps, s) {
+    const sc = ps.score;
+    const real = s.real;
+    p.score.hidden = !s.scored;
+    if (!sc) {
+      p.scoreText.textContent = `First score at step ${ps.next_score}.`;
+      p.shares.hidden = true;
+      return;
+    }
+    const floor = (v, digits) => (real ? ` (real digits ${v(real).toFixed(digits)})` : '');
+    p.scoreText.textContent = `Score at step ${sc.step}: FID ${sc.fid.toFixed(1)}${floor((r) => r.fid, 1)} · IS ${sc.inception_score.toFixed(2)}${floor((r) => r.inception_score, 2)}`;
+    p.shares.hidden = false;
+    [...p.shares.children].forEach((bar, d) => {
+      const share = sc.class_shares[d];
+      bar.firstChild.style.height = `${Math.min(100, share * 250)}%`;
+      bar.title = `digit ${d}: ${(100 * share).toFixed(1)}% of the samples`;
+    });
   }
 
   draw() {
