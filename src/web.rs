@@ -45,8 +45,8 @@ async fn shared_gpu() -> Result<Rc<Gpu>, String> {
 }
 
 enum Engine {
-    Gpu(Rc<Gpu>, Lab<Gpu>),
-    Cpu(Cpu, Lab<Cpu>),
+    Gpu(Rc<Gpu>, Box<Lab<Gpu>>),
+    Cpu(Cpu, Box<Lab<Cpu>>),
 }
 
 /// Runs `$body` with `$b` the backend and `$lab` the lab, whichever they are.
@@ -133,12 +133,12 @@ fn build(
     let mut engine = match gpu {
         Some(g) => {
             let lab = Lab::new(&*g, configs, digits, o.seed, o.steps)?;
-            Engine::Gpu(g, lab)
+            Engine::Gpu(g, Box::new(lab))
         }
         None => {
             let c = Cpu::new();
             let lab = Lab::new(&c, configs, digits, o.seed, o.steps)?;
-            Engine::Cpu(c, lab)
+            Engine::Cpu(c, Box::new(lab))
         }
     };
     if let Some(bytes) = classifier {
