@@ -2,11 +2,11 @@
 //! score` (FID, Inception Score and digit coverage of generated digits).
 
 use crate::train::{
-    block, read_file, write_file, BackendChoice, TrainArgs, BUNDLED_IMAGES, BUNDLED_LABELS,
+    block, choose_gpu, read_file, training_data, write_file, BackendChoice, TrainArgs,
+    BUNDLED_IMAGES, BUNDLED_LABELS,
 };
 use genlab::backend::{Backend, Cpu};
 use genlab::data::Digits;
-use genlab::gpu::Gpu;
 use genlab::score::{accuracy, Classifier, ClassifierConfig, FeatureStats, Scores};
 use genlab::train;
 use serde_json::{json, Value};
@@ -18,16 +18,6 @@ pub const CLASSIFIER: &[u8] = include_bytes!("../../www/classifier.safetensors")
 
 /// Extraction batch: the GPU likes large ones; 250 divides the held-out 1,000.
 const EXTRACT_BATCH: usize = 250;
-
-fn backend_gpu(choice: BackendChoice) -> Result<Option<Gpu>, String> {
-    Ok(match choice {
-        BackendChoice::Cpu => None,
-        BackendChoice::Gpu => Some(pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?),
-        BackendChoice::Auto => pollster::block_on(Gpu::new())
-            .ok()
-            .filter(|g| !g.is_software()),
-    })
-}
 
 /// Trains the classifier on the training digits (shifted at random), reports
 /// its held-out accuracy, and writes DIR/classifier.safetensors and DIR/metrics.json.
@@ -44,20 +34,8 @@ pub fn train_classifier(args: &TrainArgs) -> Result<(), String> {
     config.validate()?;
     let out = args.out.clone().ok_or("say where to write: --out DIR")?;
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let digits = match (&args.images, &args.labels) {
-        (Some(i), Some(l)) => Digits::from_idx(&read_file(i)?, &read_file(l)?),
-        _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS),
-    }
-    .map_err(|e| e.to_string())?;
-    if args.held_out >= digits.len() {
-        return Err(format!(
-            "--held-out {} leaves nothing of {} digits to train on",
-            args.held_out,
-            digits.len()
-        ));
-    }
-    let (train_set, held_out) = digits.split_held_out(args.held_out);
-    match backend_gpu(args.backend)? {
+    let (train_set, held_out) = training_data(args)?;
+    match choose_gpu(args.backend)? {
         Some(g) => classifier_on(&g, args, config, &train_set, &held_out, &out),
         None => classifier_on(&Cpu::new(), args, config, &train_set, &held_out, &out),
     }
@@ -151,7 +129,7 @@ pub fn eval_classifier(path: &Path, digits: &Digits, backend: BackendChoice) -> 
         let outputs = block(c.extractor(b, EXTRACT_BATCH).run(b, &digits.images))?;
         Ok(accuracy(&outputs.logits, &digits.labels))
     }
-    let acc = match backend_gpu(backend)? {
+    let acc = match choose_gpu(backend)? {
         Some(g) => on(&g, &bytes, digits)?,
         None => on(&Cpu::new(), &bytes, digits)?,
     };
@@ -180,7 +158,7 @@ pub fn score(args: ScoreArgs) -> Result<(), String> {
     let (train_set, held_out) = Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS)
         .map_err(|e| e.to_string())?
         .split_held_out(1000);
-    let v = match backend_gpu(args.backend)? {
+    let v = match choose_gpu(args.backend)? {
         Some(g) => score_on(&g, &classifier, &samples, &train_set, &held_out)?,
         None => score_on(&Cpu::new(), &classifier, &samples, &train_set, &held_out)?,
     };

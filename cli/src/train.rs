@@ -199,27 +199,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         .or_else(|| args.resume.clone())
         .ok_or("say where to write: --out DIR")?;
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let digits = match (&args.images, &args.labels) {
-        (Some(i), Some(l)) => Digits::from_idx(&read_file(i)?, &read_file(l)?),
-        _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS),
-    }
-    .map_err(|e| e.to_string())?;
-    if args.held_out >= digits.len() {
-        return Err(format!(
-            "--held-out {} leaves nothing of {} digits to train on",
-            args.held_out,
-            digits.len()
-        ));
-    }
-    let (train_set, held_out) = digits.split_held_out(args.held_out);
-
-    let gpu = match args.backend {
-        BackendChoice::Cpu => None,
-        BackendChoice::Gpu => Some(pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?),
-        BackendChoice::Auto => pollster::block_on(Gpu::new())
-            .ok()
-            .filter(|g| !g.is_software()),
-    };
+    let (train_set, held_out) = training_data(&args)?;
+    let gpu = choose_gpu(args.backend)?;
     let run = Run {
         args: &args,
         config,
@@ -232,6 +213,35 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         Some(gpu) => run.on(&gpu),
         None => run.on(&Cpu::new()),
     }
+}
+
+/// The digits to train on and the held-out ones: --images/--labels or the
+/// bundled set, the last --held-out kept out.
+pub fn training_data(args: &TrainArgs) -> Result<(Digits, Digits), String> {
+    let digits = match (&args.images, &args.labels) {
+        (Some(i), Some(l)) => Digits::from_idx(&read_file(i)?, &read_file(l)?),
+        _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS),
+    }
+    .map_err(|e| e.to_string())?;
+    if args.held_out >= digits.len() {
+        return Err(format!(
+            "--held-out {} leaves nothing of {} digits to train on",
+            args.held_out,
+            digits.len()
+        ));
+    }
+    Ok(digits.split_held_out(args.held_out))
+}
+
+/// The GPU to run on, if any: `auto` takes a hardware adapter only.
+pub fn choose_gpu(choice: BackendChoice) -> Result<Option<Gpu>, String> {
+    Ok(match choice {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu => Some(pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?),
+        BackendChoice::Auto => pollster::block_on(Gpu::new())
+            .ok()
+            .filter(|g| !g.is_software()),
+    })
 }
 
 struct Run<'a> {
