@@ -6,9 +6,11 @@
 #      native GPU (lavapipe where there is no GPU; a missing adapter fails)
 #   3. the same GPU tests in headless Chromium on WebGPU (SwiftShader)
 #   4. the playground builds with trunk and works end to end in headless
-#      Chromium: Train advances both panes, the grids change, a bad IDX file
-#      gets a message, bad URL parameters are reported, the tutorial's
-#      mount() instance trains (scripts/page_e2e.py; screenshots in target/)
+#      Chromium: Train advances both panes, the grids change, both panes
+#      get their classifier scores, a bad IDX file gets a message, bad URL
+#      parameters are reported, a lost GPU device is recovered from, the
+#      tutorial's mount() instance trains (scripts/page_e2e.py; screenshots
+#      in target/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
