@@ -813,28 +813,14 @@ impl<B: Backend> Lab<B> {
             None => return Ok(false),
             Some(Job::Reference(out)) => {
                 let total = REFERENCE_DIGITS.min(train_set.len());
-                let next = out.count;
-                let end = (next + SCORE_CHUNK).min(total);
-                let o = j
-                    .extractor
-                    .run(b, &train_set.images[next * PIXELS..end * PIXELS])
-                    .await?;
-                extend(out, o);
-                if end == total {
+                if next_slice(b, &j.extractor, &train_set.images, total, out).await? {
                     j.reference = Some(FeatureStats::of(&out.features, f));
                     j.job = None;
                 }
             }
             Some(Job::Real(out)) => {
                 let total = SCORE_SAMPLES.min(held_out.len());
-                let next = out.count;
-                let end = (next + SCORE_CHUNK).min(total);
-                let o = j
-                    .extractor
-                    .run(b, &held_out.images[next * PIXELS..end * PIXELS])
-                    .await?;
-                extend(out, o);
-                if end == total {
+                if next_slice(b, &j.extractor, &held_out.images, total, out).await? {
                     let s = Scores::of(out, j.reference.as_ref().unwrap());
                     j.real = Some(ScoreView::of(0, &s));
                     j.job = None;
@@ -986,6 +972,23 @@ enum Job {
         step: u64,
         out: Outputs,
     },
+}
+
+/// Runs the next `SCORE_CHUNK` of the first `total` digits in `images`
+/// through the classifier into `out`; returns whether all `total` are in.
+async fn next_slice<B: Backend>(
+    b: &B,
+    extractor: &FeatureExtractor<B>,
+    images: &[u8],
+    total: usize,
+    out: &mut Outputs,
+) -> Result<bool, BackendError> {
+    let (next, end) = (out.count, (out.count + SCORE_CHUNK).min(total));
+    let o = extractor
+        .run(b, &images[next * PIXELS..end * PIXELS])
+        .await?;
+    extend(out, o);
+    Ok(end == total)
 }
 
 fn extend(out: &mut Outputs, more: Outputs) {

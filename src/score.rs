@@ -269,23 +269,7 @@ impl<B: Backend> Classifier<B> {
             .arena
             .read_parts(b, &[ArenaPart::Value, ArenaPart::State])
             .await?;
-        let bytes: Vec<(String, Vec<u8>, usize)> = tensors
-            .into_iter()
-            .map(|(name, v)| {
-                let len = v.len();
-                (name, v.iter().flat_map(|x| x.to_le_bytes()).collect(), len)
-            })
-            .collect();
-        let views = bytes
-            .iter()
-            .map(|(name, data, len)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], data)
-                    .map(|v| (name.clone(), v))
-                    .map_err(|e| BackendError(format!("tensor {name}: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        safetensors::serialize(views, Some(self.config.to_metadata()))
-            .map_err(|e| BackendError(format!("writing safetensors: {e}")))
+        crate::train::write_safetensors(&tensors, self.config.to_metadata())
     }
 
     /// A classifier from a file written by [`Classifier::save`].

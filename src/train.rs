@@ -404,26 +404,34 @@ impl ModelConfig {
 /// statistics) as safetensors (f32, one dimension each), with the config
 /// and the step count in the header.
 pub async fn save_weights<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<u8>, BackendError> {
-    let mut tensors: Vec<(String, Vec<u8>, usize)> = Vec::new();
+    let mut tensors = Vec::new();
     for (_, arena) in model.arenas() {
-        for (name, values) in arena.export(b).await? {
-            let len = values.len();
-            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            tensors.push((name, bytes, len));
-        }
+        tensors.extend(arena.export(b).await?);
     }
     let mut meta = model.config().to_metadata();
     meta.insert(
         "genlab.step".to_string(),
         model.steps_done(b).await?.to_string(),
     );
+    write_safetensors(&tensors, meta)
+}
+
+/// Named f32 tensors (one-dimensional) as a safetensors file with `meta` in its header.
+pub fn write_safetensors(
+    tensors: &[(String, Vec<f32>)],
+    meta: HashMap<String, String>,
+) -> Result<Vec<u8>, BackendError> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
     let views = tensors
         .iter()
-        .map(|(name, bytes, len)| {
-            let view =
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], bytes)
-                    .map_err(|e| BackendError(format!("tensor {name}: {e}")))?;
-            Ok((name.clone(), view))
+        .zip(&bytes)
+        .map(|((name, v), data)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![v.len()], data)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| BackendError(format!("tensor {name}: {e}")))
         })
         .collect::<Result<Vec<_>, BackendError>>()?;
     safetensors::serialize(views, Some(meta))
