@@ -4,6 +4,7 @@
 //! Any IDX unsigned-byte file of 28×28 images works (MNIST, Fashion-MNIST, …).
 //! A bad file gets a [`DataError`] that says what is wrong, never a panic.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 
@@ -31,20 +32,75 @@ fn err<T>(msg: String) -> Result<T, DataError> {
     Err(DataError(msg))
 }
 
-/// The bytes of a file, gunzipped when they start with the gzip magic.
-pub fn maybe_gunzip(what: &str, bytes: &[u8]) -> Result<Vec<u8>, DataError> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                DataError(format!(
-                    "{what}: the gzip data is corrupt or cut short ({e})"
-                ))
-            })?;
-        Ok(out)
-    } else {
-        Ok(bytes.to_vec())
+/// The most bytes an IDX file may hold, raw or inflated: 256 MiB, about
+/// 340,000 digits (MNIST has 70,000). A gzip stream that inflates past it,
+/// or past what its header announces, is refused without reading the rest.
+pub const MAX_IDX_BYTES: usize = 256 << 20;
+
+/// The most digits a file may hold (what fits in [`MAX_IDX_BYTES`]).
+pub const MAX_DIGITS: usize = (MAX_IDX_BYTES - 16) / PIXELS;
+
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x1f, 0x8b])
+}
+
+/// Inflates at most `limit` bytes of a gzip stream; `Ok(None)` if it holds more.
+fn gunzip_at_most(what: &str, bytes: &[u8], limit: usize) -> Result<Option<Vec<u8>>, DataError> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        // One byte more than allowed tells "exactly at the limit" from "over it".
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            DataError(format!(
+                "{what}: the gzip data is corrupt or cut short ({e})"
+            ))
+        })?;
+    Ok((out.len() <= limit).then_some(out))
+}
+
+/// The magic number of an IDX file (gzip or raw), from its first four bytes
+/// (only those are inflated): tells images from labels.
+pub fn idx_magic(what: &str, bytes: &[u8]) -> Result<u32, DataError> {
+    Ok(header(what, &head(what, bytes, 4)?, 1)?[0])
+}
+
+/// Whether these are the bytes of an IDX labels file (gzip or raw); a file
+/// that is not readable is not (reading it as images says what is wrong).
+pub fn is_labels_file(bytes: &[u8]) -> bool {
+    idx_magic("file", bytes).is_ok_and(|m| m == MAGIC_LABELS)
+}
+
+/// The first `n` bytes of a file (inflated if gzip), for its header.
+fn head<'a>(what: &str, bytes: &'a [u8], n: usize) -> Result<Cow<'a, [u8]>, DataError> {
+    if !is_gzip(bytes) {
+        return Ok(Cow::Borrowed(&bytes[..n.min(bytes.len())]));
+    }
+    let mut out = Vec::with_capacity(n);
+    flate2::read::GzDecoder::new(bytes)
+        .take(n as u64)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            DataError(format!(
+                "{what}: the gzip data is corrupt or cut short ({e})"
+            ))
+        })?;
+    Ok(Cow::Owned(out))
+}
+
+/// The whole file given its expected size from the header: a raw file is
+/// taken as it is (its length is checked by the caller), a gzip stream is
+/// inflated to at most one byte past `need`, so that a stream that
+/// inflates to far more than announced costs nothing.
+fn body<'a>(what: &str, bytes: &'a [u8], need: usize) -> Result<Cow<'a, [u8]>, DataError> {
+    if !is_gzip(bytes) {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    match gunzip_at_most(what, bytes, need)? {
+        Some(out) => Ok(Cow::Owned(out)),
+        None => err(format!(
+            "{what}: the gzip data inflates to more than the {need} bytes its header announces"
+        )),
     }
 }
 
@@ -66,39 +122,56 @@ fn check_magic(what: &str, magic: u32, want: u32, kind: &str) -> Result<(), Data
         return Ok(());
     }
     let hint = match magic {
-        MAGIC_IMAGES => " (that is an images file: are the two files swapped?)",
-        MAGIC_LABELS => " (that is a labels file: are the two files swapped?)",
-        m if m >> 8 == 0x08 => " (unsigned bytes, but the wrong number of dimensions)",
+        MAGIC_IMAGES => "that is an images file: are the two files swapped?",
+        MAGIC_LABELS => "that is a labels file: are the two files swapped?",
+        m if m >> 8 == 0x08 => "unsigned bytes, but the wrong number of dimensions",
         m if m >> 16 == 0 => {
-            " (an IDX file of another element type: only unsigned bytes are supported)"
+            "an IDX file of another element type: only unsigned bytes are supported"
         }
-        _ => " (not an IDX file)",
+        _ => "not an IDX file",
     };
     err(format!(
-        "{what}: magic number 0x{magic:08x}, expected 0x{want:08x} for IDX {kind}{hint}"
+        "{what}: magic number 0x{magic:08x} ({hint}); expected 0x{want:08x} for IDX {kind}"
     ))
+}
+
+/// `header + count × item` bytes, or an error if that is more than a file may hold
+/// (checked arithmetic: on wasm32 `usize` is 32 bits).
+fn expected_len(what: &str, count: u32, item: usize, header: usize) -> Result<usize, DataError> {
+    (count as usize)
+        .checked_mul(item)
+        .and_then(|n| n.checked_add(header))
+        .filter(|&n| n <= MAX_IDX_BYTES)
+        .ok_or_else(|| {
+            DataError(format!(
+                "{what}: the header says {count} items, more than the {MAX_DIGITS} genlab reads"
+            ))
+        })
 }
 
 /// Images from an IDX file (gzip or raw): `(count, pixels)` with 28×28 bytes per image.
 pub fn read_idx_images(bytes: &[u8]) -> Result<(usize, Vec<u8>), DataError> {
     let what = "images file";
-    let bytes = maybe_gunzip(what, bytes)?;
     // The magic first: a swapped or foreign file is named as such, not as "too short".
-    let magic = header(what, &bytes, 1)?[0];
+    let magic = idx_magic(what, bytes)?;
     check_magic(
         what,
         magic,
         MAGIC_IMAGES,
         "images (unsigned bytes, 3 dimensions)",
     )?;
-    let h = header(what, &bytes, 4)?;
-    let (count, rows, cols) = (h[1] as usize, h[2] as usize, h[3] as usize);
+    let h = header(what, &head(what, bytes, 16)?, 4)?;
+    let (count, rows, cols) = (h[1], h[2] as usize, h[3] as usize);
     if (rows, cols) != (SIDE, SIDE) {
         return err(format!(
             "{what}: images are {rows}×{cols}; genlab's models take 28×28 (MNIST-format) images"
         ));
     }
-    let need = 16 + count * PIXELS;
+    if count == 0 {
+        return err(format!("{what}: the header says it holds no images"));
+    }
+    let need = expected_len(what, count, PIXELS, 16)?;
+    let bytes = body(what, bytes, need)?;
     if bytes.len() != need {
         return err(format!(
             "{what}: the header says {count} images of 28×28 ({need} bytes) but the file holds {} bytes{}",
@@ -106,26 +179,36 @@ pub fn read_idx_images(bytes: &[u8]) -> Result<(usize, Vec<u8>), DataError> {
             if bytes.len() < need { ": it is cut short" } else { "" }
         ));
     }
-    Ok((count, bytes[16..].to_vec()))
+    let pixels = match bytes {
+        Cow::Borrowed(b) => b[16..].to_vec(),
+        // Inflated: drop the header in place rather than copy the pixels.
+        Cow::Owned(mut v) => {
+            v.drain(..16);
+            v
+        }
+    };
+    Ok((count as usize, pixels))
 }
 
 /// Labels from an IDX file (gzip or raw).
 pub fn read_idx_labels(bytes: &[u8]) -> Result<Vec<u8>, DataError> {
     let what = "labels file";
-    let bytes = maybe_gunzip(what, bytes)?;
-    let magic = header(what, &bytes, 1)?[0];
+    let magic = idx_magic(what, bytes)?;
     check_magic(
         what,
         magic,
         MAGIC_LABELS,
         "labels (unsigned bytes, 1 dimension)",
     )?;
-    let h = header(what, &bytes, 2)?;
-    let count = h[1] as usize;
-    if bytes.len() != 8 + count {
+    let count = header(what, &head(what, bytes, 8)?, 2)?[1];
+    if count == 0 {
+        return err(format!("{what}: the header says it holds no labels"));
+    }
+    let need = expected_len(what, count, 1, 8)?;
+    let bytes = body(what, bytes, need)?;
+    if bytes.len() != need {
         return err(format!(
-            "{what}: the header says {count} labels ({} bytes) but the file holds {} bytes",
-            8 + count,
+            "{what}: the header says {count} labels ({need} bytes) but the file holds {} bytes",
             bytes.len()
         ));
     }
