@@ -11,7 +11,7 @@ use crate::backend::{Backend, LossTarget};
 use crate::cpu::{Activation, AdamConfig};
 use crate::data::PIXELS;
 use crate::nn::{
-    InputGrad, LayerSpec, Linear, LinearParams, Mode, NetParams, NetSpec, ParamArena,
+    ArenaPart, InputGrad, LayerSpec, Linear, LinearParams, Mode, NetParams, NetSpec, ParamArena,
     ParamsBuilder, Sequential,
 };
 use crate::rng::Rng;
@@ -208,6 +208,19 @@ impl ModelConfig {
         }
         if !(0.0..0.95).contains(&self.dropout) {
             return bad(format!("dropout {} is out of [0, 0.95)", self.dropout));
+        }
+        // Every size is bounded above, so the layout's arithmetic cannot overflow.
+        let bytes = self.layout().bytes;
+        if bytes > MEMORY_BUDGET {
+            return bad(format!(
+                "at these settings (batch {}, latent {}, hidden {}, width {}) the model would need {:.1} GiB of memory, more than genlab's budget of {} GiB: choose a smaller batch or width",
+                self.batch,
+                self.latent,
+                self.hidden,
+                self.width,
+                bytes as f64 / (1u64 << 30) as f64,
+                MEMORY_BUDGET >> 30
+            ));
         }
         Ok(())
     }
@@ -695,6 +708,127 @@ impl<B: Backend> Parts<B> {
     }
 }
 
+/// A model's networks declared into one [`ParamsBuilder`] per optimiser.
+fn declare(
+    c: &ModelConfig,
+    mut builder: impl FnMut() -> ParamsBuilder,
+) -> (Vec<(&'static str, ParamsBuilder)>, Params) {
+    let mut rng = Rng::new(c.seed, 0);
+    if c.kind.is_gan() {
+        let (gs, ds) = match c.kind {
+            ModelKind::MlpGan => (specs::mlp_generator(c), specs::mlp_discriminator(c)),
+            _ => (specs::dcgan_generator(c), specs::dcgan_discriminator(c)),
+        };
+        let mut gb = builder();
+        let g = NetParams::declare(&mut gb, "generator", &gs, &mut rng);
+        let mut db = builder();
+        let d = NetParams::declare(&mut db, "discriminator", &ds, &mut rng);
+        (
+            vec![("generator", gb), ("discriminator", db)],
+            Params::Gan { g, d },
+        )
+    } else if c.kind.is_vae() {
+        let mut pb = builder();
+        let enc = NetParams::declare(&mut pb, "encoder", &specs::vae_encoder(c), &mut rng);
+        let h = enc.output_len();
+        let mu = LinearParams::declare(&mut pb, "encoder.mu", h, c.latent, true, &mut rng);
+        let logvar = LinearParams::declare(&mut pb, "encoder.logvar", h, c.latent, true, &mut rng);
+        let dec = NetParams::declare(&mut pb, "decoder", &specs::vae_decoder(c), &mut rng);
+        (
+            vec![("model", pb)],
+            Params::Vae {
+                enc,
+                mu,
+                logvar,
+                dec,
+            },
+        )
+    } else {
+        let mut pb = builder();
+        let net = NetParams::declare(&mut pb, "autoencoder", &specs::autoencoder(c), &mut rng);
+        (vec![("model", pb)], Params::Autoencoder { net })
+    }
+}
+
+/// The most memory a model may take (parameters, gradients, Adam's moments,
+/// activations at its batch size and a 64-sample sampler): 1 GiB. The page
+/// runs in wasm, whose memory ends at 4 GiB; the largest preset (the full
+/// DCGAN at batch 64) needs about 0.1 GiB.
+pub const MEMORY_BUDGET: u64 = 1 << 30;
+
+/// What a model of given settings holds, known without building it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Each optimiser's saved tensors: values, Adam moments, state.
+    pub arenas: Vec<(&'static str, Vec<SavedTensor>)>,
+    pub params: usize,
+    /// Bytes of every buffer of the model and its training binding, plus a
+    /// [`GRID`]-sample sampler (an estimate within about 20% of what the
+    /// CPU backend allocates; the GPU's buffers are the same tensors).
+    pub bytes: u64,
+}
+
+/// A tensor of a saved model: name, length, and whether a file must have it
+/// (Adam's moments may be missing: the optimiser then starts afresh).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedTensor {
+    pub name: String,
+    pub len: usize,
+    pub required: bool,
+}
+
+impl ModelConfig {
+    /// The model's tensors and memory, by arithmetic on its layer specs
+    /// (nothing is allocated but names). Call after [`ModelConfig::validate`]'s
+    /// range checks (which bound every size).
+    pub fn layout(&self) -> Layout {
+        let (builders, params) = declare(self, ParamsBuilder::layout);
+        let mut arenas = Vec::new();
+        let (mut param_count, mut floats) = (0usize, 0u64);
+        for (name, pb) in &builders {
+            let mut tensors = Vec::new();
+            for part in ArenaPart::SAVED {
+                let required = !matches!(part, ArenaPart::AdamM | ArenaPart::AdamV);
+                tensors.extend(pb.saved_slots(part).into_iter().map(|s| SavedTensor {
+                    name: s.name,
+                    len: s.len,
+                    required,
+                }));
+            }
+            arenas.push((*name, tensors));
+            param_count += pb.param_count();
+            // values, gradients, two moments; the state.
+            floats += 4 * pb.param_count() as u64 + pb.state_count() as u64;
+        }
+        let n = self.batch as u64;
+        let grid = GRID as u64;
+        let per = |net: &NetParams, mode| net.activations_per_sample(mode) as u64;
+        floats += match &params {
+            Params::Gan { g, d } => {
+                // G at N, D at 2N over [fake; real] (with its input and
+                // input gradient), the sampler: G at 64.
+                n * per(g, Mode::Train)
+                    + 2 * n * (per(d, Mode::Train) + 2 * PIXELS as u64)
+                    + grid * per(g, Mode::Eval)
+            }
+            Params::Vae { enc, dec, .. } => {
+                let heads = 7 * self.latent as u64; // μ, log σ² (y, dy each), ε, z, dz
+                n * (PIXELS as u64 + per(enc, Mode::Train) + heads + per(dec, Mode::Train))
+                    + grid * per(dec, Mode::Eval)
+            }
+            Params::Autoencoder { net } => {
+                // The sampler takes digits, not latents.
+                (n + grid) * PIXELS as u64 + n * per(net, Mode::Train) + grid * per(net, Mode::Eval)
+            }
+        };
+        Layout {
+            arenas,
+            params: param_count,
+            bytes: 4 * floats,
+        }
+    }
+}
+
 impl<B: Backend> Model<B> {
     pub fn new(b: &B, config: ModelConfig) -> Result<Model<B>, String> {
         config.validate()?;
@@ -704,48 +838,11 @@ impl<B: Backend> Model<B> {
             beta1: c.adam_beta1,
             ..AdamConfig::default()
         };
-        let mut rng = Rng::new(c.seed, 0);
-        let (arenas, params) = if c.kind.is_gan() {
-            let (gs, ds) = match c.kind {
-                ModelKind::MlpGan => (specs::mlp_generator(c), specs::mlp_discriminator(c)),
-                _ => (specs::dcgan_generator(c), specs::dcgan_discriminator(c)),
-            };
-            let mut gb = ParamsBuilder::new(b);
-            let g = NetParams::declare(&mut gb, "generator", &gs, &mut rng);
-            let mut db = ParamsBuilder::new(b);
-            let d = NetParams::declare(&mut db, "discriminator", &ds, &mut rng);
-            (
-                vec![
-                    ("generator", gb.build(b, adam)),
-                    ("discriminator", db.build(b, adam)),
-                ],
-                Params::Gan { g, d },
-            )
-        } else if c.kind.is_vae() {
-            let mut pb = ParamsBuilder::new(b);
-            let enc = NetParams::declare(&mut pb, "encoder", &specs::vae_encoder(c), &mut rng);
-            let h = enc.output_len();
-            let mu = LinearParams::declare(&mut pb, "encoder.mu", h, c.latent, true, &mut rng);
-            let logvar =
-                LinearParams::declare(&mut pb, "encoder.logvar", h, c.latent, true, &mut rng);
-            let dec = NetParams::declare(&mut pb, "decoder", &specs::vae_decoder(c), &mut rng);
-            (
-                vec![("model", pb.build(b, adam))],
-                Params::Vae {
-                    enc,
-                    mu,
-                    logvar,
-                    dec,
-                },
-            )
-        } else {
-            let mut pb = ParamsBuilder::new(b);
-            let net = NetParams::declare(&mut pb, "autoencoder", &specs::autoencoder(c), &mut rng);
-            (
-                vec![("model", pb.build(b, adam))],
-                Params::Autoencoder { net },
-            )
-        };
+        let (builders, params) = declare(c, || ParamsBuilder::new(b));
+        let arenas = builders
+            .into_iter()
+            .map(|(name, pb)| (name, pb.build(b, adam)))
+            .collect();
         let parts = Parts {
             config,
             params,
@@ -781,6 +878,8 @@ impl<B: Backend> Model<B> {
 
     /// Sets every optimiser's learning rate (see [`ParamArena::set_lr`]).
     pub fn set_lr(&mut self, b: &B, lr: f32) {
+        // The settings are what trains: saved with the weights, kept by a rebuild.
+        self.parts.config.lr = lr;
         for (_, a) in &mut self.parts.arenas {
             a.set_lr(b, lr);
         }

@@ -36,50 +36,123 @@ struct Slot {
 #[derive(Default)]
 struct Slots {
     slots: Vec<Slot>,
+    /// One past the last slot (with the alignment padding).
+    end: usize,
+    /// The initial values (empty in a layout-only builder).
     init: Vec<f32>,
 }
 
 impl Slots {
-    fn add(&mut self, align: usize, name: &str, init: Vec<f32>) -> usize {
-        let offset = self.init.len().next_multiple_of(align);
-        self.init.resize(offset, 0.0);
+    fn add(&mut self, align: usize, name: &str, len: usize, init: Option<Vec<f32>>) -> usize {
+        let offset = self.end.next_multiple_of(align);
+        if let Some(init) = init {
+            assert_eq!(
+                init.len(),
+                len,
+                "{name}: {} initial values for {len}",
+                init.len()
+            );
+            self.init.resize(offset, 0.0);
+            self.init.extend(init);
+        }
         self.slots.push(Slot {
             name: name.to_string(),
             offset,
-            len: init.len(),
+            len,
         });
-        self.init.extend(init);
+        self.end = offset + len;
         self.slots.len() - 1
     }
 }
 
 /// Collects a model's parameters (with their initial values) before the arena exists.
+///
+/// A layout-only builder ([`ParamsBuilder::layout`]) records names and sizes
+/// and computes no initial values: what a model of given settings would
+/// hold, known before anything is allocated (to check a weights file or a
+/// memory budget against it).
 pub struct ParamsBuilder {
     align: usize,
+    layout_only: bool,
     params: Slots,
     state: Slots,
+}
+
+/// A named tensor of a parameter layout: its saved name and length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotInfo {
+    pub name: String,
+    pub len: usize,
 }
 
 impl ParamsBuilder {
     pub fn new<B: Backend>(b: &B) -> Self {
         ParamsBuilder {
             align: b.alignment(),
+            layout_only: false,
             params: Slots::default(),
             state: Slots::default(),
         }
     }
 
-    /// Adds a parameter with these initial values; each starts on a binding boundary.
-    pub fn add(&mut self, name: &str, init: Vec<f32>) -> ParamId {
-        ParamId(self.params.add(self.align, name, init))
+    /// A builder that only records names and sizes (it cannot be built).
+    pub fn layout() -> Self {
+        ParamsBuilder {
+            align: 1,
+            layout_only: true,
+            params: Slots::default(),
+            state: Slots::default(),
+        }
+    }
+
+    /// Adds a parameter of `len` values, `init()` its initial values (not
+    /// called by a layout-only builder); each starts on a binding boundary.
+    pub fn add(&mut self, name: &str, len: usize, init: impl FnOnce() -> Vec<f32>) -> ParamId {
+        let init = (!self.layout_only).then(init);
+        ParamId(self.params.add(self.align, name, len, init))
     }
 
     /// Adds a value that forward passes update but the optimiser does not.
-    pub fn add_state(&mut self, name: &str, init: Vec<f32>) -> StateId {
-        StateId(self.state.add(self.align, name, init))
+    pub fn add_state(
+        &mut self,
+        name: &str,
+        len: usize,
+        init: impl FnOnce() -> Vec<f32>,
+    ) -> StateId {
+        let init = (!self.layout_only).then(init);
+        StateId(self.state.add(self.align, name, len, init))
+    }
+
+    /// Parameters declared so far (without padding).
+    pub fn param_count(&self) -> usize {
+        self.params.slots.iter().map(|s| s.len).sum()
+    }
+
+    /// State values declared so far (without padding).
+    pub fn state_count(&self) -> usize {
+        self.state.slots.iter().map(|s| s.len).sum()
+    }
+
+    /// The tensors of `part` an arena built from this would hold, by saved name.
+    pub fn saved_slots(&self, part: ArenaPart) -> Vec<SlotInfo> {
+        let slots = match part {
+            ArenaPart::State => &self.state.slots,
+            _ => &self.params.slots,
+        };
+        slots
+            .iter()
+            .map(|s| SlotInfo {
+                name: part.saved_name(&s.name),
+                len: s.len,
+            })
+            .collect()
     }
 
     pub fn build<B: Backend>(self, b: &B, adam: AdamConfig) -> ParamArena<B> {
+        assert!(
+            !self.layout_only,
+            "a layout-only ParamsBuilder cannot be built"
+        );
         let len = self.params.init.len();
         let values = b.upload(&self.params.init);
         let grads = b.zeros(len);
@@ -408,11 +481,10 @@ impl LinearParams {
         bias: bool,
         rng: &mut Rng,
     ) -> Self {
-        let w = builder.add(
-            &format!("{name}.weight"),
-            glorot_uniform(rng, d_in, d_out, d_out * d_in),
-        );
-        let b = bias.then(|| builder.add(&format!("{name}.bias"), vec![0.0; d_out]));
+        let w = builder.add(&format!("{name}.weight"), d_out * d_in, || {
+            glorot_uniform(rng, d_in, d_out, d_out * d_in)
+        });
+        let b = bias.then(|| builder.add(&format!("{name}.bias"), d_out, || vec![0.0; d_out]));
         LinearParams { w, b, d_in, d_out }
     }
 }
@@ -513,11 +585,10 @@ impl ConvParams {
         rng: &mut Rng,
     ) -> Self {
         let kk = geom.k * geom.k;
-        let w = builder.add(
-            &format!("{name}.weight"),
-            glorot_uniform(rng, geom.c_in * kk, geom.c_out * kk, geom.weight_len()),
-        );
-        let b = bias_channels.map(|c| builder.add(&format!("{name}.bias"), vec![0.0; c]));
+        let w = builder.add(&format!("{name}.weight"), geom.weight_len(), || {
+            glorot_uniform(rng, geom.c_in * kk, geom.c_out * kk, geom.weight_len())
+        });
+        let b = bias_channels.map(|c| builder.add(&format!("{name}.bias"), c, || vec![0.0; c]));
         ConvParams { w, b, geom }
     }
 
@@ -696,10 +767,14 @@ pub struct BatchNormParams {
 impl BatchNormParams {
     pub fn declare(builder: &mut ParamsBuilder, name: &str, channels: usize) -> Self {
         BatchNormParams {
-            gamma: builder.add(&format!("{name}.gamma"), vec![1.0; channels]),
-            beta: builder.add(&format!("{name}.beta"), vec![0.0; channels]),
-            running_mean: builder.add_state(&format!("{name}.running_mean"), vec![0.0; channels]),
-            running_var: builder.add_state(&format!("{name}.running_var"), vec![1.0; channels]),
+            gamma: builder.add(&format!("{name}.gamma"), channels, || vec![1.0; channels]),
+            beta: builder.add(&format!("{name}.beta"), channels, || vec![0.0; channels]),
+            running_mean: builder.add_state(&format!("{name}.running_mean"), channels, || {
+                vec![0.0; channels]
+            }),
+            running_var: builder.add_state(&format!("{name}.running_var"), channels, || {
+                vec![1.0; channels]
+            }),
             channels,
         }
     }
@@ -999,6 +1074,26 @@ impl NetParams {
 
     pub fn input_len(&self) -> usize {
         numel(self.spec.input)
+    }
+
+    /// Floats a binding allocates per sample for its layers' outputs and
+    /// their gradients (y, dy, and dz before a fused activation), in `mode`:
+    /// what [`NetParams::bind`] makes, counted without making it (for
+    /// memory budgets). Batch norm's per-channel statistics are left out.
+    pub fn activations_per_sample(&self, mode: Mode) -> usize {
+        self.declared
+            .iter()
+            .map(|&(layer, _, out)| match layer {
+                LayerSpec::Dense { act, .. }
+                | LayerSpec::Conv { act, .. }
+                | LayerSpec::ConvTranspose { act, .. } => {
+                    numel(out) * if act == Activation::None { 2 } else { 3 }
+                }
+                LayerSpec::BatchNorm | LayerSpec::Act(_) => 2 * numel(out),
+                LayerSpec::Dropout(_) if mode == Mode::Train => 2 * numel(out),
+                LayerSpec::Dropout(_) | LayerSpec::Reshape(_) => 0,
+            })
+            .sum()
     }
 
     /// Builds the layers at batch size `n` over input `x` (N × input), with

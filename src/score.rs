@@ -16,6 +16,7 @@ use crate::nn::{
     Sequential,
 };
 use crate::rng::Rng;
+use crate::train::LossSums;
 use std::collections::HashMap;
 
 pub const CLASSES: usize = 10;
@@ -171,8 +172,7 @@ pub struct ClassifierTrainer<B: Backend> {
     _losses: B::Tensor,
     loss: B::Op,
     accumulate: B::Op,
-    sums: B::Readback,
-    last: [f32; 2],
+    sums: LossSums<B>,
     pub step: u64,
     batch: Vec<f32>,
     onehot: Vec<f32>,
@@ -236,7 +236,7 @@ impl<B: Backend> Classifier<B> {
         let loss_sums = b.zeros(2);
         let loss = b.softmax_cross_entropy(&net.head.dy, &net.head.y, &targets, n, &losses, 0);
         let accumulate = b.add_assign(&loss_sums, &losses);
-        let sums = b.readback(&loss_sums);
+        let sums = LossSums::new(b, &loss_sums);
         ClassifierTrainer {
             net,
             targets,
@@ -245,7 +245,6 @@ impl<B: Backend> Classifier<B> {
             loss,
             accumulate,
             sums,
-            last: [0.0; 2],
             step: 0,
             batch: vec![0.0; n * PIXELS],
             onehot: vec![0.0; n * CLASSES],
@@ -339,11 +338,7 @@ impl<B: Backend> ClassifierTrainer<B> {
 
     /// The mean loss since the last read.
     pub async fn read_loss(&mut self, b: &B) -> Result<Option<f32>, BackendError> {
-        let s = b.read(&self.sums).await?;
-        let steps = (s[1] - self.last[1]).round();
-        let mean = (steps > 0.0).then(|| ((s[0] - self.last[0]) as f64 / steps as f64) as f32);
-        self.last = [s[0], s[1]];
-        Ok(mean)
+        Ok(self.sums.read(b).await?.map(|(_, means)| means[0]))
     }
 }
 

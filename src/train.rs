@@ -8,7 +8,7 @@
 //! so a model's whole trajectory is a function of its config, and a resumed
 //! run (weights, Adam state, step) continues exactly where it stopped.
 
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, TensorLen};
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::models::{Evaluator, GanLoss, Model, ModelConfig, ModelKind, Sampler};
 use crate::rng::Rng;
@@ -42,10 +42,67 @@ pub struct Trainer<B: Backend> {
     order_epoch: Option<u64>,
     batch: Vec<f32>,
     scratch: Vec<f32>,
-    sums: B::Readback,
-    last_sums: Vec<f32>,
+    sums: LossSums<B>,
+    /// Steps counted by the loss reads so far, from `base_step` on.
+    counted: u64,
     /// Steps done before the device's loss sums started (a resumed run).
     base_step: u64,
+}
+
+/// A step's running loss sums on the device (its last slot counts steps),
+/// read and reset in one go: each read gives the means over the steps since
+/// the read before. Reset, the f32 sums stay exact however long a run goes
+/// (a sum never reset stops counting at 2^24 steps, and NaN checks with it).
+pub struct LossSums<B: Backend> {
+    _taken: B::Tensor,
+    /// taken = 0; taken += sums; sums = 0 (recorded in order, outside any step).
+    take: [B::Op; 3],
+    readback: B::Readback,
+    sums: B::Tensor,
+}
+
+impl<B: Backend> LossSums<B> {
+    pub fn new(b: &B, sums: &B::Tensor) -> LossSums<B> {
+        let taken = b.zeros(sums.len());
+        let take = [
+            b.fill(&taken, 0.0),
+            b.add_assign(&taken, sums),
+            b.fill(sums, 0.0),
+        ];
+        let readback = b.readback(&taken);
+        LossSums {
+            _taken: taken,
+            take,
+            readback,
+            sums: sums.clone(),
+        }
+    }
+
+    /// The steps since the last read and the mean of each loss slot over
+    /// them (None if no step ran).
+    pub async fn read(&self, b: &B) -> Result<Option<(u64, Vec<f32>)>, BackendError> {
+        b.run(|pass| {
+            for op in &self.take {
+                B::record(pass, op);
+            }
+        });
+        let sums = b.read(&self.readback).await?;
+        let slots = sums.len() - 1;
+        let steps = sums[slots].round() as u64;
+        if steps == 0 {
+            return Ok(None);
+        }
+        let means = sums[..slots]
+            .iter()
+            .map(|&s| (s as f64 / steps as f64) as f32)
+            .collect();
+        Ok(Some((steps, means)))
+    }
+
+    /// Forgets the sums so far.
+    pub fn reset(&self, b: &B) {
+        b.write(&self.sums, 0, &vec![0.0; self.sums.len()]);
+    }
 }
 
 impl<B: Backend> Trainer<B> {
@@ -57,8 +114,7 @@ impl<B: Backend> Trainer<B> {
                 train.len()
             ));
         }
-        let sums = b.readback(&model.loss_sums);
-        let slots = model.config().loss_names().len() + 1;
+        let sums = LossSums::new(b, &model.loss_sums);
         Ok(Trainer {
             data_seed: model.config().seed,
             model,
@@ -69,7 +125,7 @@ impl<B: Backend> Trainer<B> {
             batch: Vec::with_capacity(n * PIXELS),
             scratch: Vec::with_capacity(n * PIXELS),
             sums,
-            last_sums: vec![0.0; slots],
+            counted: 0,
             base_step: 0,
         })
     }
@@ -135,21 +191,12 @@ impl<B: Backend> Trainer<B> {
     /// The mean of each loss over the steps since the last read (None if no
     /// step ran since). Sums are kept on the device, so nothing is missed.
     pub async fn read_losses(&mut self, b: &B) -> Result<Option<LossPoint>, BackendError> {
-        let sums = b.read(&self.sums).await?;
-        let slots = sums.len() - 1;
-        // The device counts steps in the last slot (as an f32 sum of ones:
-        // exact to 2^24 steps).
-        let steps = (sums[slots] - self.last_sums[slots]).round() as u64;
-        if steps == 0 {
+        let Some((steps, values)) = self.sums.read(b).await? else {
             return Ok(None);
-        }
-        let values = (0..slots)
-            .map(|i| ((sums[i] as f64 - self.last_sums[i] as f64) / steps as f64) as f32)
-            .collect();
-        let step = self.base_step + sums[slots].round() as u64;
-        self.last_sums = sums;
+        };
+        self.counted += steps;
         Ok(Some(LossPoint {
-            step,
+            step: self.base_step + self.counted,
             steps,
             values,
         }))
@@ -161,8 +208,8 @@ impl<B: Backend> Trainer<B> {
         load_weights(b, &self.model, saved)?;
         self.step = saved.step.unwrap_or(0) as u64;
         // The device's loss sums restart from zero, counted from here.
-        b.write(&self.model.loss_sums, 0, &vec![0.0; self.last_sums.len()]);
-        self.last_sums.fill(0.0);
+        self.sums.reset(b);
+        self.counted = 0;
         self.base_step = self.step;
         Ok(())
     }
@@ -438,21 +485,84 @@ pub fn write_safetensors(
         .map_err(|e| BackendError(format!("writing safetensors: {e}")))
 }
 
-/// Reads a safetensors file of f32 tensors (any shape: values are taken in order).
+/// Reads a genlab weights file. Everything is checked before anything
+/// is allocated or built: the header's settings (ranges and the memory
+/// budget, [`ModelConfig::validate`]), then every tensor's name, dtype and
+/// size against the layout those settings declare; only then are the
+/// values copied out (at most the file's own size).
 pub fn read_weights(bytes: &[u8]) -> Result<SavedWeights, String> {
-    let (tensors, meta) = read_safetensors(bytes)?;
-    let (config, step) = match meta {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| format!("not a safetensors file ({e})"))?;
+    let meta = header.metadata().clone();
+    let (config, step) = match &meta {
         Some(m) => (
-            Some(ModelConfig::from_metadata(&m)?),
-            m.get("genlab.step").and_then(|s| s.parse().ok()),
+            Some(ModelConfig::from_metadata(m)?),
+            match m.get("genlab.step") {
+                Some(s) => Some(s.parse::<u32>().map_err(|_| {
+                    format!("the weights file's step {s:?} is not a whole number below 2^32")
+                })?),
+                None => None,
+            },
         ),
         None => (None, None),
     };
+    if let Some(c) = &config {
+        check_tensors(c, &header)?;
+    }
+    let (tensors, _) = read_safetensors(bytes)?;
     Ok(SavedWeights {
         tensors,
         config,
         step,
     })
+}
+
+/// Every tensor of the file is one the model of `c` has, of the same size
+/// and f32; every tensor it needs is there.
+fn check_tensors(c: &ModelConfig, header: &safetensors::tensor::Metadata) -> Result<(), String> {
+    let layout = c.layout();
+    let want: HashMap<&str, &crate::models::SavedTensor> = layout
+        .arenas
+        .iter()
+        .flat_map(|(_, t)| t)
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let infos = header.tensors();
+    for (name, info) in &infos {
+        let Some(w) = want.get(name.as_str()) else {
+            return Err(format!(
+                "the weights file has a tensor {name:?} that a {} of its settings does not: was it saved by another version or edited?",
+                c.kind
+            ));
+        };
+        if info.dtype != safetensors::Dtype::F32 {
+            return Err(format!(
+                "tensor {name} is {:?}; genlab reads f32 weights",
+                info.dtype
+            ));
+        }
+        let len = info
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&l| l == w.len);
+        if len.is_none() {
+            return Err(format!(
+                "tensor {name} has shape {:?}; a {} of its settings needs {} values: was it saved by a model of another size?",
+                info.shape, c.kind, w.len
+            ));
+        }
+    }
+    if let Some(missing) = want
+        .values()
+        .find(|t| t.required && !infos.contains_key(&t.name))
+    {
+        return Err(format!(
+            "the weights file has no tensor {}: was it saved by another model?",
+            missing.name
+        ));
+    }
+    Ok(())
 }
 
 /// Every f32 tensor of a safetensors file by name, and its header's metadata.

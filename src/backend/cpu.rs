@@ -170,6 +170,8 @@ type MaskKey = (u32, u32, usize);
 pub struct Cpu {
     scratch: RefCell<Scratch>,
     masks: RefCell<HashMap<MaskKey, Rc<RefCell<Mask>>>>,
+    /// Floats of every tensor made so far (freed ones included).
+    made: std::cell::Cell<u64>,
 }
 
 impl Cpu {
@@ -185,6 +187,12 @@ impl Cpu {
 impl Cpu {
     pub fn new() -> Cpu {
         Cpu::default()
+    }
+
+    /// Bytes of every tensor made so far, freed ones included (what a
+    /// model's memory estimate is checked against).
+    pub fn bytes_made(&self) -> u64 {
+        4 * self.made.get()
     }
 }
 
@@ -262,6 +270,7 @@ impl Backend for Cpu {
         self.upload(&vec![0.0; len])
     }
     fn upload(&self, data: &[f32]) -> CpuTensor {
+        self.made.set(self.made.get() + data.len() as u64);
         CpuTensor {
             buf: Rc::new(Buffer::new(data.to_vec())),
             start: 0,
