@@ -46,7 +46,7 @@ impl BackendChoice {
             "auto" => Ok(BackendChoice::Auto),
             "gpu" | "webgpu" => Ok(BackendChoice::Gpu),
             "cpu" => Ok(BackendChoice::Cpu),
-            _ => Err(format!("backend={s}: choose auto, gpu or cpu")),
+            _ => Err(format!("backend={}: choose auto, gpu or cpu", shown(s))),
         }
     }
 }
@@ -64,7 +64,7 @@ impl Size {
         match s {
             "page" | "small" => Ok(Size::Page),
             "full" => Ok(Size::Full),
-            _ => Err(format!("size={s}: choose page or full")),
+            _ => Err(format!("size={}: choose page or full", shown(s))),
         }
     }
 }
@@ -108,20 +108,40 @@ impl Default for PageOptions {
 pub const PARAMETERS: &str =
     "models, autostart, seed, steps, controls, charts, compact, backend, size, latent";
 
+/// Text from a URL as a message shows it: at most 24 characters (then "…"),
+/// control characters escaped, so that a link cannot write the page's
+/// messages for it.
+pub fn shown(s: &str) -> String {
+    const MAX: usize = 24;
+    let mut out: String = s
+        .chars()
+        .take(MAX)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if s.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 fn flag(key: &str, v: &str) -> Result<bool, String> {
     match v {
         "1" | "true" | "yes" | "" => Ok(true),
         "0" | "false" | "no" => Ok(false),
-        _ => Err(format!("{key}={v}: use 1 or 0")),
+        _ => Err(format!("{key}={}: use 1 or 0", shown(v))),
     }
 }
 
 fn whole<T: std::str::FromStr>(key: &str, v: &str, lo: u64, hi: u64) -> Result<T, String> {
     match v.parse::<u64>() {
-        Ok(n) if (lo..=hi).contains(&n) => {
-            v.parse().map_err(|_| format!("{key}={v}: out of range"))
-        }
-        _ => Err(format!("{key}={v}: expected a whole number in {lo}..={hi}")),
+        Ok(n) if (lo..=hi).contains(&n) => v
+            .parse()
+            .map_err(|_| format!("{key}={}: out of range", shown(v))),
+        _ => Err(format!(
+            "{key}={}: expected a whole number in {lo}..={hi}",
+            shown(v)
+        )),
     }
 }
 
@@ -176,7 +196,8 @@ impl PageOptions {
                 "size" => Size::parse(value).map(|v| o.size = v),
                 "latent" => whole(&key, value, 1, 1024).map(|v| o.latent = Some(v)),
                 _ => Err(format!(
-                    "unknown parameter {key:?} (the page reads {PARAMETERS})"
+                    "unknown parameter \"{}\" ignored (the page reads {PARAMETERS})",
+                    shown(&key)
                 )),
             };
             if let Err(e) = result {
@@ -223,12 +244,24 @@ impl PageOptions {
 fn parse_models(v: &str) -> Result<Vec<ModelKind>, String> {
     let kinds = v
         .split(',')
-        .map(|m| ModelKind::parse(m.trim()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("models={v}: {e}"))?;
+        .map(|m| {
+            ModelKind::parse(m.trim()).map_err(|_| {
+                let names: Vec<&str> = ModelKind::ALL.iter().map(|k| k.name()).collect();
+                format!(
+                    "models={}: unknown model \"{}\": choose one of {}",
+                    shown(v),
+                    shown(m.trim()),
+                    names.join(", ")
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     match kinds.len() {
         1 | 2 => Ok(kinds),
-        n => Err(format!("models={v}: give one or two models, not {n}")),
+        n => Err(format!(
+            "models={}: give one or two models, not {n}",
+            shown(v)
+        )),
     }
 }
 
@@ -1029,11 +1062,8 @@ pub fn digits_from_files(files: &[&[u8]]) -> Result<Digits, String> {
             files.len()
         ));
     };
-    let is_labels = |bytes: &[u8]| -> Result<bool, String> {
-        let raw = crate::data::maybe_gunzip("file", bytes).map_err(|e| e.to_string())?;
-        Ok(raw.len() >= 4 && raw[..4] == [0, 0, 8, 1])
-    };
-    let (images, labels) = if is_labels(a)? && !is_labels(b)? {
+    let is_labels = crate::data::is_labels_file;
+    let (images, labels) = if is_labels(a) && !is_labels(b) {
         (b, a)
     } else {
         (a, b)

@@ -25,7 +25,36 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(start)]
 pub fn start() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        CRASH.with(|c| {
+            c.borrow_mut().get_or_insert_with(|| info.to_string());
+        });
+    }));
+}
+
+thread_local! {
+    /// The panic that stopped this module, if one did. A panic in wasm aborts
+    /// the call where it happened (there is no unwinding on stable Rust), so
+    /// the module's state is not to be trusted after it: every later call
+    /// answers with this message, and the page starts a new module instance.
+    static CRASH: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// What a page says after a panic (a bug in genlab), or None.
+#[wasm_bindgen]
+pub fn crashed() -> Option<String> {
+    CRASH.with(|c| {
+        c.borrow().as_ref().map(|why| {
+            format!("genlab stopped because of a bug ({why}). Press Reset to start it again; the training so far is lost.")
+        })
+    })
+}
+
+/// The error of a call that found the playground borrowed: after a panic
+/// the crash message, else overlapping calls (a bug in the page).
+fn busy() -> JsValue {
+    js_err(crashed().unwrap_or_else(|| "the playground is busy: calls must not overlap".into()))
 }
 
 thread_local! {
@@ -71,8 +100,9 @@ struct Inner {
     problems: Vec<String>,
     /// The scoring classifier's file, kept to rebuild the lab.
     classifier: Option<Vec<u8>>,
-    /// Which backend runs the models, and why (for the banner).
+    /// Which backend runs the models, and why (for the banner), with its technical detail.
     note: String,
+    note_detail: String,
     adapter: String,
     /// Milliseconds per round of steps (one of each training pane), smoothed.
     ms_per_round: f64,
@@ -85,37 +115,50 @@ fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
 
+/// Which backend runs the models and why, for the banner.
+struct Choice {
+    gpu: Option<Rc<Gpu>>,
+    /// One or two sentences for anyone.
+    note: String,
+    /// The technical detail behind the note (shown on request), or "".
+    detail: String,
+    adapter: String,
+}
+
+/// What a browser without WebGPU is told.
+const NO_WEBGPU: &str = "This browser has no WebGPU, so genlab trains on the CPU: slower, but everything works. For the GPU, use a browser with WebGPU: Chrome or Edge 113 or later, Safari 26, or Firefox 141 or later on Windows.";
+
 /// Chooses the backend: the GPU on a hardware adapter, else the CPU (a
 /// software WebGPU adapter computes 100× slower than the CPU backend in wasm).
-async fn choose(choice: BackendChoice) -> (Option<Rc<Gpu>>, String, String) {
-    if choice == BackendChoice::Cpu {
-        let adapter = match shared_gpu().await {
-            Ok(g) => g.adapter_summary(),
-            Err(_) => "no WebGPU adapter".into(),
-        };
-        return (None, "CPU backend, as chosen".into(), adapter);
-    }
-    match shared_gpu().await {
+async fn choose(choice: BackendChoice) -> Choice {
+    let gpu = shared_gpu().await;
+    let adapter = match &gpu {
+        Ok(g) => g.adapter_summary(),
+        Err(_) => "no WebGPU adapter".into(),
+    };
+    let (gpu, note, detail) = match gpu {
+        Ok(_) if choice == BackendChoice::Cpu => (None, "CPU backend, as chosen.".into(), String::new()),
+        Err(e) if choice == BackendChoice::Cpu => (None, "CPU backend, as chosen.".into(), e),
         Ok(g) if choice == BackendChoice::Gpu || !g.is_software() => {
-            let adapter = g.adapter_summary();
-            let why = if g.is_software() {
-                "WebGPU, as chosen, on a software adapter: expect it to be slow"
+            let note = if g.is_software() {
+                "WebGPU, as chosen, on a software adapter: expect it to be slow."
             } else {
-                "WebGPU on a hardware adapter"
+                "WebGPU on a hardware adapter."
             };
-            (Some(g), why.into(), adapter)
+            (Some(g), note.into(), String::new())
         }
-        Ok(g) => (
+        Ok(_) => (
             None,
-            "CPU backend: the WebGPU adapter is a software one, about 100× slower than the CPU here"
-                .into(),
-            g.adapter_summary(),
+            "CPU backend: this browser's WebGPU runs on a software adapter, about 100× slower than the CPU here.".into(),
+            String::new(),
         ),
-        Err(e) => (
-            None,
-            format!("CPU backend: no usable WebGPU ({e})"),
-            "no WebGPU adapter".into(),
-        ),
+        Err(e) => (None, NO_WEBGPU.into(), e),
+    };
+    Choice {
+        gpu,
+        note,
+        detail,
+        adapter,
     }
 }
 
@@ -184,9 +227,9 @@ impl Playground {
         let digits = Digits::from_idx(&images, &labels).map_err(js_err)?;
         let (configs, more) = options.configs();
         problems.extend(more);
-        let (gpu, note, adapter) = choose(options.backend).await;
+        let choice = choose(options.backend).await;
         let engine = build(
-            gpu,
+            choice.gpu,
             &configs,
             &digits,
             &options,
@@ -200,8 +243,9 @@ impl Playground {
                 options,
                 problems,
                 classifier,
-                note,
-                adapter,
+                note: choice.note,
+                note_detail: choice.detail,
+                adapter: choice.adapter,
                 ms_per_round: 50.0,
                 last_draw: f64::NEG_INFINITY,
                 dirty: true,
@@ -211,9 +255,7 @@ impl Playground {
     }
 
     fn inner(&self) -> Result<std::cell::RefMut<'_, Inner>, JsValue> {
-        self.inner
-            .try_borrow_mut()
-            .map_err(|_| js_err("the playground is busy: calls must not overlap"))
+        self.inner.try_borrow_mut().map_err(|_| busy())
     }
 
     /// The page options as parsed.
@@ -250,12 +292,13 @@ impl Playground {
     /// {backend, note, adapter, real, panes: [{model, state, error, step, samples_seen, epoch, losses, score, ...}]}
     pub fn state(&self) -> Result<JsValue, JsValue> {
         let mut i = self.inner()?;
-        let (backend, note, adapter) = (
+        let (backend, note, note_detail, adapter) = (
             match i.engine {
                 Engine::Gpu(..) => "gpu",
                 Engine::Cpu(..) => "cpu",
             },
             i.note.clone(),
+            i.note_detail.clone(),
             i.adapter.clone(),
         );
         let (panes, real, scored): (Vec<_>, _, _) = with_lab!(&mut i.engine, |_b, lab| (
@@ -267,6 +310,7 @@ impl Playground {
         let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &k.into(), &v).unwrap();
         set("backend", backend.into());
         set("note", note.into());
+        set("note_detail", note_detail.into());
         set("adapter", adapter.into());
         set(
             "panes",
@@ -285,9 +329,7 @@ impl Playground {
     pub fn frame(&self, budget_ms: f64, draw_every_ms: f64) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let mut guard = inner
-                .try_borrow_mut()
-                .map_err(|_| js_err("the playground is busy: calls must not overlap"))?;
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
             let i = &mut *guard;
             if let Engine::Gpu(g, _) = &i.engine {
                 if g.is_lost() {
@@ -442,9 +484,7 @@ impl Playground {
     pub fn save(&self, pane: usize) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let mut guard = inner
-                .try_borrow_mut()
-                .map_err(|_| js_err("the playground is busy: calls must not overlap"))?;
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
             let bytes =
                 with_lab!(&mut guard.engine, |b, lab| lab.save(b, pane).await).map_err(js_err)?;
             Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
@@ -467,7 +507,7 @@ impl Playground {
         wasm_bindgen_futures::future_to_promise(async move {
             let choice = BackendChoice::parse(&backend).map_err(js_err)?;
             let (configs, data, options, classifier) = {
-                let mut i = inner.try_borrow_mut().map_err(|_| js_err("busy"))?;
+                let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
                 let (configs, data) = with_lab!(&mut i.engine, |_b, lab| {
                     let c: Vec<ModelConfig> =
                         lab.panes.iter().map(|p| p.config().clone()).collect();
@@ -478,10 +518,10 @@ impl Playground {
                 });
                 (configs, data, i.options.clone(), i.classifier.clone())
             };
-            let (gpu, note, adapter) = choose(choice).await;
+            let chosen = choose(choice).await;
             let mut problems = Vec::new();
             let engine = build(
-                gpu,
+                chosen.gpu,
                 &configs,
                 &data,
                 &options,
@@ -489,11 +529,12 @@ impl Playground {
                 &mut problems,
             )
             .map_err(js_err)?;
-            let mut i = inner.try_borrow_mut().map_err(|_| js_err("busy"))?;
+            let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
             i.problems.extend(problems);
             i.engine = engine;
-            i.note = note;
-            i.adapter = adapter;
+            i.note = chosen.note;
+            i.note_detail = chosen.detail;
+            i.adapter = chosen.adapter;
             i.options.backend = choice;
             i.ms_per_round = 50.0;
             i.dirty = true;
@@ -504,6 +545,13 @@ impl Playground {
     /// Whether the models' GPU device was lost (they must be rebuilt).
     pub fn device_lost(&self) -> Result<bool, JsValue> {
         Ok(matches!(&self.inner()?.engine, Engine::Gpu(g, _) if g.is_lost()))
+    }
+
+    /// Panics while holding the playground, as a bug would (to test that
+    /// the page recovers: see [`crashed`]).
+    pub fn debug_panic(&self) -> Result<(), JsValue> {
+        let _held = self.inner()?;
+        panic!("a deliberate panic, to test recovery from a bug");
     }
 
     /// Destroys the GPU device, as a driver reset would (to test recovery).
@@ -533,8 +581,11 @@ pub async fn bench(
     backend: String,
 ) -> Result<String, JsValue> {
     let kind = ModelKind::parse(&model).map_err(|e| JsValue::from_str(&e))?;
-    if steps == 0 {
-        return Err(JsValue::from_str("steps must be at least 1"));
+    // The steps run back to back without yielding: bound what a URL can ask.
+    if !(1..=1000).contains(&steps) || warmup > 100 {
+        return Err(JsValue::from_str(
+            "steps must be 1 to 1000 and warmup 0 to 100: the benchmark runs them without a pause, and the tab waits for it",
+        ));
     }
     let config = ModelConfig {
         batch,
