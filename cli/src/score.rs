@@ -28,7 +28,7 @@ pub fn train_classifier(args: &TrainArgs) -> Result<(), String> {
         width: args.width.unwrap_or(defaults.width),
         features: args.hidden.unwrap_or(defaults.features),
         lr: args.lr.unwrap_or(defaults.lr),
-        seed: args.seed,
+        seed: args.seed.unwrap_or(defaults.seed),
         ..defaults
     };
     config.validate()?;
@@ -149,8 +149,14 @@ pub struct ScoreArgs {
 }
 
 pub fn score(args: ScoreArgs) -> Result<(), String> {
-    let (_, samples) = genlab::data::read_idx_images(&read_file(&args.samples)?)
+    let (count, samples) = genlab::data::read_idx_images(&read_file(&args.samples)?)
         .map_err(|e| format!("{}: {e}", args.samples.display()))?;
+    if count < 2 {
+        return Err(format!(
+            "{}: {count} sample; the scores need at least 2",
+            args.samples.display()
+        ));
+    }
     let classifier = match &args.classifier {
         Some(p) => read_file(p)?,
         None => CLASSIFIER.to_vec(),

@@ -38,8 +38,9 @@ pub struct TrainArgs {
     /// Batch size (default: the model's).
     #[arg(long)]
     pub batch: Option<usize>,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u32,
+    /// Random seed of the weights, the data order and every random op (default 1).
+    #[arg(long)]
+    pub seed: Option<u32>,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// Output folder (created if missing; default with --resume: the resumed folder).
@@ -153,13 +154,39 @@ fn config_from(
         (Some(c), Some(k)) if c.kind != k => {
             return Err(format!("--resume holds a {}, not a {k}", c.kind))
         }
-        (Some(c), _) => return Ok(c),
+        (Some(mut c), _) => {
+            // The saved model's settings are its own; only the rate can change.
+            let ignored: Vec<&str> = [
+                ("--batch", args.batch.is_some()),
+                ("--seed", args.seed.is_some()),
+                ("--latent", args.latent.is_some()),
+                ("--hidden", args.hidden.is_some()),
+                ("--width", args.width.is_some()),
+                ("--adam-beta1", args.adam_beta1.is_some()),
+                ("--beta", args.beta.is_some()),
+                ("--gan-loss", args.gan_loss.is_some()),
+                ("--dropout", args.dropout.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, given)| given.then_some(flag))
+            .collect();
+            if !ignored.is_empty() {
+                return Err(format!(
+                    "--resume continues the saved model with its own settings, so {} would be ignored: drop {}, or train a new model without --resume",
+                    ignored.join(", "),
+                    if ignored.len() == 1 { "it" } else { "them" }
+                ));
+            }
+            c.lr = args.lr.unwrap_or(c.lr);
+            c.validate()?;
+            return Ok(c);
+        }
         (None, Some(k)) => ModelConfig::new(k),
         (None, None) => {
             return Err("say which model: --model {mlp-gan,dcgan,ae,mlp-vae,conv-vae}".into())
         }
     };
-    c.seed = args.seed;
+    c.seed = args.seed.unwrap_or(c.seed);
     c.batch = args.batch.unwrap_or(c.batch);
     c.latent = args.latent.unwrap_or(c.latent);
     c.hidden = args.hidden.unwrap_or(c.hidden);
@@ -175,6 +202,7 @@ fn config_from(
 
 pub fn run(args: TrainArgs) -> Result<(), String> {
     if args.model == Some(ModelArg::Classifier) {
+        check_run(&args, 0)?;
         return crate::score::train_classifier(&args);
     }
     let saved = match &args.resume {
@@ -193,6 +221,8 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         None => None,
     };
     let config = config_from(&args, saved.as_ref())?;
+    let saved_step = saved.as_ref().and_then(|s| s.step).unwrap_or(0);
+    check_run(&args, saved_step)?;
     let out = args
         .out
         .clone()
@@ -213,6 +243,52 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         Some(gpu) => run.on(&gpu),
         None => run.on(&Cpu::new()),
     }
+}
+
+/// The fewest held-out digits: the autoencoder's grid shows 64 of them, and
+/// the scores and the held-out evaluation compare against them.
+const MIN_HELD_OUT: usize = GRID;
+
+/// The flags that only matter after training, checked before it starts.
+fn check_run(args: &TrainArgs, saved_step: u32) -> Result<(), String> {
+    if args.log_every == 0 {
+        return Err("--log-every must be at least 1".into());
+    }
+    if args.steps == 0 {
+        return Err("--steps must be at least 1".into());
+    }
+    // Adam's step counter (saved with the weights) is 32 bits.
+    if (saved_step as u64)
+        .checked_add(args.steps)
+        .is_none_or(|end| end > u32::MAX as u64)
+    {
+        return Err(format!(
+            "--steps {}: with the {saved_step} steps already done that passes 2^32 - 1 steps, the most a model counts",
+            args.steps
+        ));
+    }
+    if !(0.0..=1.0).contains(&args.lr_final) {
+        return Err(format!(
+            "--lr-final {} must be a fraction of --lr in [0, 1]",
+            args.lr_final
+        ));
+    }
+    if args.held_out < MIN_HELD_OUT {
+        return Err(format!(
+            "--held-out {}: keep at least {MIN_HELD_OUT} digits out (the sample grid, the scores and the held-out evaluation use them)",
+            args.held_out
+        ));
+    }
+    if args.samples < 2 {
+        return Err(format!(
+            "--samples {}: the scores need at least 2 samples",
+            args.samples
+        ));
+    }
+    if args.eval_passes == 0 {
+        return Err("--eval-passes must be at least 1".into());
+    }
+    Ok(())
 }
 
 /// The digits to train on and the held-out ones: --images/--labels or the
@@ -359,8 +435,11 @@ impl Run<'_> {
         let wall = started.elapsed().as_secs_f64();
         bar.finish();
         let steps_run = t.step - start_step;
+        // The weights first: nothing after training may cost the training.
+        let weights = block(train::save_weights(b, &t.model))?;
+        write_file(&self.out.join("weights.safetensors"), &weights)?;
 
-        // Held-out evaluation, samples, weights.
+        // Held-out evaluation, samples.
         let held = match &evaluator {
             Some(ev) => {
                 let h = block(train::evaluate(
@@ -416,8 +495,6 @@ impl Run<'_> {
             &self.out.join("samples.idx"),
             &idx_images(&generated, count),
         )?;
-        let weights = block(train::save_weights(b, &t.model))?;
-        write_file(&self.out.join("weights.safetensors"), &weights)?;
 
         let mut metrics = json!({
             "model": c.kind.name(),
