@@ -245,3 +245,131 @@ fn user_errors_say_what_to_do() {
     assert!(err(&["train", "--resume", d, "--backend", "cpu"]).contains("weights.safetensors"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A weights file of a DCGAN at width 256, latent 1024, batch 1024 that holds
+/// no tensors (under 400 bytes).
+fn huge_weights_file() -> Vec<u8> {
+    let json = r#"{"__metadata__":{"genlab.model":"dcgan","genlab.batch":"1024","genlab.latent":"1024","genlab.hidden":"128","genlab.width":"256","genlab.lr":"0.0001","genlab.adam_beta1":"0.9","genlab.beta":"1","genlab.gan_loss":"bce","genlab.dropout":"0.3","genlab.seed":"1","genlab.step":"0"}}"#;
+    let mut file = (json.len() as u64).to_le_bytes().to_vec();
+    file.extend(json.as_bytes());
+    file
+}
+
+#[test]
+fn flags_and_files_are_checked_before_training() {
+    let dir = tmp("checks");
+    let d = dir.to_str().unwrap();
+    let err = |args: &[&str]| {
+        let out = genlab(args);
+        assert!(!out.status.success(), "genlab {args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let ae = [
+        "train",
+        "--model",
+        "ae",
+        "--steps",
+        "3",
+        "--backend",
+        "cpu",
+        "--out",
+        d,
+    ];
+    let with = |more: &[&'static str]| {
+        let mut a = ae.to_vec();
+        a.extend_from_slice(more);
+        a
+    };
+    // Each of these was a panic or a failure after training.
+    for (more, want) in [
+        (&["--log-every", "0"][..], "--log-every must be at least 1"),
+        (&["--held-out", "10"], "--held-out 10: keep at least 64"),
+        (&["--held-out", "0"], "--held-out 0: keep at least 64"),
+        (&["--lr-final", "2"], "--lr-final 2 must be a fraction"),
+        (&["--samples", "0"], "the scores need at least 2 samples"),
+    ] {
+        let e = err(&with(more));
+        assert!(e.contains(want), "{more:?}: {e}");
+        assert!(
+            !dir.join("weights.safetensors").exists(),
+            "{more:?}: nothing trained"
+        );
+    }
+
+    // A tiny weights file cannot make genlab allocate gigabytes.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("weights.safetensors"), huge_weights_file()).unwrap();
+    let e = err(&["train", "--resume", d, "--backend", "cpu"]);
+    assert!(
+        e.contains("GiB of memory, more than genlab's budget of 1 GiB"),
+        "{e}"
+    );
+
+    // --resume: flags it would ignore are refused, --lr applies, --steps may not pass 2^32.
+    ok(&[
+        "train",
+        "--model",
+        "mlp-gan",
+        "--steps",
+        "2",
+        "--hidden",
+        "8",
+        "--batch",
+        "8",
+        "--samples",
+        "2",
+        "--backend",
+        "cpu",
+        "--out",
+        d,
+    ]);
+    let e = err(&[
+        "train",
+        "--resume",
+        d,
+        "--batch",
+        "16",
+        "--seed",
+        "3",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(e.contains("--batch, --seed would be ignored"), "{e}");
+    let e = err(&[
+        "train",
+        "--resume",
+        d,
+        "--steps",
+        "4294967295",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(e.contains("passes 2^32 - 1 steps"), "{e}");
+    ok(&[
+        "train",
+        "--resume",
+        d,
+        "--steps",
+        "2",
+        "--lr",
+        "0.001",
+        "--samples",
+        "2",
+        "--backend",
+        "cpu",
+    ]);
+    let m = metrics(&dir);
+    assert_eq!(m["steps"], 4);
+    assert!(
+        (m["config"]["lr"].as_f64().unwrap() - 0.001).abs() < 1e-9,
+        "{}",
+        m["config"]
+    );
+
+    // Scores of zero samples are refused (an empty IDX file is).
+    let empty = dir.join("empty.idx");
+    std::fs::write(&empty, [0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28]).unwrap();
+    let e = err(&["score", empty.to_str().unwrap()]);
+    assert!(e.contains("holds no images"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
