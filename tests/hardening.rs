@@ -6,7 +6,7 @@
 
 use genlab::backend::{Backend, Cpu};
 use genlab::data::{read_idx_images, read_idx_labels, Digits, MAX_DIGITS, PIXELS};
-use genlab::models::{Model, ModelConfig, ModelKind, GRID, MEMORY_BUDGET};
+use genlab::models::{Model, ModelConfig, ModelKind, MEMORY_BUDGET};
 use genlab::playground::{digits_from_files, preset, with_setting, Lab, PageOptions, Size};
 use genlab::train::{self, Trainer};
 use std::collections::HashMap;
@@ -357,7 +357,7 @@ fn the_layout_matches_the_built_model() {
         ] {
             let b = Cpu::new();
             let model = Model::new(&b, c.clone()).unwrap();
-            let _sampler = model.sampler(&b, GRID);
+            let _sampler = model.sampler(&b, genlab::models::GRID);
             let layout = c.layout();
             let made = b.bytes_made() as f64;
             let ratio = layout.bytes as f64 / made;
