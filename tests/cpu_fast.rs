@@ -78,6 +78,7 @@ fn linear_matches_reference() {
             d_in,
             d_out,
             Activation::LeakyRelu(0.2),
+            1,
         );
         assert_close("linear_forward", &y_got, &y_want, RTOL, ATOL);
         let mut want = init.clone();
@@ -87,7 +88,9 @@ fn linear_matches_reference() {
                 &mut want,
                 cpu::linear_backward as fn(_, _, _, _, _, _, _, _, _),
             ),
-            (&mut got, fast::linear_backward),
+            (&mut got, |dx, dw, db, dy, x, w, n, d_in, d_out| {
+                fast::linear_backward(dx, dw, db, dy, x, w, n, d_in, d_out, 1)
+            }),
         ] {
             let (dw, rest) = buf.split_at_mut(d_out * d_in);
             let (db, dx) = rest.split_at_mut(d_out);
@@ -105,13 +108,20 @@ fn conv_geometries() -> Vec<Conv2dGeom> {
         Conv2dGeom::valid(2, 3, 10, 11, 4, 3, 2),
         Conv2dGeom::same(1, 5, 6, 6, 70, 3, 1),
         Conv2dGeom::valid(2, 2, 7, 7, 3, 1, 2),
+        // Five images: three threads take two, two and one.
+        Conv2dGeom::same(5, 2, 9, 8, 3, 5, 2),
     ]
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn conv2d_matches_reference() {
-    let mut scratch = Scratch::default(); // shared by every shape, as a training step shares it
+    // Shared by every shape, as a training step shares it.
+    conv2d_check(&mut Scratch::default());
+}
+
+fn conv2d_check(scratch: &mut Scratch) {
+    let scratch = &mut *scratch;
     for g in conv_geometries() {
         let mut rng = Rng::new(3, g.c_out as u32);
         let x = rng.uniform_vec(g.input_len(), -1.0, 1.0);
@@ -123,7 +133,7 @@ fn conv2d_matches_reference() {
         let act = Activation::Tanh;
         let (mut y_want, mut y_got) = (vec![0.0; g.output_len()], vec![0.0; g.output_len()]);
         cpu::conv2d_forward(&mut y_want, &x, &w, Some(&b), &g, act);
-        fast::conv2d_forward(&mut y_got, &x, &w, Some(&b), &g, act, &mut scratch);
+        fast::conv2d_forward(&mut y_got, &x, &w, Some(&b), &g, act, scratch);
         assert_close(
             &format!("conv2d_forward {g:?}"),
             &y_got,
@@ -133,7 +143,7 @@ fn conv2d_matches_reference() {
         );
         let (mut want, mut got) = (dx0.clone(), dx0.clone());
         cpu::conv2d_backward_input(&mut want, &dy, &w, &g);
-        fast::conv2d_backward_input(&mut got, &dy, &w, &g, &mut scratch);
+        fast::conv2d_backward_input(&mut got, &dy, &w, &g, scratch);
         assert_close(
             &format!("conv2d_backward_input {g:?}"),
             &got,
@@ -143,7 +153,7 @@ fn conv2d_matches_reference() {
         );
         let (mut want, mut got) = (dw0.clone(), dw0.clone());
         cpu::conv2d_backward_weight(&mut want, &dy, &x, &g);
-        fast::conv2d_backward_weight(&mut got, &dy, &x, &g, &mut scratch);
+        fast::conv2d_backward_weight(&mut got, &dy, &x, &g, scratch);
         assert_close(
             &format!("conv2d_backward_weight {g:?}"),
             &got,
@@ -157,12 +167,16 @@ fn conv2d_matches_reference() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn conv_transpose2d_matches_reference() {
-    let mut scratch = Scratch::default();
+    conv_transpose2d_check(&mut Scratch::default());
+}
+
+fn conv_transpose2d_check(scratch: &mut Scratch) {
     let geometries = [
         Conv2dGeom::transposed_same(1, 6, 7, 7, 5, 5, 1),
         Conv2dGeom::transposed_same(2, 5, 7, 7, 3, 5, 2),
         Conv2dGeom::transposed_same(2, 3, 10, 9, 1, 5, 2),
         Conv2dGeom::transposed_same(1, 2, 3, 4, 3, 1, 2),
+        Conv2dGeom::transposed_same(5, 4, 7, 7, 3, 5, 2),
     ];
     for g in geometries {
         let mut rng = Rng::new(4, g.c_in as u32);
@@ -181,7 +195,7 @@ fn conv_transpose2d_matches_reference() {
             Some(&b),
             &g,
             Activation::Sigmoid,
-            &mut scratch,
+            scratch,
         );
         assert_close(
             &format!("conv_transpose2d_forward {g:?}"),
@@ -192,7 +206,7 @@ fn conv_transpose2d_matches_reference() {
         );
         let (mut want, mut got) = (dx0.clone(), dx0.clone());
         cpu::conv_transpose2d_backward_input(&mut want, &dy, &w, &g);
-        fast::conv_transpose2d_backward_input(&mut got, &dy, &w, &g, &mut scratch);
+        fast::conv_transpose2d_backward_input(&mut got, &dy, &w, &g, scratch);
         assert_close(
             &format!("conv_transpose2d_backward_input {g:?}"),
             &got,
@@ -202,13 +216,66 @@ fn conv_transpose2d_matches_reference() {
         );
         let (mut want, mut got) = (dw0.clone(), dw0.clone());
         cpu::conv_transpose2d_backward_weight(&mut want, &dy, &x, &g);
-        fast::conv_transpose2d_backward_weight(&mut got, &dy, &x, &g, &mut scratch);
+        fast::conv_transpose2d_backward_weight(&mut got, &dy, &x, &g, scratch);
         assert_close(
             &format!("conv_transpose2d_backward_weight {g:?}"),
             &got,
             &want,
             RTOL,
             ATOL,
+        );
+    }
+}
+
+/// The same ops on several threads (natively; the browser's build uses one):
+/// products split by rows or by columns, convolutions by images, partial
+/// weight gradients summed in order.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn threaded_ops_match_reference() {
+    for threads in [2, 3] {
+        // Rows split (m ≥ n), columns split (n > m), and one below the size that splits.
+        for &(m, n, k) in &[(130, 129, 257), (5, 700, 100), (64, 1, 6272), (20, 20, 20)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let mut rng = Rng::new(5, (m + n + k) as u32);
+                let a = rng.uniform_vec(m * k, -1.0, 1.0);
+                let b = rng.uniform_vec(k * n, -1.0, 1.0);
+                let c0 = rng.uniform_vec(m * n, -1.0, 1.0);
+                for accumulate in [false, true] {
+                    let (mut want, mut got) = (c0.clone(), c0.clone());
+                    cpu::matmul(&mut want, &a, &b, m, n, k, ta, tb, accumulate);
+                    fast::matmul_threaded(threads, &mut got, &a, &b, m, n, k, ta, tb, accumulate);
+                    let what = format!(
+                        "matmul on {threads} threads {m}x{n}x{k} tA {ta} tB {tb} acc {accumulate}"
+                    );
+                    // Long sums cancel: the absolute error grows like √K.
+                    assert_close(&what, &got, &want, RTOL, ATOL * (k as f32).sqrt());
+                }
+            }
+        }
+        conv2d_check(&mut Scratch::with_threads(threads));
+        conv_transpose2d_check(&mut Scratch::with_threads(threads));
+    }
+}
+
+/// A given thread count gives the same bits every time.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn threaded_weight_gradients_repeat_exactly() {
+    let g = Conv2dGeom::same(7, 16, 14, 14, 32, 5, 2);
+    let mut rng = Rng::new(6, 0);
+    let x = rng.uniform_vec(g.input_len(), -1.0, 1.0);
+    let dy = rng.uniform_vec(g.output_len(), -1.0, 1.0);
+    let run = || {
+        let mut dw = vec![0.0; g.weight_len()];
+        fast::conv2d_backward_weight(&mut dw, &dy, &x, &g, &mut Scratch::with_threads(3));
+        dw
+    };
+    let first = run();
+    for _ in 0..3 {
+        assert!(
+            run() == first,
+            "conv2d_backward_weight on 3 threads changed between runs"
         );
     }
 }

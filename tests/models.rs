@@ -529,3 +529,29 @@ mod finite_differences {
         }
     }
 }
+
+/// The CPU backend on several threads (natively): the same training as on
+/// one, within rounding, and the same bits from run to run for a given count.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn threaded_cpu_backend_trains_the_same_and_repeats_exactly() {
+    for kind in [ModelKind::Dcgan, ModelKind::ConvVae, ModelKind::MlpGan] {
+        let c = ModelConfig {
+            batch: 16,
+            ..small(kind)
+        };
+        let one = run(&Cpu::new(), c.clone(), 6, 3);
+        let three = run(&Cpu::with_threads(3), c.clone(), 6, 3);
+        let again = run(&Cpu::with_threads(3), c.clone(), 6, 3);
+        assert_eq!(three, again, "{kind}: 3 threads, two runs");
+        for (a, b) in one.iter().zip(&three) {
+            assert_close(
+                &format!("{kind} losses, 1 vs 3 threads"),
+                &b.values,
+                &a.values,
+                1e-3,
+                1e-4,
+            );
+        }
+    }
+}

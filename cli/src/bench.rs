@@ -124,7 +124,7 @@ fn dense_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
                 cpu::linear_forward(&mut y1, &x1, &w1, None, n, d_in, d_out, Activation::None)
             }),
             fast: Box::new(move || {
-                fast::linear_forward(&mut y2, &x2, &w2, None, n, d_in, d_out, Activation::None)
+                fast::linear_forward(&mut y2, &x2, &w2, None, n, d_in, d_out, Activation::None, 1)
             }),
         });
         let (dy1, w1, dy2, w2, mut dx1, mut dx2) = (

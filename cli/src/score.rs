@@ -37,7 +37,14 @@ pub fn train_classifier(args: &TrainArgs) -> Result<(), String> {
     let (train_set, held_out) = training_data(args)?;
     match choose_gpu(args.backend)? {
         Some(g) => classifier_on(&g, args, config, &train_set, &held_out, &out),
-        None => classifier_on(&Cpu::new(), args, config, &train_set, &held_out, &out),
+        None => classifier_on(
+            &crate::train::cpu(args.threads),
+            args,
+            config,
+            &train_set,
+            &held_out,
+            &out,
+        ),
     }
 }
 

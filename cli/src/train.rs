@@ -43,6 +43,10 @@ pub struct TrainArgs {
     pub seed: Option<u32>,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
+    /// Threads of the CPU backend's products (default: every core). Results
+    /// are the same from run to run for a given count.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Option<u32>,
     /// Output folder (created if missing; default with --resume: the resumed folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -241,7 +245,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
     };
     match gpu {
         Some(gpu) => run.on(&gpu),
-        None => run.on(&Cpu::new()),
+        None => run.on(&cpu(args.threads)),
     }
 }
 
@@ -307,6 +311,12 @@ pub fn training_data(args: &TrainArgs) -> Result<(Digits, Digits), String> {
         ));
     }
     Ok(digits.split_held_out(args.held_out))
+}
+
+/// The CPU backend on `threads` threads (default: every core).
+pub fn cpu(threads: Option<u32>) -> Cpu {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Cpu::with_threads(threads.map_or(all, |t| t as usize))
 }
 
 /// The GPU to run on, if any: `auto` takes a hardware adapter only.

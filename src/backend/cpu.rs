@@ -151,11 +151,15 @@ struct Mask {
 impl Mask {
     /// The mask of (seed, stream, step) over `len` elements: kept, or drawn
     /// afresh exactly as `cpu::dropout_forward` draws it.
-    fn get(&mut self, rate: f32, r: RandomStream, len: usize) -> &[bool] {
+    fn get(&mut self, rate: f32, r: RandomStream, len: usize, threads: usize) -> &[bool] {
         if self.step != Some(r.step) || self.keep.len() != len {
-            self.keep.clear();
-            self.keep
-                .extend((0..len as u32).map(|i| rng::uniform(r.seed, r.stream, i, r.step) >= rate));
+            // Counter-based: element i's draw depends on i alone, so threads may share the work.
+            self.keep.resize(len, false);
+            fast::par_chunks_mut(threads, &mut self.keep, |start, keep| {
+                for (i, k) in (start as u32..).zip(keep.iter_mut()) {
+                    *k = rng::uniform(r.seed, r.stream, i, r.step) >= rate;
+                }
+            });
             self.step = Some(r.step);
         }
         &self.keep
@@ -185,8 +189,22 @@ impl Cpu {
 }
 
 impl Cpu {
+    /// One thread: what the browser runs (each page worker has one).
     pub fn new() -> Cpu {
         Cpu::default()
+    }
+
+    /// The products (dense layers, convolutions) on up to `threads` threads;
+    /// results are deterministic for a given count.
+    pub fn with_threads(threads: usize) -> Cpu {
+        Cpu {
+            scratch: RefCell::new(Scratch::with_threads(threads)),
+            ..Cpu::default()
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.scratch.borrow().threads()
     }
 
     /// Bytes of every tensor made so far, freed ones included (what a
@@ -261,7 +279,10 @@ impl Backend for Cpu {
     type Readback = CpuTensor;
 
     fn describe(&self) -> String {
-        "CPU: one thread, sgemm (matrixmultiply) with SIMD".to_string()
+        match self.threads() {
+            1 => "CPU: one thread, sgemm (matrixmultiply) with SIMD".to_string(),
+            t => format!("CPU: {t} threads, sgemm (matrixmultiply) with SIMD"),
+        }
     }
     fn alignment(&self) -> usize {
         1
@@ -343,9 +364,10 @@ impl Backend for Cpu {
         let (yc, xc, wc, bc) = (y.clone(), x.clone(), w.clone(), b.cloned());
         let mut ins = vec![x, w];
         ins.extend(b);
-        op("linear_forward", &[y], &ins, move |_| unsafe {
+        op("linear_forward", &[y], &ins, move |s| unsafe {
             let b = bc.as_ref().map(|b| b.get());
-            fast::linear_forward(yc.get_mut(), xc.get(), wc.get(), b, n, d_in, d_out, act);
+            let (y, x, w) = (yc.get_mut(), xc.get(), wc.get());
+            fast::linear_forward(y, x, w, b, n, d_in, d_out, act, s.threads());
         })
     }
     fn linear_backward_input(
@@ -359,8 +381,9 @@ impl Backend for Cpu {
         accumulate: bool,
     ) -> CpuOp {
         let (dxc, dyc, wc) = (dx.clone(), dy.clone(), w.clone());
-        op("linear_backward_input", &[dx], &[dy, w], move |_| unsafe {
-            fast::matmul(
+        op("linear_backward_input", &[dx], &[dy, w], move |s| unsafe {
+            fast::matmul_threaded(
+                s.threads(),
                 dxc.get_mut(),
                 dyc.get(),
                 wc.get(),
@@ -383,8 +406,9 @@ impl Backend for Cpu {
         d_out: usize,
     ) -> CpuOp {
         let (dwc, dyc, xc) = (dw.clone(), dy.clone(), x.clone());
-        op("linear_backward_weight", &[dw], &[dy, x], move |_| unsafe {
-            fast::matmul(
+        op("linear_backward_weight", &[dw], &[dy, x], move |s| unsafe {
+            fast::matmul_threaded(
+                s.threads(),
                 dwc.get_mut(),
                 dyc.get(),
                 xc.get(),
@@ -505,8 +529,11 @@ impl Backend for Cpu {
 
     fn activation_forward(&self, y: &CpuTensor, x: &CpuTensor, act: Activation) -> CpuOp {
         let (yc, xc) = (y.clone(), x.clone());
-        op("activation_forward", &[y], &[x], move |_| unsafe {
-            cpu::activation_forward(yc.get_mut(), xc.get(), act);
+        op("activation_forward", &[y], &[x], move |s| unsafe {
+            let x = xc.get();
+            fast::par_chunks_mut(s.threads(), yc.get_mut(), |i, y| {
+                cpu::activation_forward(y, &x[i..i + y.len()], act)
+            });
         })
     }
     fn activation_backward(
@@ -518,10 +545,13 @@ impl Backend for Cpu {
         accumulate: bool,
     ) -> CpuOp {
         let (dxc, dyc, yc) = (dx.clone(), dy.clone(), y.clone());
-        op("activation_backward", &[dx], &[dy, y], move |_| unsafe {
-            let dx = dxc.get_mut();
-            zero_unless(accumulate, dx);
-            cpu::activation_backward(dx, dyc.get(), yc.get(), act);
+        op("activation_backward", &[dx], &[dy, y], move |s| unsafe {
+            let (dy, y) = (dyc.get(), yc.get());
+            fast::par_chunks_mut(s.threads(), dxc.get_mut(), |i, dx| {
+                let n = dx.len();
+                zero_unless(accumulate, dx);
+                cpu::activation_backward(dx, &dy[i..i + n], &y[i..i + n], act);
+            });
         })
     }
     fn fill(&self, out: &CpuTensor, value: f32) -> CpuOp {
@@ -655,12 +685,16 @@ impl Backend for Cpu {
             step.clone(),
             self.mask(seed, stream, x.len),
         );
-        op("dropout_forward", &[y], &[x, step], move |_| unsafe {
+        op("dropout_forward", &[y], &[x, step], move |s| unsafe {
             let mut mask = mask.borrow_mut();
-            let keep = mask.get(rate, random(seed, stream, &sc), xc.len);
-            for ((y, &x), &k) in yc.get_mut().iter_mut().zip(xc.get()).zip(keep) {
-                *y = if k { x / (1.0 - rate) } else { 0.0 };
-            }
+            let keep = mask.get(rate, random(seed, stream, &sc), xc.len, s.threads());
+            let x = xc.get();
+            fast::par_chunks_mut(s.threads(), yc.get_mut(), |i, y| {
+                let n = y.len();
+                for ((y, &x), &k) in y.iter_mut().zip(&x[i..i + n]).zip(&keep[i..i + n]) {
+                    *y = if k { x / (1.0 - rate) } else { 0.0 };
+                }
+            });
         })
     }
     fn dropout_backward(
@@ -684,16 +718,19 @@ impl Backend for Cpu {
             step.clone(),
             self.mask(seed, stream, dy.len),
         );
-        op("dropout_backward", &[dx], &[dy, step], move |_| unsafe {
+        op("dropout_backward", &[dx], &[dy, step], move |s| unsafe {
             let mut mask = mask.borrow_mut();
-            let keep = mask.get(rate, random(seed, stream, &sc), dyc.len);
-            let dx = dxc.get_mut();
-            zero_unless(accumulate, dx);
-            for ((dx, &dy), &k) in dx.iter_mut().zip(dyc.get()).zip(keep) {
-                if k {
-                    *dx += dy / (1.0 - rate);
+            let keep = mask.get(rate, random(seed, stream, &sc), dyc.len, s.threads());
+            let dy = dyc.get();
+            fast::par_chunks_mut(s.threads(), dxc.get_mut(), |i, dx| {
+                let n = dx.len();
+                zero_unless(accumulate, dx);
+                for ((dx, &dy), &k) in dx.iter_mut().zip(&dy[i..i + n]).zip(&keep[i..i + n]) {
+                    if k {
+                        *dx += dy / (1.0 - rate);
+                    }
                 }
-            }
+            });
         })
     }
     fn gaussian_noise(
