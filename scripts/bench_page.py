@@ -3,19 +3,17 @@
 with WebGPU and prints its one JSON line: milliseconds per training step
 after warm-up, in the form of the TensorFlow.js peer benchmark.
 Usage: scripts/bench_page.py 'model=dcgan&batch=8&steps=2&backend=gpu' [DIST_DIR]
-(BENCH_TIMEOUT seconds, default 1800)."""
-import functools
-import http.server
+(BENCH_TIMEOUT seconds, default 1800). The page is served with its
+Content-Security-Policy (Trunk.toml), as `trunk serve` serves it."""
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from page_e2e import free_port, webdriver  # noqa: E402
+from page_e2e import free_port, serve, webdriver  # noqa: E402
 
 QUERY = sys.argv[1] if len(sys.argv) > 1 else "model=dcgan&batch=8&steps=2&backend=gpu"
 DIST = sys.argv[2] if len(sys.argv) > 2 else "dist"
@@ -23,18 +21,12 @@ TIMEOUT_S = int(os.environ.get("BENCH_TIMEOUT", "1800"))
 
 
 def main():
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm", ".js": "text/javascript"}
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(Quiet, directory=DIST))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    page = f"http://127.0.0.1:{server.server_address[1]}/www/bench.html?{QUERY}"
+    server, origin = serve(DIST)
+    page = f"{origin}/www/bench.html?{QUERY}"
     driver_port = free_port()
     driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out = "pending"
+    refused = []
     try:
         for _ in range(100):
             try:
@@ -58,6 +50,8 @@ def main():
                 if out != "pending":
                     break
                 time.sleep(1)
+            refused = webdriver(driver_port, "POST", f"{base}/execute/sync",
+                                {"script": "return window.genlabCspViolations", "args": []})
         finally:
             webdriver(driver_port, "DELETE", base)
     finally:
@@ -66,6 +60,8 @@ def main():
     print(out)
     if out == "pending" or '"error"' in out:
         sys.exit("benchmark page did not report a result")
+    if refused:
+        sys.exit("the benchmark page broke its Content-Security-Policy:" + "".join(f"\n  {v}" for v in refused))
 
 
 if __name__ == "__main__":

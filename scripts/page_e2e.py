@@ -8,30 +8,46 @@ library only):
      grids changed since before training and are not blank, and that both
      panes show the classifier's scores (first at step 200);
   3. loads a bad IDX file through the file picker, checks the message, and
-     that training goes on;
-  4. opens the page with wrong URL parameters and checks each is reported;
+     that training goes on; then weights whose header describes a huge
+     model through a pane's "Load weights", checks they are refused with a
+     message, and that both panes go on training;
+  4. opens the page with wrong URL parameters and checks each is reported,
+     as data from the address (a long name shortened, not echoed);
   5. on the GPU backend, destroys the device and checks the page says so,
      rebuilds the models on a new device and trains again;
   6. opens the tutorial and checks its mounted instance trains through the
      JS API (mount's handle);
+  7. hides WebGPU from the page and checks the banner says so in one short
+     sentence, with the error itself under "Technical details";
 and saves screenshots to target/page-e2e.png and target/page-e2e-tutorial.png.
+Every response carries the Content-Security-Policy of Trunk.toml, as
+`trunk serve` sends it; any violation on any page fails the test.
 Usage: scripts/page_e2e.py [DIST_DIR]"""
 import base64
 import functools
+import html.parser
 import http.server
 import json
 import os
+import re
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import tomllib
 import urllib.request
 
 DIST = sys.argv[1] if len(sys.argv) > 1 else "dist"
 SHOTS = "target"
 TIMEOUT_S = int(os.environ.get("PAGE_E2E_TIMEOUT", "240"))
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+# The pages' policy has one copy, in Trunk.toml, which `trunk serve` sends.
+with open(os.path.join(ROOT, "Trunk.toml"), "rb") as f:
+    CSP = tomllib.load(f)["serve"]["headers"]["Content-Security-Policy"]
 
 
 def free_port():
@@ -55,6 +71,40 @@ def webdriver(port, method, path, body=None):
         raise RuntimeError(f"WebDriver {method} {path}: {e.read().decode()[:500]}") from None
 
 
+def serve(dist):
+    """Serves `dist` on loopback, every response with the pages' policy; returns (server, origin)."""
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm", ".js": "text/javascript"}
+
+        def end_headers(self):
+            self.send_header("Content-Security-Policy", CSP)
+            super().end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(Handler, directory=dist))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+class InlineFinder(html.parser.HTMLParser):
+    """What in a page the policy refuses before it runs: inline scripts and styles."""
+    def __init__(self):
+        super().__init__()
+        self.found = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and not a.get("src"):
+            self.found.append(f"line {self.getpos()[0]}: an inline <script>")
+        if tag == "style":
+            self.found.append(f"line {self.getpos()[0]}: a <style> element")
+        if "style" in a:
+            self.found.append(f"line {self.getpos()[0]}: a style attribute on <{tag}>")
+        self.found += [f"line {self.getpos()[0]}: an {k} handler on <{tag}>" for k in a if k.startswith("on")]
+
+
 class Browser:
     def __init__(self, driver_port):
         self.port = driver_port
@@ -68,6 +118,8 @@ class Browser:
             "unhandledPromptBehavior": "accept",
         }}}
         self.base = f"/session/{self.call('POST', '/session', caps)['sessionId']}"
+        self.log = []  # the console so far (reading it empties the browser's buffer)
+        self.checked = 0  # how much of it check_csp has seen
 
     def call(self, method, path, body=None):
         return webdriver(self.port, method, path, body)
@@ -97,10 +149,12 @@ class Browser:
             f.write(base64.b64decode(self.call("GET", f"{self.base}/screenshot")))
 
     def console(self):
+        """Every console line so far."""
         try:
-            return [e["message"] for e in self.call("POST", f"{self.base}/se/log", {"type": "browser"})]
+            self.log += [e["message"] for e in self.call("POST", f"{self.base}/se/log", {"type": "browser"})]
         except (OSError, RuntimeError):
-            return ["(the browser's console could not be read)"]
+            return self.log + ["(the browser's console could not be read)"]
+        return self.log
 
     def wait(self, what, script, *args, timeout=TIMEOUT_S):
         deadline = time.time() + timeout
@@ -134,14 +188,50 @@ def check(cond, msg):
     print(f"ok: {msg}")
 
 
-def main():
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+# What the page's own record (www/csp-violations.js) holds, in the page and its frames.
+VIOLATIONS = """
+const all = [window, ...[...document.querySelectorAll('iframe')].map((f) => f.contentWindow)];
+return all.flatMap((w) => w.genlabCspViolations === undefined
+  ? [`${w.location.href}: no record of violations (www/csp-violations.js did not run)`]
+  : w.genlabCspViolations.map((v) => `${w.location.href}: ${v}`));
+"""
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(Quiet, directory=DIST))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    origin = f"http://127.0.0.1:{server.server_address[1]}"
+
+def check_csp(b, page):
+    """Fails on any Content-Security-Policy violation since the last check: in
+    the console (Chromium logs each refusal), and in the pages' own record."""
+    log = b.console()
+    refused = [m for m in log[b.checked:] if "Content Security Policy" in m or "Refused to" in m]
+    b.checked = len(log)
+    refused += b.js(VIOLATIONS)
+    check(not refused, f"no Content-Security-Policy violation on {page}" + "".join(f"\n  {m}" for m in refused))
+
+
+# A safetensors file with no tensors whose settings describe a DCGAN far
+# too big to build: the page must refuse it, not try to allocate it.
+HUGE_DCGAN = {"__metadata__": {
+    "genlab.model": "dcgan", "genlab.batch": "1024", "genlab.latent": "1024", "genlab.hidden": "128",
+    "genlab.width": "256", "genlab.lr": "0.0001", "genlab.adam_beta1": "0.9", "genlab.beta": "1",
+    "genlab.gan_loss": "bce", "genlab.dropout": "0.3", "genlab.seed": "1", "genlab.step": "0"}}
+
+
+def safetensors(header):
+    """A safetensors file: the JSON header's length (u64, little-endian), the header, no data."""
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text
+
+
+def main():
+    # No inline script or style in the built pages (the policy would refuse it).
+    for page in ["index.html", "www/tutorial.html", "www/bench.html"]:
+        finder = InlineFinder()
+        with open(os.path.join(DIST, page), encoding="utf-8") as f:
+            finder.feed(f.read())
+        check(not finder.found, f"{DIST}/{page} has no inline script or style" + "".join(f"\n  {m}" for m in finder.found))
+
+    server, origin = serve(DIST)
+    with urllib.request.urlopen(f"{origin}/") as r:
+        check(r.headers["Content-Security-Policy"] == CSP, f"the test server sends Trunk.toml's policy: {CSP}")
     driver_port = free_port()
     driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     b = None
@@ -202,15 +292,41 @@ def main():
         steps_then = b.js(STEPS)
         b.wait("training to go on", f"return [...document.querySelectorAll('.pane')].every((p, i) => Number(p.dataset.step) > {steps_then}[i])")
         check(True, "training goes on after the bad file")
-        b.screenshot(os.path.join(SHOTS, "page-e2e.png"))
 
-        # 4. Wrong URL parameters are each reported.
-        b.go(f"{origin}/?models=dcgan,nope&steps=abc&controls=maybe")
+        # 3b. Weights that describe a model too big to build are refused with a
+        # message (saying why, from Rust); the pane keeps its model and both train on.
+        huge = os.path.join(tmp, "huge-dcgan.safetensors")
+        with open(huge, "wb") as f:
+            f.write(safetensors(HUGE_DCGAN))
+        b.send_files(".pane[data-pane='0'] input.weights-file", [huge])
+        msg = b.wait("the bad-weights message",
+                     "const m = document.querySelector('.message');"
+                     " return m && !m.hidden && m.dataset.kind === 'error' && m.textContent.includes('huge-dcgan.safetensors') && m.textContent")
+        print(f"message: {msg}")
+        # The page's words end at the first ": "; what follows is the reason the module gave,
+        # which must say how big the model would have been.
+        why = msg.split(": ", 1)[1]
+        check("weights" in msg and re.search(r"\d [KMGT]i?B\b", why),
+              "weights describing a huge model are refused with a message that says how big it would be")
+        steps_then = b.js(STEPS)
+        b.wait("training to go on", f"return [...document.querySelectorAll('.pane')].every((p, i) => Number(p.dataset.step) > {steps_then}[i])")
+        check(True, f"both panes go on training after the refused weights ({steps_then} -> {b.js(STEPS)})")
+        b.screenshot(os.path.join(SHOTS, "page-e2e.png"))
+        check_csp(b, "the page")
+
+        # 4. Wrong URL parameters are each reported, under a line that says they
+        # come from the address; a name is data, shortened, never a message of its own.
+        b.go(f"{origin}/?models=dcgan,nope&steps=abc&controls=maybe&Your%20session%20has%20expired%2C%20call%200800%20123%20456=1")
         msg = b.wait("the parameter message",
                      "const m = document.querySelector('.message'); return m && !m.hidden && m.textContent")
+        items = b.js("return [...document.querySelectorAll('.message li')].map((li) => li.textContent)")
         print(f"message: {msg}")
-        check("models=dcgan,nope" in msg and "steps=abc" in msg and "controls=maybe" in msg,
-              "each wrong URL parameter is reported")
+        check(msg.startswith("This page’s address has parameters"), "the message says the parameters come from the address")
+        check(any("models=dcgan,nope" in t for t in items) and any("steps=abc" in t for t in items)
+              and any("controls=maybe" in t for t in items), f"each wrong URL parameter is reported, one per item ({items})")
+        check(any("Your session" in t and "…" in t for t in items) and "0800" not in msg,
+              "an unknown parameter's long name is quoted shortened, not shown whole")
+        check_csp(b, "the page with wrong parameters")
 
         # 5. On the GPU backend, a lost device is reported and the models rebuilt on a new one.
         b.go(f"{origin}/?backend=gpu&models=ae,mlp-vae")
@@ -225,6 +341,7 @@ def main():
         b.click("button[data-action=train]")
         b.wait("a step on the new device", "return window.genlab.state().panes.every((p) => p.step >= 1)")
         check(True, "after a device loss the models are rebuilt on a new device and train")
+        check_csp(b, "the GPU page")
 
         # 6. The tutorial's mounted instance trains through the JS API.
         b.go(f"{origin}/www/tutorial.html")
@@ -235,7 +352,24 @@ def main():
         check(True, f"the tutorial's mount() instance trains ({got})")
         frames = b.js("return document.querySelectorAll('iframe').length")
         check(frames == 1, "the tutorial embeds the page in an iframe")
+        b.wait("the embedded page", "const w = document.querySelector('iframe').contentWindow; return !!(w && w.genlab)")
         b.screenshot(os.path.join(SHOTS, "page-e2e-tutorial.png"))
+        check_csp(b, "the tutorial and its embedded page")
+
+        # 7. Without WebGPU the banner says so in a sentence; the error itself
+        # waits under "Technical details". (Hidden before the page's scripts run.)
+        b.call("POST", f"{b.base}/goog/cdp/execute", {"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {
+            "source": "Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });"}})
+        b.go(f"{origin}/?models=mlp-gan,ae")
+        b.wait("the page without WebGPU", "return !!window.genlab")
+        banner, summary, detail = b.js("const d = document.querySelector('.note-detail');"
+                                       " return [document.querySelector('.banner').textContent,"
+                                       " d && !d.hidden && d.querySelector('summary').textContent, d && d.querySelector('pre').textContent]")
+        print(f"banner: {banner}\ndetails: {detail}")
+        check("WebGPU" in banner and len(banner) < 400, "without WebGPU the banner says so, briefly")
+        check(summary == "Technical details" and detail and detail not in banner,
+              "the error itself is under Technical details, not in the banner")
+        check_csp(b, "the page without WebGPU")
         print(f"page end-to-end test passed in {time.time() - t0:.0f} s; screenshots in {SHOTS}/page-e2e*.png")
     except Exception:
         if b is not None:

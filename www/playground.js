@@ -92,6 +92,12 @@ function download(blob, name) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
+/// An error's text, for a sentence that goes on after it: wasm throws
+/// strings, JavaScript throws Errors; no final full stop.
+export function reason(e) {
+  return String(e?.message ?? e).replace(/[\s.]+$/, '');
+}
+
 const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
 
 /// Mounts a playground in `element`; resolves to its handle.
@@ -101,11 +107,12 @@ export async function mount(element, options = {}) {
   const [[images, labels], classifier] = await Promise.all([bundledDigits(), classifierBytes()]);
   const made = creating.then(() => Playground.create(toQuery(options), images, labels, classifier));
   creating = made.catch(() => {});
-  return new Lab(element, await made);
+  // A string is the page's own query (www/main.js): problems with it are about the address.
+  return new Lab(element, await made, typeof options === 'string');
 }
 
 class Lab extends EventTarget {
-  constructor(root, pg) {
+  constructor(root, pg, fromAddress) {
     super();
     this.root = root;
     this.pg = pg;
@@ -115,8 +122,7 @@ class Lab extends EventTarget {
     this.running = true;
     this.wantFrame = true;
     this.build();
-    const problems = pg.problems();
-    if (problems.length) this.message(`URL parameters: ${problems.join('; ')}. Those were left at their defaults.`, 'warn');
+    this.showProblems(pg.problems(), fromAddress);
     this.refresh();
     if (this.options.autostart) this.train();
     this.loop();
@@ -135,7 +141,7 @@ class Lab extends EventTarget {
   pause() { return this.all('pause'); }
   reset() { return this.all('reset'); }
 
-  /// {backend, note, adapter, panes: [{model, state, step, samples_seen, epoch, loss_names, losses, ...}]}
+  /// {backend, note, note_detail, adapter, panes: [{model, state, step, samples_seen, epoch, loss_names, losses, ...}]}
   state() { return this.last ?? this.pg.state(); }
 
   /// Destroys the GPU device, as a driver reset would: the page should say
@@ -163,7 +169,10 @@ class Lab extends EventTarget {
     this.root.classList.add('genlab');
     this.root.classList.toggle('compact', o.compact);
     this.banner = el('p', { class: 'banner', role: 'status' });
-    this.msg = el('p', { class: 'message', role: 'alert', hidden: true });
+    // The raw reason behind the banner (say, WebGPU's error), for whoever asks.
+    this.detailText = el('pre');
+    this.detail = el('details', { class: 'note-detail', hidden: true }, el('summary', {}, 'Technical details'), this.detailText);
+    this.msg = el('div', { class: 'message', role: 'alert', hidden: true });
     const button = (text, fn, title) => el('button', { type: 'button', onclick: fn, title }, text);
     this.trainButton = button('Train', () => this.train(), 'Train every model (both panes, interleaved)');
     this.trainButton.classList.add('primary');
@@ -188,7 +197,7 @@ class Lab extends EventTarget {
     toolbar.hidden = !o.controls;
 
     this.panes = o.models.map((_, i) => this.buildPane(i));
-    this.root.replaceChildren(this.banner, toolbar, this.msg, el('div', { class: 'panes' }, ...this.panes.map((p) => p.root)));
+    this.root.replaceChildren(this.banner, this.detail, toolbar, this.msg, el('div', { class: 'panes' }, ...this.panes.map((p) => p.root)));
 
     this.root.addEventListener('dragover', (e) => { e.preventDefault(); this.root.classList.add('dropping'); });
     this.root.addEventListener('dragleave', () => this.root.classList.remove('dropping'));
@@ -249,7 +258,7 @@ class Lab extends EventTarget {
     const settings = el('details', { class: 'settings' }, el('summary', {}, 'Settings'), ...Object.values(p.fields));
     settings.hidden = !o.controls;
 
-    const weightsInput = el('input', { type: 'file', accept: '.safetensors', hidden: true });
+    const weightsInput = el('input', { type: 'file', accept: '.safetensors', class: 'weights-file', hidden: true });
     weightsInput.addEventListener('change', () => this.loadWeights(i, weightsInput));
     const small = (text, fn) => el('button', { type: 'button', onclick: fn }, text);
     const actions = el('div', { class: 'actions' },
@@ -279,6 +288,24 @@ class Lab extends EventTarget {
     this.msg.hidden = !text;
   }
 
+  /// What was wrong in the parameters. They are whatever a link said (one can
+  /// say "Your session has expired=1"), so they are shown as quoted items under
+  /// a line that says where they come from, never as the page's own words.
+  showProblems(problems, fromAddress) {
+    // The scoring classifier's failure comes in the same list (src/web.rs, build()).
+    const scoring = problems.filter((p) => p.startsWith('no scores:'));
+    const params = problems.filter((p) => !scoring.includes(p));
+    if (!problems.length) return;
+    const intro = fromAddress
+      ? 'This page’s address has parameters genlab could not use; it ignored them and kept its defaults:'
+      : 'genlab could not use some of the options it was given; it ignored them and kept its defaults:';
+    this.msg.replaceChildren(
+      ...(params.length ? [intro, el('ul', {}, ...params.map((p) => el('li', {}, p)))] : []),
+      ...scoring.map((p) => el('span', { class: 'line' }, `${p[0].toUpperCase()}${p.slice(1)}. Training works without them.`)));
+    this.msg.dataset.kind = 'warn';
+    this.msg.hidden = false;
+  }
+
   // -------------------------------------------------------------- actions
 
   confirmRebuild(i, what) {
@@ -292,7 +319,7 @@ class Lab extends EventTarget {
       try {
         rebuilds = this.pg.setting_rebuilds(i, key, value);
       } catch (e) {
-        this.message(`Model ${i + 1}: ${e}`, 'error');
+        this.message(`Model ${i + 1}: ${reason(e)}. The setting was not changed.`, 'error');
         this.refresh(true);
         return;
       }
@@ -337,7 +364,15 @@ class Lab extends EventTarget {
         return;
       }
       this.banner.textContent = 'Rebuilding the models…';
-      await this.pg.rebuild(choice);
+      try {
+        await this.pg.rebuild(choice);
+      } catch (e) {
+        // The old models are still there (rebuild replaces them only when it succeeds).
+        this.message(`Could not switch the backend: ${reason(e)}. The models stay where they were.`, 'error');
+        this.backendSelect.value = this.last?.backend === 'gpu' ? 'gpu' : 'cpu';
+        this.refresh();
+        return;
+      }
       this.rates = [];
       this.wantFrame = true;
       this.refresh(true);
@@ -356,7 +391,7 @@ class Lab extends EventTarget {
         this.message(`Loaded ${files.map((f) => f.name).join(' and ')}: ${summary}.`, 'info');
         this.wantFrame = true;
       } catch (e) {
-        this.message(`Could not load ${files.map((f) => f.name).join(' and ')}: ${e}. Training goes on with the previous digits.`, 'error');
+        this.message(`Could not load ${files.map((f) => f.name).join(' and ')}: ${reason(e)}. Training goes on with the previous digits.`, 'error');
       } finally {
         this.dataInput.value = '';
       }
@@ -368,7 +403,7 @@ class Lab extends EventTarget {
       const bytes = await this.pg.save(i);
       const s = this.pg.state().panes[i];
       download(new Blob([bytes], { type: 'application/octet-stream' }), `genlab-${s.model}-step${s.step}.safetensors`);
-    }).catch((e) => this.message(`Could not save the weights: ${e}`, 'error'));
+    }).catch((e) => this.message(`Could not save model ${i + 1}: ${reason(e)}. Training goes on; try saving again later.`, 'error'));
   }
 
   loadWeights(i, input) {
@@ -383,7 +418,8 @@ class Lab extends EventTarget {
         this.wantFrame = true;
         this.refresh(true);
       } catch (e) {
-        this.message(`Could not load ${file.name}: ${e}`, 'error');
+        // The pane is replaced only once the new one is built (Lab::load), so nothing changed.
+        this.message(`Could not load the weights in ${file.name} into model ${i + 1}: ${reason(e)}. Model ${i + 1} is unchanged and goes on as before.`, 'error');
       }
     });
   }
@@ -416,7 +452,7 @@ class Lab extends EventTarget {
           await this.recover();
           continue;
         }
-        this.message(`Training stopped: ${e}`, 'error');
+        this.message(`Training was paused by an error: ${reason(e)}. Press Train to go on, or Reset to start over.`, 'error');
         this.dispatchEvent(new CustomEvent('error', { detail: String(e) }));
         await this.call(() => { this.panes.forEach((_, i) => this.pg.command(i, 'pause')); this.refresh(); });
       }
@@ -426,7 +462,15 @@ class Lab extends EventTarget {
   async recover() {
     this.banner.textContent = 'The GPU device was lost: rebuilding the models on a new device (their training starts over)…';
     this.banner.dataset.kind = 'error';
-    await this.call(() => this.pg.rebuild(this.backendSelect.value));
+    try {
+      await this.call(() => this.pg.rebuild(this.backendSelect.value));
+    } catch (e) {
+      // The old models died with the device: nothing is left to train.
+      this.running = false;
+      this.banner.textContent = 'The GPU device was lost.';
+      this.message(`The GPU device was lost and the models could not be rebuilt: ${reason(e)}. Reload the page to start again.`, 'error');
+      return;
+    }
     this.message('The GPU device was lost and the models were rebuilt on a new device; press Train to start again.', 'warn');
     this.rates = [];
     this.wantFrame = true;
@@ -438,8 +482,11 @@ class Lab extends EventTarget {
     const s = this.pg.state();
     const first = !this.last;
     this.last = s;
-    this.banner.textContent = `${s.note}. Adapter: ${s.adapter}.`;
+    this.banner.textContent = `${s.note.replace(/[\s.]+$/, '')}. Adapter: ${s.adapter}.`;
     this.banner.dataset.kind = s.backend;
+    const detail = s.note_detail ?? '';
+    if (this.detailText.textContent !== detail) this.detailText.textContent = detail;
+    this.detail.hidden = !detail;
     const now = performance.now();
     this.rates.push([now, s.panes.map((p) => p.step)]);
     while (this.rates.length > 2 && now - this.rates[0][0] > 2000) this.rates.shift();

@@ -1,0 +1,17 @@
+// The benchmark page (www/bench.html): one JSON line in #out, read by scripts/bench_page.py.
+import init, { bench } from '../genlab.js';
+
+const q = new URLSearchParams(location.search);
+const out = document.getElementById('out');
+const int = (name, dflt) => {
+  const v = q.get(name) ?? String(dflt);
+  if (!/^\d+$/.test(v)) throw new Error(`${name}=${v} is not a whole number`);
+  return Number(v);
+};
+try {
+  await init();
+  out.textContent = await bench(q.get('model') || 'dcgan', int('batch', 64), int('steps', 10),
+                                int('warmup', 2), q.get('backend') || 'gpu');
+} catch (e) {
+  out.textContent = JSON.stringify({ error: String(e && e.message || e) });
+}
