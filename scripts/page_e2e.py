@@ -106,11 +106,11 @@ class InlineFinder(html.parser.HTMLParser):
 
 
 class Browser:
-    def __init__(self, driver_port):
+    def __init__(self, driver_port, extra_args=()):
         self.port = driver_port
         with open("webdriver.json") as f:
             chrome = json.load(f)["goog:chromeOptions"]
-        args = chrome["args"] + ["--headless=new", "--window-size=1280,1000", f"--user-data-dir={tempfile.mkdtemp()}"]
+        args = chrome["args"] + ["--headless=new", "--window-size=1280,1000", f"--user-data-dir={tempfile.mkdtemp()}", *extra_args]
         caps = {"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"args": args},
@@ -313,6 +313,21 @@ def main():
         check(True, f"both panes go on training after the refused weights ({steps_then} -> {b.js(STEPS)})")
         b.screenshot(os.path.join(SHOTS, "page-e2e.png"))
         check_csp(b, "the page")
+
+        # 3c. A panic in the module (a bug) is reported, not answered with "busy"
+        # forever; Reset starts a new instance of the module, which trains again.
+        b.js("window.genlab.simulateCrash()")
+        why = b.wait("the crash message",
+                     "const m = document.querySelector('.message');"
+                     " return [...document.querySelectorAll('.pane')].every((p) => p.dataset.state === 'crashed')"
+                     " && m && !m.hidden && m.textContent")
+        check("bug" in why and "Reset" in why, f"a panic is reported with what to do: {why}")
+        b.click("button[data-action=reset]")
+        b.wait("a new module", "return [...document.querySelectorAll('.pane[data-state]')].every((p) => p.dataset.state === 'ready')")
+        b.click("button[data-action=train]")
+        b.wait("training after the restart", "return [...document.querySelectorAll('.pane')].every((p) => Number(p.dataset.step) > 5)")
+        check(True, f"after Reset both panes train again on a new module instance ({b.js(STEPS)})")
+        check_csp(b, "the page after a restart")
 
         # 4. Wrong URL parameters are each reported, under a line that says they
         # come from the address; a name is data, shortened, never a message of its own.

@@ -11,7 +11,7 @@
 // parameter checks and the run states are Rust (src/playground.rs); this
 // file builds the DOM, runs the animation loop and draws.
 
-import init, { Playground } from '../genlab.js';
+import init, * as genlab from '../genlab.js';
 
 const MODELS = [
   ['dcgan', 'DCGAN'],
@@ -27,7 +27,42 @@ const COLORS = ['#e0663a', '#3a8ee0'];
 const BUDGET_MS = 12;
 const DRAW_EVERY_MS = 300;
 
+// The wasm module every instance on the page uses. A panic in it (a bug)
+// aborts the call and leaves its state unusable; Reset then starts a new
+// instance of the module (the same file under another URL is a new ES
+// module with its own memory) and rebuilds the playground from its options.
+let generation = 0;
+let current = null; // { Playground, crashed, exports } of the live instance
 let wasmReady = null;
+
+function loadModule() {
+  wasmReady ??= (async () => {
+    const m = generation === 0 ? { default: init, ...genlab } : await import(`../genlab.js?instance=${generation}`);
+    const exports = await m.default({ module_or_path: new URL('../genlab_bg.wasm', import.meta.url) });
+    current = { Playground: m.Playground, crashed: m.crashed, exports };
+    return current;
+  })();
+  return wasmReady;
+}
+
+/// A live module: `dead`'s successor if `dead` is the current one.
+function freshModule(dead) {
+  if (dead && dead === current) {
+    generation += 1;
+    wasmReady = null;
+    creating = Promise.resolve();
+  }
+  return loadModule();
+}
+
+/// Why the module stopped (a panic's message), or null while it works.
+function crashedWhy(mod) {
+  try {
+    return mod.crashed() ?? null;
+  } catch (e) {
+    return `genlab stopped because of a bug (${reason(e)}). Press Reset to start it again; the training so far is lost.`;
+  }
+}
 let dataReady = null;
 let classifierReady = null;
 // Instances are created one after another, so that they share one device.
@@ -102,37 +137,104 @@ const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toF
 
 /// Mounts a playground in `element`; resolves to its handle.
 export async function mount(element, options = {}) {
-  wasmReady ??= init({ module_or_path: new URL('../genlab_bg.wasm', import.meta.url) });
-  await wasmReady;
-  const [[images, labels], classifier] = await Promise.all([bundledDigits(), classifierBytes()]);
-  const made = creating.then(() => Playground.create(toQuery(options), images, labels, classifier));
-  creating = made.catch(() => {});
+  const query = toQuery(options);
+  const [mod, pg] = await create(query, null);
   // A string is the page's own query (www/main.js): problems with it are about the address.
-  return new Lab(element, await made, typeof options === 'string');
+  return new Lab(element, mod, pg, query, typeof options === 'string');
+}
+
+/// A Playground for `query` on a live module (a new one if `dead` was the current one).
+async function create(query, dead) {
+  const mod = await freshModule(dead);
+  const [[images, labels], classifier] = await Promise.all([bundledDigits(), classifierBytes()]);
+  const made = creating.then(() => mod.Playground.create(query, images, labels, classifier));
+  creating = made.catch(() => {});
+  return [mod, await made];
 }
 
 class Lab extends EventTarget {
-  constructor(root, pg, fromAddress) {
+  constructor(root, mod, pg, query, fromAddress) {
     super();
     this.root = root;
+    this.query = query;
+    this.start(mod, pg);
+    this.showProblems(pg.problems(), fromAddress);
+    if (this.options.autostart) this.train();
+  }
+
+  /// Builds the page around `pg` and starts its animation loop.
+  start(mod, pg) {
+    this.mod = mod;
     this.pg = pg;
+    this.crash = null;
+    this.last = null;
     this.chain = Promise.resolve();
     this.options = pg.options();
     this.rates = [];
     this.running = true;
     this.wantFrame = true;
     this.build();
-    this.showProblems(pg.problems(), fromAddress);
     this.refresh();
-    if (this.options.autostart) this.train();
-    this.loop();
+    this.loops = (this.loops ?? 0) + 1;
+    this.loop(this.loops);
   }
 
-  /// Runs `fn` after every earlier call into the module (calls must not overlap).
+  /// Runs `fn` after every earlier call into the module (calls must not
+  /// overlap). After a panic every call fails with its message.
   call(fn) {
-    const p = this.chain.then(fn);
-    this.chain = p.catch(() => {});
+    const p = this.chain.then(() => {
+      if (this.crash) throw new Error(this.crash);
+      return fn();
+    });
+    this.chain = p.catch(() => this.checkCrash());
     return p;
+  }
+
+  /// After a failed call: if the module panicked, say so and stop the loop;
+  /// Reset (any of them) then starts genlab again.
+  checkCrash() {
+    if (this.crash) return;
+    const why = crashedWhy(this.mod);
+    if (!why) return;
+    this.crash = why;
+    this.running = false;
+    this.banner.textContent = 'genlab stopped because of a bug.';
+    this.banner.dataset.kind = 'error';
+    this.message(why, 'error');
+    for (const p of this.panes) {
+      p.root.dataset.state = 'crashed';
+      p.errorText.textContent = why;
+      p.error.hidden = false;
+    }
+    this.dispatchEvent(new CustomEvent('error', { detail: why }));
+  }
+
+  /// A new module instance and a new playground with the same options.
+  async restart() {
+    if (this.restarting) return this.restarting;
+    this.banner.textContent = 'Starting genlab again…';
+    this.restarting = (async () => {
+      try {
+        const [mod, pg] = await create(this.query, this.mod);
+        this.start(mod, pg);
+        this.message('genlab was started again after a bug; press Train to train from the start.', 'warn');
+      } catch (e) {
+        this.message(`genlab could not start again: ${reason(e)}. Reload the page.`, 'error');
+      } finally {
+        this.restarting = null;
+      }
+    })();
+    return this.restarting;
+  }
+
+  /// Memory of the page's module (for scripts/soak_page.py): {wasm_bytes}.
+  stats() {
+    return { wasm_bytes: this.mod.exports.memory.buffer.byteLength };
+  }
+
+  /// Makes the module panic, as a bug would (for the end-to-end test).
+  simulateCrash() {
+    return this.call(() => this.pg.debug_panic()).catch(() => {});
   }
 
   // ------------------------------------------------------------ public API
@@ -154,6 +256,7 @@ class Lab extends EventTarget {
   }
 
   all(what) {
+    if (this.crash) return what === 'reset' ? this.restart() : Promise.resolve();
     return this.call(() => {
       this.panes.forEach((_, i) => this.pg.command(i, what));
       if (what === 'reset') this.rates = [];
@@ -268,7 +371,7 @@ class Lab extends EventTarget {
       weightsInput);
     actions.hidden = !o.controls;
 
-    p.resetButton = el('button', { type: 'button', onclick: () => this.call(() => { this.pg.command(i, 'reset'); this.wantFrame = true; this.refresh(); }) }, 'Reset this model');
+    p.resetButton = el('button', { type: 'button', onclick: () => this.crash ? this.restart() : this.call(() => { this.pg.command(i, 'reset'); this.wantFrame = true; this.refresh(); }) }, 'Reset this model');
     p.errorText = el('span');
     p.error.append(p.errorText, ' ', p.resetButton);
 
@@ -431,8 +534,9 @@ class Lab extends EventTarget {
 
   // ----------------------------------------------------------------- loop
 
-  async loop() {
-    while (this.running && this.root.isConnected) {
+  async loop(id) {
+    // A restart starts a new loop; this one ends.
+    while (this.running && this.root.isConnected && id === this.loops) {
       await new Promise((r) => requestAnimationFrame(r));
       const training = this.last?.panes.some((p) => p.state === 'training');
       if (!training && !this.wantFrame) continue;
@@ -446,6 +550,7 @@ class Lab extends EventTarget {
         await this.call(() => { this.refresh(); this.draw(); });
         this.dispatchEvent(new CustomEvent('progress', { detail: this.last }));
       } catch (e) {
+        if (this.crash) break;
         // A device lost mid-frame fails the frame's read before the loss is reported.
         await new Promise((r) => setTimeout(r, 200));
         if (await this.call(() => this.pg.device_lost())) {
