@@ -371,6 +371,12 @@ def main():
         b.screenshot(os.path.join(SHOTS, "page-e2e-tutorial.png"))
         check_csp(b, "the tutorial and its embedded page")
 
+        # 6b. The benchmark page refuses a step count that would freeze the tab.
+        b.go(f"{origin}/www/bench.html?model=mlp-gan&batch=8&steps=4294967295&backend=cpu")
+        out = b.wait("the benchmark's answer", "const t = document.getElementById('out').textContent; return t !== 'pending' && t")
+        check("steps must be 1 to 1000" in out, f"bench.html refuses steps=4294967295 at once: {out}")
+        check_csp(b, "the benchmark page")
+
         # 7. Without WebGPU the banner says so in a sentence; the error itself
         # waits under "Technical details". (Hidden before the page's scripts run.)
         b.call("POST", f"{b.base}/goog/cdp/execute", {"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {

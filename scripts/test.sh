@@ -6,11 +6,13 @@
 #      native GPU (lavapipe where there is no GPU; a missing adapter fails)
 #   3. the same GPU tests in headless Chromium on WebGPU (SwiftShader)
 #   4. the playground builds with trunk and works end to end in headless
-#      Chromium: Train advances both panes, the grids change, both panes
-#      get their classifier scores, a bad IDX file gets a message, bad URL
-#      parameters are reported, a lost GPU device is recovered from, the
-#      tutorial's mount() instance trains (scripts/page_e2e.py; screenshots
-#      in target/)
+#      Chromium under its Content-Security-Policy: Train advances both
+#      panes, the grids change, both panes get their classifier scores, a
+#      bad IDX file and a huge weights file get messages, a panic is
+#      reported and Reset recovers, bad URL parameters are reported, a lost
+#      GPU device is recovered from, the tutorial's mount() instance trains,
+#      the benchmark refuses a freezing step count, a browser without WebGPU
+#      is told so (scripts/page_e2e.py; screenshots in target/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
