@@ -97,7 +97,10 @@ macro_rules! with_lab {
 struct Inner {
     engine: Engine,
     options: PageOptions,
+    /// What was wrong in the options (from a URL or `mount()`): data, not the page's words.
     problems: Vec<String>,
+    /// The page's own notices (a classifier that did not load).
+    notices: Vec<String>,
     /// The scoring classifier's file, kept to rebuild the lab.
     classifier: Option<Vec<u8>>,
     /// Which backend runs the models, and why (for the banner), with its technical detail.
@@ -164,14 +167,14 @@ async fn choose(choice: BackendChoice) -> Choice {
 
 /// The lab on the chosen backend, with the scoring classifier if there is one
 /// (a classifier that does not load costs the scores, not the page: the
-/// message goes to `problems`).
+/// message goes to `notices`).
 fn build(
     gpu: Option<Rc<Gpu>>,
     configs: &[ModelConfig],
     digits: &Digits,
     o: &PageOptions,
     classifier: Option<&[u8]>,
-    problems: &mut Vec<String>,
+    notices: &mut Vec<String>,
 ) -> Result<Engine, String> {
     let mut engine = match gpu {
         Some(g) => {
@@ -186,8 +189,8 @@ fn build(
     };
     if let Some(bytes) = classifier {
         if let Err(e) = with_lab!(&mut engine, |b, lab| lab.set_judge(b, bytes)) {
-            problems.push(format!(
-                "no scores: the scoring classifier did not load ({e})"
+            notices.push(format!(
+                "No scores: the scoring classifier did not load ({e}). Training works without them."
             ));
         }
     }
@@ -228,13 +231,14 @@ impl Playground {
         let (configs, more) = options.configs();
         problems.extend(more);
         let choice = choose(options.backend).await;
+        let mut notices = Vec::new();
         let engine = build(
             choice.gpu,
             &configs,
             &digits,
             &options,
             classifier.as_deref(),
-            &mut problems,
+            &mut notices,
         )
         .map_err(js_err)?;
         let p = Playground {
@@ -242,6 +246,7 @@ impl Playground {
                 engine,
                 options,
                 problems,
+                notices,
                 classifier,
                 note: choice.note,
                 note_detail: choice.detail,
@@ -287,6 +292,11 @@ impl Playground {
     /// What was wrong in the URL parameters given to `create` (one message each).
     pub fn problems(&self) -> Result<Vec<String>, JsValue> {
         Ok(self.inner()?.problems.clone())
+    }
+
+    /// The page's own notices so far (one sentence or two each).
+    pub fn notices(&self) -> Result<Vec<String>, JsValue> {
+        Ok(self.inner()?.notices.clone())
     }
 
     /// {backend, note, adapter, real, panes: [{model, state, error, step, samples_seen, epoch, losses, score, ...}]}
@@ -519,18 +529,18 @@ impl Playground {
                 (configs, data, i.options.clone(), i.classifier.clone())
             };
             let chosen = choose(choice).await;
-            let mut problems = Vec::new();
+            let mut notices = Vec::new();
             let engine = build(
                 chosen.gpu,
                 &configs,
                 &data,
                 &options,
                 classifier.as_deref(),
-                &mut problems,
+                &mut notices,
             )
             .map_err(js_err)?;
             let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
-            i.problems.extend(problems);
+            i.notices = notices;
             i.engine = engine;
             i.note = chosen.note;
             i.note_detail = chosen.detail;

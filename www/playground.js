@@ -158,7 +158,7 @@ class Lab extends EventTarget {
     this.root = root;
     this.query = query;
     this.start(mod, pg);
-    this.showProblems(pg.problems(), fromAddress);
+    this.showProblems(pg.problems(), pg.notices(), fromAddress);
     if (this.options.autostart) this.train();
   }
 
@@ -394,17 +394,14 @@ class Lab extends EventTarget {
   /// What was wrong in the parameters. They are whatever a link said (one can
   /// say "Your session has expired=1"), so they are shown as quoted items under
   /// a line that says where they come from, never as the page's own words.
-  showProblems(problems, fromAddress) {
-    // The scoring classifier's failure comes in the same list (src/web.rs, build()).
-    const scoring = problems.filter((p) => p.startsWith('no scores:'));
-    const params = problems.filter((p) => !scoring.includes(p));
-    if (!problems.length) return;
+  showProblems(params, notices, fromAddress) {
+    if (!params.length && !notices.length) return;
     const intro = fromAddress
       ? 'This page’s address has parameters genlab could not use; it ignored them and kept its defaults:'
       : 'genlab could not use some of the options it was given; it ignored them and kept its defaults:';
     this.msg.replaceChildren(
       ...(params.length ? [intro, el('ul', {}, ...params.map((p) => el('li', {}, p)))] : []),
-      ...scoring.map((p) => el('span', { class: 'line' }, `${p[0].toUpperCase()}${p.slice(1)}. Training works without them.`)));
+      ...notices.map((p) => el('span', { class: 'line' }, p)));
     this.msg.dataset.kind = 'warn';
     this.msg.hidden = false;
   }
