@@ -7,13 +7,12 @@ Usage: scripts/bench_page.py 'model=dcgan&batch=8&steps=2&backend=gpu' [DIST_DIR
 Content-Security-Policy (Trunk.toml), as `trunk serve` serves it."""
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from page_e2e import free_port, serve, webdriver  # noqa: E402
+from page_e2e import chromedriver, serve, webdriver  # noqa: E402
 
 QUERY = sys.argv[1] if len(sys.argv) > 1 else "model=dcgan&batch=8&steps=2&backend=gpu"
 DIST = sys.argv[2] if len(sys.argv) > 2 else "dist"
@@ -23,17 +22,10 @@ TIMEOUT_S = int(os.environ.get("BENCH_TIMEOUT", "1800"))
 def main():
     server, origin = serve(DIST)
     page = f"{origin}/www/bench.html?{QUERY}"
-    driver_port = free_port()
-    driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver, driver_port = chromedriver()
     out = "pending"
     refused = []
     try:
-        for _ in range(100):
-            try:
-                webdriver(driver_port, "GET", "/status")
-                break
-            except OSError:
-                time.sleep(0.1)
         with open("webdriver.json") as f:
             chrome = json.load(f)["goog:chromeOptions"]
         args = chrome["args"] + ["--headless=new", f"--user-data-dir={tempfile.mkdtemp()}"]

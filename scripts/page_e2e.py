@@ -88,6 +88,19 @@ def serve(dist):
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def chromedriver():
+    """Starts chromedriver on a free port and waits until it answers: (process, port)."""
+    port = free_port()
+    proc = subprocess.Popen(["chromedriver", f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    return proc, port
+
+
 class InlineFinder(html.parser.HTMLParser):
     """What in a page the policy refuses before it runs: inline scripts and styles."""
     def __init__(self):
@@ -232,16 +245,9 @@ def main():
     server, origin = serve(DIST)
     with urllib.request.urlopen(f"{origin}/") as r:
         check(r.headers["Content-Security-Policy"] == CSP, f"the test server sends Trunk.toml's policy: {CSP}")
-    driver_port = free_port()
-    driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver, driver_port = chromedriver()
     b = None
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{driver_port}/status", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         b = Browser(driver_port)
         t0 = time.time()
 

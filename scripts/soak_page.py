@@ -14,12 +14,11 @@ Not a test (it takes the better part of an hour on the CPU backend):
 Prints one line per sample and a verdict; exits non-zero if a column grew."""
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from page_e2e import Browser, free_port, serve, webdriver  # noqa: E402
+from page_e2e import Browser, chromedriver, serve  # noqa: E402
 
 QUERY = sys.argv[1] if len(sys.argv) > 1 else ""
 STEPS = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
@@ -72,16 +71,9 @@ return {
 
 def main():
     server, origin = serve(DIST)
-    driver_port = free_port()
-    driver = subprocess.Popen(["chromedriver", f"--port={driver_port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver, driver_port = chromedriver()
     samples = []
     try:
-        for _ in range(100):
-            try:
-                webdriver(driver_port, "GET", "/status")
-                break
-            except OSError:
-                time.sleep(0.1)
         b = Browser(driver_port, extra_args=["--js-flags=--expose-gc", "--enable-precise-memory-info"])
         b.call("POST", f"{b.base}/goog/cdp/execute",
                {"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": COUNT_BUFFERS}})

@@ -30,44 +30,7 @@ pub fn matmul(
     trans_b: bool,
     accumulate: bool,
 ) {
-    assert!(
-        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
-        "matmul: buffers too small for {m}x{k} · {k}x{n}"
-    );
-    if m == 0 || n == 0 {
-        return;
-    }
-    let (rsa, csa) = if trans_a {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let (rsb, csb) = if trans_b {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
-    let beta = if accumulate { 1.0 } else { 0.0 };
-    // SAFETY: the asserts above keep every index sgemm forms, (i·rs + p·cs) for
-    // i < rows and p < cols of each operand, inside its slice.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+    matmul_threaded(1, c, a, b, m, n, k, trans_a, trans_b, accumulate);
 }
 
 /// A raw pointer that may cross to a scoped thread: each thread writes its own
@@ -97,15 +60,20 @@ pub fn matmul_threaded(
     trans_b: bool,
     accumulate: bool,
 ) {
-    let by_rows = m >= n;
-    let parts = threads.min(if by_rows { m } else { n });
-    if parts <= 1 || m * n * k < PARALLEL_MIN {
-        return matmul(c, a, b, m, n, k, trans_a, trans_b, accumulate);
-    }
     assert!(
         a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
         "matmul: buffers too small for {m}x{k} · {k}x{n}"
     );
+    if m == 0 || n == 0 {
+        return;
+    }
+    let by_rows = m >= n;
+    let len = if by_rows { m } else { n };
+    let parts = if m * n * k < PARALLEL_MIN {
+        1
+    } else {
+        threads.clamp(1, len)
+    };
     let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };
     let (rsb, csb) = if trans_b { (1, k) } else { (n, 1) };
     let beta = if accumulate { 1.0 } else { 0.0 };
@@ -115,7 +83,6 @@ pub fn matmul_threaded(
         Shared(c.as_mut_ptr()),
     );
     let (ap, bp) = (Shared(ap), Shared(bp));
-    let len = if by_rows { m } else { n };
     let per = len.div_ceil(parts);
     // One block of C: rows (or columns) start..end, with the operands offset to match.
     let block = move |start: usize, end: usize| {
@@ -125,8 +92,9 @@ pub fn matmul_threaded(
         } else {
             (m, end - start, 0, start * csb, start)
         };
-        // SAFETY: the operands' extents are checked above; a block reads
-        // inside them and writes only its own rows (columns) of C.
+        // SAFETY: the asserts above keep every index sgemm forms, (i·rs + p·cs)
+        // for i < rows and p < cols of each operand, inside its slice; a block
+        // writes only its own rows (columns) of C.
         unsafe {
             matrixmultiply::sgemm(
                 mm,
@@ -146,6 +114,9 @@ pub fn matmul_threaded(
             );
         }
     };
+    if parts == 1 {
+        return block(0, len);
+    }
     std::thread::scope(|s| {
         for start in (per..len).step_by(per) {
             s.spawn(move || block(start, (start + per).min(len)));

@@ -6,7 +6,7 @@
 
 mod common;
 
-use genlab::backend::{Backend, Cpu};
+use genlab::backend::Backend;
 use genlab::data::{Digits, PIXELS};
 use genlab::models::{ModelConfig, ModelKind};
 use genlab::playground::{
@@ -16,32 +16,6 @@ use genlab::playground::{
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-
-/// A test both natively and in the browser.
-macro_rules! both {
-    ($name:ident, $body:block) => {
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        fn $name() $body
-    };
-}
-
-/// An async test on the CPU backend, natively and in the browser.
-macro_rules! cpu_test {
-    ($name:ident, $body:path) => {
-        #[cfg(not(target_arch = "wasm32"))]
-        #[test]
-        fn $name() {
-            pollster::block_on($body(&Cpu::new()));
-        }
-
-        #[cfg(target_arch = "wasm32")]
-        #[wasm_bindgen_test::wasm_bindgen_test]
-        async fn $name() {
-            $body(&Cpu::new()).await;
-        }
-    };
-}
 
 const IMAGES: &[u8] = include_bytes!("../www/data/mnist-train-10k-images-idx3-ubyte.gz");
 const LABELS: &[u8] = include_bytes!("../www/data/mnist-train-10k-labels-idx1-ubyte.gz");

@@ -24,6 +24,35 @@ macro_rules! gpu_test {
     };
 }
 
+/// `both!(name, { body })`: a test both natively and in the browser.
+#[macro_export]
+macro_rules! both {
+    ($name:ident, $body:block) => {
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        fn $name() $body
+    };
+}
+
+/// `cpu_test!(name, body_fn)`: an async test on the CPU backend, natively
+/// and in the browser.
+#[macro_export]
+macro_rules! cpu_test {
+    ($name:ident, $body:path) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        #[test]
+        fn $name() {
+            pollster::block_on($body(&genlab::backend::Cpu::new()));
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        async fn $name() {
+            $body(&genlab::backend::Cpu::new()).await;
+        }
+    };
+}
+
 /// The test binary's GPU. A missing adapter fails the test with the reason:
 /// nothing is skipped.
 #[cfg(not(target_arch = "wasm32"))]
