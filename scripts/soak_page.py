@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Soak benchmark of the built playground (dist/) in headless Chromium: trains
-both panes for STEPS steps each and, every EVERY steps, samples the wasm
-module's memory, the page's JS heap (after a forced garbage collection) and,
-on the GPU path, the number of live GPU buffers (counted by wrapping
-GPUDevice.createBuffer and GPUBuffer.destroy, and a FinalizationRegistry
-for buffers collected without destroy). All three should be flat after the
-first EVERY steps: a leak per step or per picture shows as a rising column.
+both panes for STEPS steps each and, every EVERY steps, pauses them and
+samples the wasm module's memory, the page's JS heap (after a forced garbage
+collection, with no frame in flight) and, on the GPU path, the number of
+live GPU buffers (counted by wrapping GPUDevice.createBuffer and
+GPUBuffer.destroy, and a FinalizationRegistry for buffers collected without
+destroy); then trains on. All three should be flat after the first EVERY
+steps: a leak per step or per picture shows as a rising column.
 
 Not a test (it takes the better part of an hour on the CPU backend):
   scripts/soak_page.py [QUERY] [STEPS] [EVERY] [DIST_DIR]
@@ -54,7 +55,7 @@ COUNT_BUFFERS = """
 """
 
 SAMPLE = """
-if (self.gc) gc();
+if (self.gc) { gc(); gc(); }
 const s = window.genlab.state();
 const stats = window.genlab.stats();
 const buffers = self.genlabGpuBuffers ? self.genlabGpuBuffers() : null;
@@ -85,10 +86,15 @@ def main():
         next_at = EVERY
         print(f"soak: {origin}/?{query}, a sample every {EVERY} steps", flush=True)
         print("steps      seconds  wasm MiB  JS heap MiB  GPU buffers", flush=True)
+        done = "return window.genlab.state().panes.every((p) => ['finished', 'failed'].includes(p.state))"
         while True:
-            s = b.js(SAMPLE)
-            low = min(s["steps"])
-            if low >= next_at or all(st in ("finished", "failed") for st in s["states"]):
+            low = b.js("return Math.min(...window.genlab.state().panes.map((p) => p.step))")
+            if low >= next_at or b.js(done):
+                # Measured paused: no frame in flight holds garbage that a GC cannot free yet.
+                b.js("window.genlab.pause()")
+                b.wait("the panes to pause", "return window.genlab.state().panes.every((p) => p.state !== 'training')")
+                time.sleep(1)
+                s = b.js(SAMPLE)
                 s["seconds"] = round(time.time() - t0, 1)
                 samples.append(s)
                 heap = "-" if s["js_heap"] is None else f"{s['js_heap'] / 2**20:.1f}"
@@ -97,6 +103,7 @@ def main():
                 next_at = (low // EVERY + 1) * EVERY
                 if all(st in ("finished", "failed") for st in s["states"]):
                     break
+                b.js("window.genlab.train()")
             time.sleep(2)
         if any(st == "failed" for st in samples[-1]["states"]):
             sys.exit(f"a pane failed: {samples[-1]['states']}")
