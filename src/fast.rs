@@ -195,12 +195,11 @@ pub fn par_chunks_mut<T: Send>(threads: usize, out: &mut [T], f: impl Fn(usize, 
     }
     let per = out.len().div_ceil(parts);
     let f = &f;
-    let jobs = out
-        .chunks_mut(per)
-        .enumerate()
-        .map(|(i, chunk)| Box::new(move || f(i * per, chunk)) as Box<dyn FnOnce() + Send>)
-        .collect();
-    run_jobs(jobs);
+    run_parts(
+        out.chunks_mut(per)
+            .enumerate()
+            .map(|(i, chunk)| move || f(i * per, chunk)),
+    );
 }
 
 /// Reused working memory for the im2col convolutions, and the number of
@@ -258,22 +257,21 @@ fn grow(bufs: &mut Vec<Vec<f32>>, parts: usize, len: usize) -> &mut [Vec<f32>] {
     &mut bufs[..parts]
 }
 
-/// Runs each job, the first on this thread and the others on scoped threads
-/// of their own (none is spawned for a single job).
-fn run_jobs<'a>(mut jobs: Vec<Box<dyn FnOnce() + Send + 'a>>) {
-    if jobs.len() <= 1 {
-        if let Some(job) = jobs.pop() {
-            job();
-        }
-        return;
+/// Runs each part, the first on this thread and the others on scoped threads
+/// of their own. A single part runs inline: nothing is spawned or allocated
+/// (every op of a one-thread step, the browser's).
+fn run_parts<F: FnOnce() + Send>(mut parts: impl Iterator<Item = F>) {
+    let Some(first) = parts.next() else { return };
+    match parts.next() {
+        None => first(),
+        Some(second) => std::thread::scope(|s| {
+            s.spawn(second);
+            for part in parts {
+                s.spawn(part);
+            }
+            first();
+        }),
     }
-    let first = jobs.remove(0);
-    std::thread::scope(|s| {
-        for job in jobs {
-            s.spawn(job);
-        }
-        first();
-    });
 }
 
 /// cols[(ci·K + kh)·K + kw][oh·W_out + ow] = x[ci, oh·S + kh − pad_h, ow·S + kw − pad_w] (0 outside), for one image.
@@ -338,21 +336,21 @@ fn conv_gemm(
     let (x_len, out_len) = (g.c_in * g.h * g.w, g.c_out * p);
     let (parts, per) = scratch.split(g.n);
     let cols = scratch.cols(parts, patch * p);
-    let jobs = out[..g.n * out_len]
-        .chunks_mut(per * out_len)
-        .zip(x[..g.n * x_len].chunks(per * x_len))
-        .zip(cols.iter_mut())
-        .map(|((out, x), cols)| {
-            Box::new(move || {
-                let cols = &mut cols[..patch * p];
-                for (out_n, x_n) in out.chunks_mut(out_len).zip(x.chunks(x_len)) {
-                    im2col(cols, x_n, g);
-                    matmul(out_n, w, cols, g.c_out, p, patch, false, false, accumulate);
+    run_parts(
+        out[..g.n * out_len]
+            .chunks_mut(per * out_len)
+            .zip(x[..g.n * x_len].chunks(per * x_len))
+            .zip(cols.iter_mut())
+            .map(|((out, x), cols)| {
+                move || {
+                    let cols = &mut cols[..patch * p];
+                    for (out_n, x_n) in out.chunks_mut(out_len).zip(x.chunks(x_len)) {
+                        im2col(cols, x_n, g);
+                        matmul(out_n, w, cols, g.c_out, p, patch, false, false, accumulate);
+                    }
                 }
-            }) as Box<dyn FnOnce() + Send>
-        })
-        .collect();
-    run_jobs(jobs);
+            }),
+    );
 }
 
 /// y = act(conv2d(x, w) + b): per image, y_n[C_out, P] = w[C_out, C_in·K·K] · im2col(x_n).
@@ -391,21 +389,21 @@ pub fn conv2d_backward_input(
     let (x_len, y_len) = (g.c_in * g.h * g.w, g.c_out * p);
     let (parts, per) = scratch.split(g.n);
     let cols = scratch.cols(parts, patch * p);
-    let jobs = dx[..g.n * x_len]
-        .chunks_mut(per * x_len)
-        .zip(dy[..g.n * y_len].chunks(per * y_len))
-        .zip(cols.iter_mut())
-        .map(|((dx, dy), cols)| {
-            Box::new(move || {
-                let cols = &mut cols[..patch * p];
-                for (dx_n, dy_n) in dx.chunks_mut(x_len).zip(dy.chunks(y_len)) {
-                    matmul(cols, w, dy_n, patch, p, g.c_out, true, false, false);
-                    col2im_add(dx_n, cols, g);
+    run_parts(
+        dx[..g.n * x_len]
+            .chunks_mut(per * x_len)
+            .zip(dy[..g.n * y_len].chunks(per * y_len))
+            .zip(cols.iter_mut())
+            .map(|((dx, dy), cols)| {
+                move || {
+                    let cols = &mut cols[..patch * p];
+                    for (dx_n, dy_n) in dx.chunks_mut(x_len).zip(dy.chunks(y_len)) {
+                        matmul(cols, w, dy_n, patch, p, g.c_out, true, false, false);
+                        col2im_add(dx_n, cols, g);
+                    }
                 }
-            }) as Box<dyn FnOnce() + Send>
-        })
-        .collect();
-    run_jobs(jobs);
+            }),
+    );
 }
 
 /// dw += Σ_n dy_n · im2col(x_n)ᵀ.
@@ -430,21 +428,20 @@ pub fn conv2d_backward_weight(
     let cols = scratch.cols(parts, patch * p);
     let sums =
         std::iter::once(&mut dw[..w_len]).chain(partial_bufs.iter_mut().map(|b| &mut b[..w_len]));
-    let jobs = sums
-        .zip(x[..g.n * x_len].chunks(per * x_len))
-        .zip(dy[..g.n * y_len].chunks(per * y_len))
-        .zip(cols.iter_mut())
-        .map(|(((dw, x), dy), cols)| {
-            Box::new(move || {
-                let cols = &mut cols[..patch * p];
-                for (x_n, dy_n) in x.chunks(x_len).zip(dy.chunks(y_len)) {
-                    im2col(cols, x_n, g);
-                    matmul(dw, dy_n, cols, g.c_out, patch, p, false, true, true);
+    run_parts(
+        sums.zip(x[..g.n * x_len].chunks(per * x_len))
+            .zip(dy[..g.n * y_len].chunks(per * y_len))
+            .zip(cols.iter_mut())
+            .map(|(((dw, x), dy), cols)| {
+                move || {
+                    let cols = &mut cols[..patch * p];
+                    for (x_n, dy_n) in x.chunks(x_len).zip(dy.chunks(y_len)) {
+                        im2col(cols, x_n, g);
+                        matmul(dw, dy_n, cols, g.c_out, patch, p, false, true, true);
+                    }
                 }
-            }) as Box<dyn FnOnce() + Send>
-        })
-        .collect();
-    run_jobs(jobs);
+            }),
+    );
     for b in partial_bufs.iter() {
         for (d, &v) in dw[..w_len].iter_mut().zip(&b[..w_len]) {
             *d += v;
