@@ -6,13 +6,7 @@
 // activation into their store and still be differentiated here.
 //
 // The activate() helper is shared with gemm-based modules (they prepend this
-// file), with codes ACT_NONE..ACT_SIGMOID mirrored by `Activation` in Rust.
-
-const ACT_NONE: u32 = 0u;
-const ACT_RELU: u32 = 1u;
-const ACT_LEAKY_RELU: u32 = 2u;
-const ACT_TANH: u32 = 3u;
-const ACT_SIGMOID: u32 = 4u;
+// file), with codes ACT_NONE..ACT_SIGMOID prepended from `core::ACTIVATION_CODES`.
 
 // tanh via exp of a clamped argument: tanh(±10) is ±1 in f32, and some
 // implementations return NaN for large |x|.

@@ -3,8 +3,6 @@
 //   m = β1·m + (1 − β1)·g,  v = β2·v + (1 − β2)·g²
 //   p -= lr · (m / (1 − β1^t)) / (√(v / (1 − β2^t)) + ε)
 
-const WG: u32 = 256u;
-
 struct AdamParams {
     len: u32,
     lr: f32,

@@ -33,15 +33,15 @@ fn bn_index(c: u32, e: u32) -> u32 {
 }
 
 // y = γ·(x − μ_B)/√(σ²_B + ε) + β, saving μ_B and 1/√(σ²_B + ε) for backward.
-@compute @workgroup_size(RED_WG)
+@compute @workgroup_size(WG)
 fn batchnorm_forward_train(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let c = wg.x;
     let count = params.n * params.p;
     var s = 0.0;
-    for (var e = li; e < count; e += RED_WG) { s += x[bn_index(c, e)]; }
+    for (var e = li; e < count; e += WG) { s += x[bn_index(c, e)]; }
     let mu = workgroup_sum(s, li) / f32(count);
     var q = 0.0;
-    for (var e = li; e < count; e += RED_WG) {
+    for (var e = li; e < count; e += WG) {
         let d = x[bn_index(c, e)] - mu;
         q += d * d;
     }
@@ -49,7 +49,7 @@ fn batchnorm_forward_train(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
     let inv = 1.0 / sqrt(var_b + params.eps);
     let g = gamma[c];
     let b = beta[c];
-    for (var e = li; e < count; e += RED_WG) {
+    for (var e = li; e < count; e += WG) {
         let i = bn_index(c, e);
         y[i] = g * (x[i] - mu) * inv + b;
     }
@@ -62,9 +62,9 @@ fn batchnorm_forward_train(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
 }
 
 // y = γ·(x − r_μ)/√(r_σ² + ε) + β with the running statistics (evaluation).
-@compute @workgroup_size(RED_WG)
+@compute @workgroup_size(WG)
 fn batchnorm_forward_eval(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let i = (wg.y * nwg.x + wg.x) * RED_WG + li;
+    let i = (wg.y * nwg.x + wg.x) * WG + li;
     if (i >= params.n * params.c * params.p) { return; }
     let c = (i / params.p) % params.c;
     y[i] = gamma[c] * (x[i] - running_mean[c]) / sqrt(running_var[c] + params.eps) + beta[c];
@@ -73,7 +73,7 @@ fn batchnorm_forward_eval(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
 // With x̂ = (x − μ)·inv and M = N·P:
 //   dγ += Σ dy·x̂,  dβ += Σ dy,
 //   dx (+)= γ·inv·(dy − Σdy/M − x̂·Σ(dy·x̂)/M)
-@compute @workgroup_size(RED_WG)
+@compute @workgroup_size(WG)
 fn batchnorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let c = wg.x;
     let count = params.n * params.p;
@@ -81,7 +81,7 @@ fn batchnorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
     let inv = invstd[c];
     var s_dy = 0.0;
     var s_dyx = 0.0;
-    for (var e = li; e < count; e += RED_WG) {
+    for (var e = li; e < count; e += WG) {
         let i = bn_index(c, e);
         s_dy += dy[i];
         s_dyx += dy[i] * (x[i] - mu) * inv;
@@ -90,7 +90,7 @@ fn batchnorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
     let sum_dyx = workgroup_sum(s_dyx, li);
     let m = f32(count);
     let scale = gamma[c] * inv;
-    for (var e = li; e < count; e += RED_WG) {
+    for (var e = li; e < count; e += WG) {
         let i = bn_index(c, e);
         let xhat = (x[i] - mu) * inv;
         let g = scale * (dy[i] - sum_dy / m - xhat * sum_dyx / m);

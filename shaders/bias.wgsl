@@ -13,12 +13,12 @@ struct BiasParams {
 @group(0) @binding(2) var<storage, read_write> db: array<f32>;
 
 // db[c] (+)= Σ_{n,p} dY[n,c,p]
-@compute @workgroup_size(RED_WG)
+@compute @workgroup_size(WG)
 fn bias_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let c = wg.x; // uniform across the workgroup, so no early return before the barriers
     let count = params.n * params.p;
     var s = 0.0;
-    for (var e = li; e < count; e += RED_WG) {
+    for (var e = li; e < count; e += WG) {
         let n = e / params.p;
         s += dy[(n * params.c + c) * params.p + e % params.p];
     }

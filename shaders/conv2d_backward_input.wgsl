@@ -76,9 +76,9 @@ fn conv2d_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
 // and only the taps of its phase. With few input channels the GEMM's N is 1
 // or 2, nothing is shared across its tile, and its barriers dominate; this
 // form has none. Same bindings and store semantics as the GEMM form.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn conv2d_backward_input_direct(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let i = (wg.y * nwg.x + wg.x) * 256u + li;
+    let i = (wg.y * nwg.x + wg.x) * WG + li;
     if (i >= params.n * params.c_in * params.h * params.w) { return; }
     let iw = i % params.w;
     let ih = (i / params.w) % params.h;

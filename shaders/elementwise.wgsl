@@ -3,9 +3,7 @@
 // the per-model step counter. Prepended with activation.wgsl.
 //
 // Launch grid: 1-D over `len`, spread over x and y so that more than
-// 65535 × 256 elements fit: i = (wg.y · num_wg.x + wg.x) · 256 + local.
-
-const WG: u32 = 256u;
+// 65535 × WG elements fit: i = (wg.y · num_wg.x + wg.x) · WG + local.
 
 struct ElementwiseParams {
     len: u32,

@@ -104,10 +104,10 @@ fn gemm(group: vec3<u32>, local: vec2<u32>, index: u32) {
 }
 
 // C[m,n] ← store_c(Σ_z partial[z][m][n]), after a split-K gemm.
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn gemm_reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let dims = gemm_dims();
-    let i = (wg.y * nwg.x + wg.x) * 256u + li;
+    let i = (wg.y * nwg.x + wg.x) * WG + li;
     if (i >= dims.x * dims.y) { return; }
     var s = 0.0;
     for (var z = 0u; z < split.splits; z++) {

@@ -21,8 +21,8 @@ struct LossParams {
     scale: f32,
     slot: u32,       // index in the loss buffer
     classes: u32,    // softmax_cross_entropy: logits per row
+    _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: LossParams;
@@ -44,10 +44,10 @@ fn sigmoid(x: f32) -> f32 {
     return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
 
-@compute @workgroup_size(RED_WG)
+@compute @workgroup_size(WG)
 fn bce_with_logits(@builtin(local_invocation_index) li: u32) {
     var s = 0.0;
-    for (var i = li; i < params.len; i += RED_WG) {
+    for (var i = li; i < params.len; i += WG) {
         let v = x[i];
         let t = target_at(i);
         s += max(v, 0.0) - v * t + log(1.0 + exp(-abs(v)));
@@ -57,10 +57,10 @@ fn bce_with_logits(@builtin(local_invocation_index) li: u32) {
     if (li == 0u) { loss[params.slot] = params.scale * total; }
 }
 
-@compute @workgroup_size(RED_WG)
+@compute @workgroup_size(WG)
 fn least_squares(@builtin(local_invocation_index) li: u32) {
     var s = 0.0;
-    for (var i = li; i < params.len; i += RED_WG) {
+    for (var i = li; i < params.len; i += WG) {
         let d = x[i] - target_at(i);
         s += 0.5 * d * d;
         dx[i] = params.scale * d;
@@ -69,10 +69,10 @@ fn least_squares(@builtin(local_invocation_index) li: u32) {
     if (li == 0u) { loss[params.slot] = params.scale * total; }
 }
 
-@compute @workgroup_size(RED_WG)
+@compute @workgroup_size(WG)
 fn mse(@builtin(local_invocation_index) li: u32) {
     var s = 0.0;
-    for (var i = li; i < params.len; i += RED_WG) {
+    for (var i = li; i < params.len; i += WG) {
         let d = x[i] - target_at(i);
         s += d * d;
         dx[i] = params.scale * 2.0 * d;
@@ -81,12 +81,12 @@ fn mse(@builtin(local_invocation_index) li: u32) {
     if (li == 0u) { loss[params.slot] = params.scale * total; }
 }
 
-@compute @workgroup_size(RED_WG)
+@compute @workgroup_size(WG)
 fn softmax_cross_entropy(@builtin(local_invocation_index) li: u32) {
     let k = params.classes;
     let rows = params.len / k;
     var s = 0.0;
-    for (var r = li; r < rows; r += RED_WG) {
+    for (var r = li; r < rows; r += WG) {
         let base = r * k;
         var m = x[base];
         for (var j = 1u; j < k; j++) { m = max(m, x[base + j]); }
@@ -107,10 +107,10 @@ fn softmax_cross_entropy(@builtin(local_invocation_index) li: u32) {
     if (li == 0u) { loss[params.slot] = params.scale * total; }
 }
 
-@compute @workgroup_size(RED_WG)
+@compute @workgroup_size(WG)
 fn gaussian_kl(@builtin(local_invocation_index) li: u32) {
     var s = 0.0;
-    for (var i = li; i < params.len; i += RED_WG) {
+    for (var i = li; i < params.len; i += WG) {
         let m = mu[i];
         let lv = logvar[i];
         let e = exp(lv);

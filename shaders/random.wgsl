@@ -6,8 +6,6 @@
 // `step` comes from the model's step counter on the GPU, so each training
 // step draws new numbers with nothing uploaded.
 
-const WG: u32 = 256u;
-
 struct RandomParams {
     len: u32,
     seed: u32,

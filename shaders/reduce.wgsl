@@ -1,15 +1,13 @@
-// reduce.wgsl: a 256-thread workgroup sum, prepended to the kernels that reduce
+// reduce.wgsl: a WG-thread workgroup sum, prepended to the kernels that reduce
 // (bias gradients, batch norm statistics, losses). Every thread of the
 // workgroup must call it (it contains barriers).
 
-const RED_WG: u32 = 256u;
-
-var<workgroup> reduce_scratch: array<f32, 256>;
+var<workgroup> reduce_scratch: array<f32, WG>;
 
 fn workgroup_sum(v: f32, local: u32) -> f32 {
     reduce_scratch[local] = v;
     workgroupBarrier();
-    for (var s = RED_WG / 2u; s > 0u; s >>= 1u) {
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
         if (local < s) {
             reduce_scratch[local] += reduce_scratch[local + s];
         }

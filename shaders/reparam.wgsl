@@ -1,8 +1,6 @@
 // reparam.wgsl: the VAE reparameterisation z = μ + e^{½·lv}·ε with ε ~ N(0, I)
 // drawn beforehand (gaussian_noise) into its own buffer, so backward sees it.
 
-const WG: u32 = 256u;
-
 struct ReparamParams {
     len: u32,
     accumulate: u32, // backward: 1 ⇒ dμ, dlv += ..., 0 ⇒ = ...

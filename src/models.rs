@@ -7,14 +7,20 @@
 //! size, for evaluation on held-out digits, and for drawing samples.
 //! Everything a step needs is made here; a step only records ops.
 
-use crate::backend::{Backend, LossTarget};
-use crate::cpu::{Activation, AdamConfig};
+use crate::backends::{Backend, TensorLen};
+use crate::core::rng::Rng;
+use crate::core::{Activation, AdamConfig, Grad};
 use crate::data::PIXELS;
 use crate::nn::{
     ArenaPart, InputGrad, LayerSpec, Linear, LinearParams, Mode, NetParams, NetSpec, ParamArena,
     ParamsBuilder, Sequential,
 };
-use crate::rng::Rng;
+use crate::ops::{
+    add_assign, BceWithLogits, BernoulliReconstruction, GaussianKl, GaussianKlTensors,
+    GaussianNoise, Key, LeastSquares, LossTarget, LossTensors, Mse, NoiseTensors,
+    ReparameterizeBackward, ReparameterizeBackwardTensors, ReparameterizeForward,
+    ReparameterizeForwardTensors, StepIncrement, StepTensors,
+};
 use std::fmt;
 
 /// Which model.
@@ -243,6 +249,38 @@ impl ModelConfig {
             ModelKind::MlpVae | ModelKind::ConvVae => &["reconstruction", "kl"],
         }
     }
+}
+
+/// N(0, 1) into `out`, drawn from `key` at the step held in `step`.
+fn gaussian<B: Backend>(b: &B, out: &B::Tensor, key: Key, step: &B::Tensor) -> B::Op {
+    let op = GaussianNoise {
+        mean: 0.0,
+        std: 1.0,
+        key,
+    };
+    b.bind(&op, NoiseTensors { out, step })
+}
+
+/// The Bernoulli reconstruction loss of images `x` from `logits`, per image
+/// averaged over the batch, into loss slot 0.
+fn reconstruction<B: Backend>(
+    b: &B,
+    dx: &B::Tensor,
+    logits: &B::Tensor,
+    x: &B::Tensor,
+    losses: &B::Tensor,
+) -> B::Op {
+    let op = BernoulliReconstruction {
+        n: x.len() / PIXELS,
+        slot: 0,
+    };
+    let t = LossTensors {
+        dx,
+        x: logits,
+        target: LossTarget::Values(x),
+        loss: losses,
+    };
+    b.bind(&op, t)
 }
 
 const LEAK: Activation = Activation::LeakyRelu(0.2);
@@ -539,7 +577,15 @@ impl<B: Backend> Parts<B> {
         let (ga, da) = (self.arena(0), self.arena(1));
         let seed = self.config.seed;
         let z = b.zeros(n * self.config.latent);
-        let noise = b.gaussian_noise(&z, 0.0, 1.0, seed, stream::GAN_NOISE, &ga.step);
+        let noise = gaussian(
+            b,
+            &z,
+            Key {
+                seed,
+                stream: stream::GAN_NOISE,
+            },
+            &ga.step,
+        );
         let d_input = b.zeros(2 * n * PIXELS);
         let d_dx = b.zeros(2 * n * PIXELS);
         let fake = (
@@ -570,27 +616,38 @@ impl<B: Backend> Parts<B> {
         targets[n..].fill(1.0);
         let targets = b.upload(&targets);
         let (fake_logits, fake_dlogits) = (b.slice(&d.y, 0, n), b.slice(&d.dy, 0, n));
+        // G's loss: D's fake logits against the "real" label.
+        let g_loss_tensors = LossTensors {
+            dx: &fake_dlogits,
+            x: &fake_logits,
+            target: LossTarget::Const(1.0),
+            loss: losses,
+        };
         let (d_loss, g_loss) = match self.config.gan_loss {
             GanLoss::Bce => (
                 // Σ over 2N / N: the mean on real plus the mean on fake, as the tutorial.
-                b.bernoulli_reconstruction(&d.dy, &d.y, &targets, n, losses, 0),
-                b.bce_with_logits(
-                    &fake_dlogits,
-                    &fake_logits,
-                    LossTarget::Const(1.0),
-                    losses,
-                    1,
+                b.bind(
+                    &BernoulliReconstruction { n, slot: 0 },
+                    LossTensors {
+                        dx: &d.dy,
+                        x: &d.y,
+                        target: LossTarget::Values(&targets),
+                        loss: losses,
+                    },
                 ),
+                b.bind(&BceWithLogits { slot: 1 }, g_loss_tensors),
             ),
             GanLoss::LeastSquares => (
-                b.mse(&d.dy, &d.y, LossTarget::Values(&targets), losses, 0),
-                b.least_squares(
-                    &fake_dlogits,
-                    &fake_logits,
-                    LossTarget::Const(1.0),
-                    losses,
-                    1,
+                b.bind(
+                    &Mse { slot: 0 },
+                    LossTensors {
+                        dx: &d.dy,
+                        x: &d.y,
+                        target: LossTarget::Values(&targets),
+                        loss: losses,
+                    },
                 ),
+                b.bind(&LeastSquares { slot: 1 }, g_loss_tensors),
             ),
         };
         GanBinding {
@@ -658,13 +715,44 @@ impl<B: Backend> Parts<B> {
         } else {
             stream::EVAL_EPS
         };
-        let noise = b.gaussian_noise(&eps, 0.0, 1.0, seed, eps_stream, noise_step);
-        let reparam = b.reparameterize_forward(&z, &mu.y, &logvar.y, &eps);
+        let key = Key {
+            seed,
+            stream: eps_stream,
+        };
+        let noise = gaussian(b, &eps, key, noise_step);
+        let reparam = b.bind(
+            &ReparameterizeForward,
+            ReparameterizeForwardTensors {
+                z: &z,
+                mu: &mu.y,
+                logvar: &logvar.y,
+                eps: &eps,
+            },
+        );
         let dec = dec.bind(b, a, n, &z, InputGrad::Write(&dz), None, mode, (seed, 0));
-        let reparam_backward =
-            b.reparameterize_backward(&mu.dy, &logvar.dy, &dz, &logvar.y, &eps, true);
-        let recon_loss = b.bernoulli_reconstruction(&dec.dy, &dec.y, &x, n, losses, 0);
-        let kl = b.gaussian_kl(&mu.dy, &logvar.dy, &mu.y, &logvar.y, n, beta, losses, 1);
+        let reparam_backward = b.bind(
+            &ReparameterizeBackward {
+                grad: Grad::Accumulate,
+            },
+            ReparameterizeBackwardTensors {
+                dmu: &mu.dy,
+                dlogvar: &logvar.dy,
+                dz: &dz,
+                logvar: &logvar.y,
+                eps: &eps,
+            },
+        );
+        let recon_loss = reconstruction(b, &dec.dy, &dec.y, &x, losses);
+        let kl = b.bind(
+            &GaussianKl { n, beta, slot: 1 },
+            GaussianKlTensors {
+                dmu: &mu.dy,
+                dlogvar: &logvar.dy,
+                mu: &mu.y,
+                logvar: &logvar.y,
+                loss: losses,
+            },
+        );
         VaeBinding {
             n,
             x,
@@ -698,7 +786,7 @@ impl<B: Backend> Parts<B> {
             mode,
             (self.config.seed, 0),
         );
-        let recon_loss = b.bernoulli_reconstruction(&net.dy, &net.y, &x, n, losses, 0);
+        let recon_loss = reconstruction(b, &net.dy, &net.y, &x, losses);
         AeBinding {
             n,
             x,
@@ -853,7 +941,7 @@ impl<B: Backend> Model<B> {
         init[slots] = 1.0;
         let losses = b.upload(&init);
         let loss_sums = b.zeros(slots + 1);
-        let accumulate = b.add_assign(&loss_sums, &losses);
+        let accumulate = add_assign(b, &loss_sums, &losses);
         let n = parts.config.batch;
         let train = match &parts.params {
             Params::Gan { .. } => Train::Gan(parts.bind_gan(b, n, &losses)),
@@ -965,7 +1053,7 @@ impl<B: Backend> Model<B> {
     }
 
     /// The number of training steps taken, from the first arena's step counter.
-    pub async fn steps_done(&self, b: &B) -> Result<u32, crate::backend::BackendError> {
+    pub async fn steps_done(&self, b: &B) -> Result<u32, crate::backends::BackendError> {
         self.parts.arena(0).read_step(b).await
     }
 
@@ -1019,7 +1107,7 @@ impl<B: Backend> Model<B> {
                 Some(Evaluator {
                     n,
                     losses,
-                    tick: b.step_increment(&step),
+                    tick: b.bind(&StepIncrement, StepTensors { step: &step }),
                     _step: step,
                     net: EvalNet::Vae(v),
                 })
@@ -1029,7 +1117,7 @@ impl<B: Backend> Model<B> {
                 Some(Evaluator {
                     n,
                     losses,
-                    tick: b.step_increment(&step),
+                    tick: b.bind(&StepIncrement, StepTensors { step: &step }),
                     _step: step,
                     net: EvalNet::Ae(a),
                 })

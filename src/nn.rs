@@ -12,11 +12,22 @@
 //! `arena.zero_grad(pass)`, the layers' `forward`, the loss, the layers'
 //! `backward` in reverse, `arena.update(pass)`.
 
-use crate::backend::{Backend, BackendError, BatchNormTensors, TensorLen};
-use crate::cpu::{Activation, AdamConfig, BatchNormConfig};
-use crate::geom::Conv2dGeom;
-use crate::gpu::Gpu;
-use crate::rng::Rng;
+use crate::backends::{Backend, BackendError, ErrorKind, TensorLen};
+use crate::core::rng::Rng;
+use crate::core::{
+    Activation, AdamConfig, BatchNormConfig, ChannelShape, Conv2dGeom, Grad, LinearShape,
+};
+use crate::ops::{
+    ActivationBackward, ActivationBackwardTensors, ActivationForward, ActivationForwardTensors,
+    AdamStep, AdamTensors, BatchNormBackward, BatchNormBackwardTensors, BatchNormForwardEval,
+    BatchNormForwardTrain, BatchNormTensors, BiasBackward, BiasBackwardTensors,
+    Conv2dBackwardInput, Conv2dBackwardWeight, Conv2dForward, ConvBackwardInputTensors,
+    ConvBackwardWeightTensors, ConvForwardTensors, ConvInputPath, ConvTranspose2dBackwardInput,
+    ConvTranspose2dBackwardWeight, ConvTranspose2dForward, DropoutBackward, DropoutBackwardTensors,
+    DropoutForward, DropoutForwardTensors, Fill, FillTensors, Key, LinearBackwardInput,
+    LinearBackwardInputTensors, LinearBackwardWeight, LinearBackwardWeightTensors, LinearForward,
+    LinearForwardTensors, StepIncrement, StepTensors,
+};
 
 /// A parameter's place in its arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,9 +171,18 @@ impl ParamsBuilder {
         let v = b.zeros(len);
         let step = b.zeros(1);
         let state = b.upload(&self.state.init);
-        let zero = b.fill(&grads, 0.0);
-        let tick = b.step_increment(&step);
-        let adam_op = b.adam_step(&values, &grads, &m, &v, &step, adam);
+        let zero = b.bind(&Fill { value: 0.0 }, FillTensors { out: &grads });
+        let tick = b.bind(&StepIncrement, StepTensors { step: &step });
+        let adam_op = b.bind(
+            &AdamStep { cfg: adam },
+            AdamTensors {
+                p: &values,
+                g: &grads,
+                m: &m,
+                v: &v,
+                step: &step,
+            },
+        );
         ParamArena {
             values,
             grads,
@@ -182,7 +202,7 @@ impl ParamsBuilder {
 
 /// All parameters of a model, their gradients and Adam state, the step counter,
 /// and the model's non-trained state.
-pub struct ParamArena<B: Backend = Gpu> {
+pub struct ParamArena<B: Backend> {
     pub values: B::Tensor,
     pub grads: B::Tensor,
     /// Adam's moments.
@@ -270,13 +290,15 @@ impl<B: Backend> ParamArena<B> {
     /// update op (a new uniform on the GPU): call it every so many steps, not every step.
     pub fn set_lr(&mut self, b: &B, lr: f32) {
         self.adam.lr = lr;
-        self.adam_op = b.adam_step(
-            &self.values,
-            &self.grads,
-            &self.m,
-            &self.v,
-            &self.step,
-            self.adam,
+        self.adam_op = b.bind(
+            &AdamStep { cfg: self.adam },
+            AdamTensors {
+                p: &self.values,
+                g: &self.grads,
+                m: &self.m,
+                v: &self.v,
+                step: &self.step,
+            },
         );
     }
 
@@ -341,7 +363,7 @@ impl<B: Backend> ParamArena<B> {
                 match get(&name) {
                     Some(v) if v.len() == s.len => b.write(t, s.offset, &v),
                     Some(v) => {
-                        return Err(BackendError(format!(
+                        return Err(BackendError::new(ErrorKind::BadInput, format!(
                             "tensor {name} has {} values, the model needs {}: was it saved by a model of another size?",
                             v.len(),
                             s.len
@@ -351,7 +373,7 @@ impl<B: Backend> ParamArena<B> {
                         b.write(t, s.offset, &vec![0.0; s.len])
                     }
                     None => {
-                        return Err(BackendError(format!(
+                        return Err(BackendError::new(ErrorKind::BadInput, format!(
                             "the weights file has no tensor {name}: was it saved by another model?"
                         )))
                     }
@@ -384,11 +406,11 @@ impl<T> Clone for InputGrad<'_, T> {
 }
 
 impl<'a, T> InputGrad<'a, T> {
-    fn get(&self) -> Option<(&'a T, bool)> {
+    fn get(&self) -> Option<(&'a T, Grad)> {
         match *self {
             InputGrad::None => None,
-            InputGrad::Write(t) => Some((t, false)),
-            InputGrad::Accumulate(t) => Some((t, true)),
+            InputGrad::Write(t) => Some((t, Grad::Write)),
+            InputGrad::Accumulate(t) => Some((t, Grad::Accumulate)),
         }
     }
 }
@@ -426,10 +448,12 @@ impl<B: Backend> BackwardOps<B> {
             (None, None)
         } else {
             let dz = b.zeros(dy.len());
-            (
-                Some(b.activation_backward(&dz, dy, y, act, false)),
-                Some(dz),
-            )
+            let op = ActivationBackward {
+                act,
+                grad: Grad::Write,
+            };
+            let t = ActivationBackwardTensors { dx: &dz, dy, y };
+            (Some(b.bind(&op, t)), Some(dz))
         };
         BackwardOps {
             pre,
@@ -454,6 +478,11 @@ impl<B: Backend> BackwardOps<B> {
             B::record(pass, op);
         }
     }
+}
+
+/// db += Σ dy over all but the channel axis.
+fn bias_grad<B: Backend>(b: &B, db: &B::Tensor, dy: &B::Tensor, shape: ChannelShape) -> B::Op {
+    b.bind(&BiasBackward { shape }, BiasBackwardTensors { db, dy })
 }
 
 /// Glorot/Xavier uniform initial weights (the Keras default for Dense and Conv).
@@ -490,7 +519,7 @@ impl LinearParams {
 }
 
 /// y[N, out] = act(x[N, in]·wᵀ + b).
-pub struct Linear<B: Backend = Gpu> {
+pub struct Linear<B: Backend> {
     pub params: LinearParams,
     pub n: usize,
     pub act: Activation,
@@ -519,24 +548,41 @@ impl<B: Backend> Linear<B> {
         let w = arena.value(b, params.w);
         let bias = params.b.map(|id| arena.value(b, id));
         let (y, dy) = output(b, out, n * d_out);
-        let forward = b.linear_forward(&y, x, &w, bias.as_ref(), n, d_in, d_out, act);
+        let shape = LinearShape { n, d_in, d_out };
+        let forward = b.bind(
+            &LinearForward { shape, act },
+            LinearForwardTensors {
+                y: &y,
+                x,
+                w: &w,
+                b: bias.as_ref(),
+            },
+        );
         let mut backward = BackwardOps::new(b, act, &y, &dy);
         let dpre = backward.dpre(&dy).clone();
-        backward.params.push(b.linear_backward_weight(
-            &arena.grad(b, params.w),
-            &dpre,
-            x,
-            n,
-            d_in,
-            d_out,
+        backward.params.push(b.bind(
+            &LinearBackwardWeight { shape },
+            LinearBackwardWeightTensors {
+                dw: &arena.grad(b, params.w),
+                dy: &dpre,
+                x,
+            },
         ));
         if let Some(id) = params.b {
-            backward
-                .params
-                .push(b.bias_backward(&arena.grad(b, id), &dpre, n, d_out, 1));
+            backward.params.push(bias_grad(
+                b,
+                &arena.grad(b, id),
+                &dpre,
+                ChannelShape { n, c: d_out, p: 1 },
+            ));
         }
-        if let Some((dx, acc)) = dx.get() {
-            backward.input = Some(b.linear_backward_input(dx, &dpre, &w, n, d_in, d_out, acc));
+        if let Some((dx, grad)) = dx.get() {
+            let t = LinearBackwardInputTensors {
+                dx,
+                dy: &dpre,
+                w: &w,
+            };
+            backward.input = Some(b.bind(&LinearBackwardInput { shape, grad }, t));
         }
         Linear {
             params,
@@ -614,7 +660,7 @@ impl ConvParams {
 }
 
 /// y = act(conv2d(x, w) + b): x[N, C_in, H, W] → y[N, C_out, H_out, W_out].
-pub struct Conv2d<B: Backend = Gpu> {
+pub struct Conv2d<B: Backend> {
     pub params: ConvParams,
     pub act: Activation,
     pub y: B::Tensor,
@@ -640,23 +686,47 @@ impl<B: Backend> Conv2d<B> {
         let w = arena.value(b, params.w);
         let bias = params.b.map(|id| arena.value(b, id));
         let (y, dy) = output(b, out, g.output_len());
-        let forward = b.conv2d_forward(&y, x, &w, bias.as_ref(), &g, act);
+        let forward = b.bind(
+            &Conv2dForward { geom: g, act },
+            ConvForwardTensors {
+                y: &y,
+                x,
+                w: &w,
+                b: bias.as_ref(),
+            },
+        );
         let mut backward = BackwardOps::new(b, act, &y, &dy);
         let dpre = backward.dpre(&dy).clone();
-        backward
-            .params
-            .push(b.conv2d_backward_weight(&arena.grad(b, params.w), &dpre, x, &g));
+        backward.params.push(b.bind(
+            &Conv2dBackwardWeight { geom: g },
+            ConvBackwardWeightTensors {
+                dw: &arena.grad(b, params.w),
+                dy: &dpre,
+                x,
+            },
+        ));
         if let Some(id) = params.b {
-            backward.params.push(b.bias_backward(
-                &arena.grad(b, id),
-                &dpre,
-                g.n,
-                g.c_out,
-                g.h_out * g.w_out,
-            ));
+            let shape = ChannelShape {
+                n: g.n,
+                c: g.c_out,
+                p: g.h_out * g.w_out,
+            };
+            backward
+                .params
+                .push(bias_grad(b, &arena.grad(b, id), &dpre, shape));
         }
-        if let Some((dx, acc)) = dx.get() {
-            backward.input = Some(b.conv2d_backward_input(dx, &dpre, &w, &g, acc));
+        if let Some((dx, grad)) = dx.get() {
+            let op = Conv2dBackwardInput {
+                geom: g,
+                grad,
+                path: ConvInputPath::Auto,
+            };
+            let t = ConvBackwardInputTensors {
+                dx,
+                dy: &dpre,
+                w: &w,
+            };
+            backward.input = Some(b.bind(&op, t));
         }
         Conv2d {
             params,
@@ -683,7 +753,7 @@ impl<B: Backend> Conv2d<B> {
 
 /// The transposed convolution of `params.geom`: x[N, g.c_out, g.h_out, g.w_out] → y[N, g.c_in, g.h, g.w]
 /// (Keras' Conv2DTranspose with `Conv2dGeom::transposed_same`).
-pub struct ConvTranspose2d<B: Backend = Gpu> {
+pub struct ConvTranspose2d<B: Backend> {
     pub params: ConvParams,
     pub act: Activation,
     pub y: B::Tensor,
@@ -709,26 +779,42 @@ impl<B: Backend> ConvTranspose2d<B> {
         let w = arena.value(b, params.w);
         let bias = params.b.map(|id| arena.value(b, id));
         let (y, dy) = output(b, out, g.input_len());
-        let forward = b.conv_transpose2d_forward(&y, x, &w, bias.as_ref(), &g, act);
+        let forward = b.bind(
+            &ConvTranspose2dForward { geom: g, act },
+            ConvForwardTensors {
+                y: &y,
+                x,
+                w: &w,
+                b: bias.as_ref(),
+            },
+        );
         let mut backward = BackwardOps::new(b, act, &y, &dy);
         let dpre = backward.dpre(&dy).clone();
-        backward.params.push(b.conv_transpose2d_backward_weight(
-            &arena.grad(b, params.w),
-            &dpre,
-            x,
-            &g,
+        backward.params.push(b.bind(
+            &ConvTranspose2dBackwardWeight { geom: g },
+            ConvBackwardWeightTensors {
+                dw: &arena.grad(b, params.w),
+                dy: &dpre,
+                x,
+            },
         ));
         if let Some(id) = params.b {
-            backward.params.push(b.bias_backward(
-                &arena.grad(b, id),
-                &dpre,
-                g.n,
-                g.c_in,
-                g.h * g.w,
-            ));
+            let shape = ChannelShape {
+                n: g.n,
+                c: g.c_in,
+                p: g.h * g.w,
+            };
+            backward
+                .params
+                .push(bias_grad(b, &arena.grad(b, id), &dpre, shape));
         }
-        if let Some((dx, acc)) = dx.get() {
-            backward.input = Some(b.conv_transpose2d_backward_input(dx, &dpre, &w, &g, acc));
+        if let Some((dx, grad)) = dx.get() {
+            let t = ConvBackwardInputTensors {
+                dx,
+                dy: &dpre,
+                w: &w,
+            };
+            backward.input = Some(b.bind(&ConvTranspose2dBackwardInput { geom: g, grad }, t));
         }
         ConvTranspose2d {
             params,
@@ -782,7 +868,7 @@ impl BatchNormParams {
 
 /// Batch normalisation over x[N, C, P] (P = H·W, or 1 after a dense layer):
 /// batch statistics in training (`forward`), running statistics in evaluation (`forward_eval`).
-pub struct BatchNorm<B: Backend = Gpu> {
+pub struct BatchNorm<B: Backend> {
     pub params: BatchNormParams,
     pub y: B::Tensor,
     pub dy: B::Tensor,
@@ -806,7 +892,7 @@ impl<B: Backend> BatchNorm<B> {
         cfg: BatchNormConfig,
     ) -> Self {
         let c = params.channels;
-        let shape = (n, c, p);
+        let shape = ChannelShape { n, c, p };
         let (gamma, beta) = (arena.value(b, params.gamma), arena.value(b, params.beta));
         let (y, dy) = (b.zeros(n * c * p), b.zeros(n * c * p));
         let (mean, invstd) = (b.zeros(c), b.zeros(c));
@@ -822,10 +908,22 @@ impl<B: Backend> BatchNorm<B> {
             running_mean: &running_mean,
             running_var: &running_var,
         };
-        let forward_train = b.batchnorm_forward_train(&t, shape, cfg);
-        let forward_eval = b.batchnorm_forward_eval(&t, shape, cfg);
+        let forward_train = b.bind(&BatchNormForwardTrain { shape, cfg }, t);
+        let forward_eval = b.bind(&BatchNormForwardEval { shape, cfg }, t);
         let (dgamma, dbeta) = (arena.grad(b, params.gamma), arena.grad(b, params.beta));
-        let backward = b.batchnorm_backward(dx, &dgamma, &dbeta, &dy, &t, shape, false);
+        let backward = b.bind(
+            &BatchNormBackward {
+                shape,
+                grad: Grad::Write,
+            },
+            BatchNormBackwardTensors {
+                dx,
+                dgamma: &dgamma,
+                dbeta: &dbeta,
+                dy: &dy,
+                fwd: &t,
+            },
+        );
         BatchNorm {
             params,
             y,
@@ -853,7 +951,7 @@ impl<B: Backend> BatchNorm<B> {
 }
 
 /// y = act(x) as a layer of its own (after batch norm, say).
-pub struct ActivationLayer<B: Backend = Gpu> {
+pub struct ActivationLayer<B: Backend> {
     pub act: Activation,
     pub y: B::Tensor,
     pub dy: B::Tensor,
@@ -864,8 +962,17 @@ pub struct ActivationLayer<B: Backend = Gpu> {
 impl<B: Backend> ActivationLayer<B> {
     pub fn new(b: &B, x: &B::Tensor, dx: &B::Tensor, act: Activation) -> Self {
         let (y, dy) = (b.zeros(x.len()), b.zeros(x.len()));
-        let forward = b.activation_forward(&y, x, act);
-        let backward = b.activation_backward(dx, &dy, &y, act, false);
+        let forward = b.bind(
+            &ActivationForward { act },
+            ActivationForwardTensors { y: &y, x },
+        );
+        let backward = b.bind(
+            &ActivationBackward {
+                act,
+                grad: Grad::Write,
+            },
+            ActivationBackwardTensors { dx, dy: &dy, y: &y },
+        );
         ActivationLayer {
             act,
             y,
@@ -886,7 +993,7 @@ impl<B: Backend> ActivationLayer<B> {
 
 /// Inverted dropout; the mask is a pure function of (seed, stream, element,
 /// step), so backward regenerates it and each step draws a new one.
-pub struct Dropout<B: Backend = Gpu> {
+pub struct Dropout<B: Backend> {
     pub rate: f32,
     pub y: B::Tensor,
     pub dy: B::Tensor,
@@ -906,8 +1013,17 @@ impl<B: Backend> Dropout<B> {
         step: &B::Tensor,
     ) -> Self {
         let (y, dy) = (b.zeros(x.len()), b.zeros(x.len()));
-        let forward = b.dropout_forward(&y, x, rate, seed, stream, step);
-        let backward = b.dropout_backward(dx, &dy, rate, seed, stream, step, false);
+        let key = Key { seed, stream };
+        let forward = b.bind(
+            &DropoutForward { rate, key },
+            DropoutForwardTensors { y: &y, x, step },
+        );
+        let op = DropoutBackward {
+            rate,
+            key,
+            grad: Grad::Write,
+        };
+        let backward = b.bind(&op, DropoutBackwardTensors { dx, dy: &dy, step });
         Dropout {
             rate,
             y,

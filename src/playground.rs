@@ -5,10 +5,10 @@
 //! grids, reconstructions, interpolation strips, 2-D manifolds and loss
 //! curves, all read back a few times a second, never per step.
 
-use crate::backend::{Backend, BackendError};
+use crate::backends::{Backend, BackendError};
+use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS};
 use crate::models::{Evaluator, GanLoss, Model, ModelConfig, ModelKind, Sampler, GRID};
-use crate::rng::Rng;
 use crate::score::{Classifier, FeatureExtractor, FeatureStats, Outputs, Scores, CLASSES};
 use crate::train::{self, LossPoint, Trainer};
 use serde::Serialize;

@@ -8,14 +8,15 @@
 //! 128 → ReLU (the features) → dense 10 (the logits), trained with softmax
 //! cross-entropy on digits shifted by up to `shift` pixels.
 
-use crate::backend::{Backend, BackendError, TensorLen};
-use crate::cpu::{Activation, AdamConfig};
+use crate::backends::{Backend, BackendError, TensorLen};
+use crate::core::rng::Rng;
+use crate::core::{Activation, AdamConfig};
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::nn::{
     ArenaPart, InputGrad, LayerSpec, Mode, NetParams, NetSpec, ParamArena, ParamsBuilder,
     Sequential,
 };
-use crate::rng::Rng;
+use crate::ops::{add_assign, SoftmaxCrossEntropy, TargetLossTensors};
 use crate::train::LossSums;
 use std::collections::HashMap;
 
@@ -234,8 +235,16 @@ impl<B: Backend> Classifier<B> {
         let targets = b.zeros(n * CLASSES);
         let losses = b.upload(&[0.0, 1.0]);
         let loss_sums = b.zeros(2);
-        let loss = b.softmax_cross_entropy(&net.head.dy, &net.head.y, &targets, n, &losses, 0);
-        let accumulate = b.add_assign(&loss_sums, &losses);
+        let loss = b.bind(
+            &SoftmaxCrossEntropy { n, slot: 0 },
+            TargetLossTensors {
+                dx: &net.head.dy,
+                logits: &net.head.y,
+                t: &targets,
+                loss: &losses,
+            },
+        );
+        let accumulate = add_assign(b, &loss_sums, &losses);
         let sums = LossSums::new(b, &loss_sums);
         ClassifierTrainer {
             net,

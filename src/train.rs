@@ -8,10 +8,11 @@
 //! so a model's whole trajectory is a function of its config, and a resumed
 //! run (weights, Adam state, step) continues exactly where it stopped.
 
-use crate::backend::{Backend, BackendError, TensorLen};
+use crate::backends::{Backend, BackendError, ErrorKind, TensorLen};
+use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::models::{Evaluator, GanLoss, Model, ModelConfig, ModelKind, Sampler};
-use crate::rng::Rng;
+use crate::ops::{add_assign, fill_op};
 use std::collections::HashMap;
 
 /// The random stream of epoch e's data order is this + e.
@@ -65,9 +66,9 @@ impl<B: Backend> LossSums<B> {
     pub fn new(b: &B, sums: &B::Tensor) -> LossSums<B> {
         let taken = b.zeros(sums.len());
         let take = [
-            b.fill(&taken, 0.0),
-            b.add_assign(&taken, sums),
-            b.fill(sums, 0.0),
+            fill_op(b, &taken, 0.0),
+            add_assign(b, &taken, sums),
+            fill_op(b, sums, 0.0),
         ];
         let readback = b.readback(&taken);
         LossSums {
@@ -295,10 +296,13 @@ pub async fn generate<B: Backend>(
     let per = model.sampler_input_len();
     let is_ae = model.config().kind == ModelKind::Autoencoder;
     if is_ae && count > held_out.len() {
-        return Err(BackendError(format!(
-            "the autoencoder reconstructs held-out digits: {count} asked, {} held out",
-            held_out.len()
-        )));
+        return Err(BackendError::new(
+            ErrorKind::BadInput,
+            format!(
+                "the autoencoder reconstructs held-out digits: {count} asked, {} held out",
+                held_out.len()
+            ),
+        ));
     }
     let all_latents = latents(model.config(), count.next_multiple_of(n), seed);
     let mut out = Vec::with_capacity(count * PIXELS);
@@ -354,10 +358,13 @@ pub async fn evaluate<B: Backend>(
     let n = eval.n;
     let batches = held_out.len() / n;
     if batches == 0 {
-        return Err(BackendError(format!(
-            "{} held-out digits are fewer than one evaluation batch of {n}",
-            held_out.len()
-        )));
+        return Err(BackendError::new(
+            ErrorKind::BadInput,
+            format!(
+                "{} held-out digits are fewer than one evaluation batch of {n}",
+                held_out.len()
+            ),
+        ));
     }
     let reader = b.readback(&eval.losses);
     let (mut recon, mut kl) = (0.0f64, 0.0f64);
@@ -478,11 +485,11 @@ pub fn write_safetensors(
         .map(|((name, v), data)| {
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![v.len()], data)
                 .map(|view| (name.clone(), view))
-                .map_err(|e| BackendError(format!("tensor {name}: {e}")))
+                .map_err(|e| BackendError::new(ErrorKind::BadInput, format!("tensor {name}: {e}")))
         })
         .collect::<Result<Vec<_>, BackendError>>()?;
     safetensors::serialize(views, Some(meta))
-        .map_err(|e| BackendError(format!("writing safetensors: {e}")))
+        .map_err(|e| BackendError::new(ErrorKind::BadInput, format!("writing safetensors: {e}")))
 }
 
 /// Reads a genlab weights file. Everything is checked before anything

@@ -9,15 +9,15 @@
 //! (every borrow is a `try_borrow_mut`), never a panic.
 #![allow(clippy::await_holding_refcell_ref)]
 
-use crate::backend::{Backend, BackendError, Cpu};
+use crate::backends::Gpu;
+use crate::backends::{Backend, BackendError, Cpu};
+use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS};
-use crate::gpu::Gpu;
 use crate::models::{Model, ModelConfig, ModelKind};
 use crate::playground::{
     digits_from_files, needs_rebuild, preset, with_setting, BackendChoice, Event, Lab, PageOptions,
     Picture, Size,
 };
-use crate::rng::Rng;
 use crate::train::Trainer;
 use std::cell::RefCell;
 use std::rc::Rc;

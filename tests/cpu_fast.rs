@@ -6,10 +6,10 @@
 mod common;
 
 use common::assert_close;
-use genlab::cpu::{self, Activation};
-use genlab::fast::{self, Scratch};
-use genlab::geom::Conv2dGeom;
-use genlab::rng::Rng;
+use genlab::backends::cpu::Scratch;
+use genlab::core::rng::Rng;
+use genlab::core::{Activation, Conv2dGeom};
+use genlab::ops::{self as cpu, fast};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

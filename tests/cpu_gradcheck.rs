@@ -3,9 +3,9 @@
 //! backward, fed dy = r, must give ∂L/∂input.
 #![cfg(not(target_arch = "wasm32"))]
 
-use genlab::cpu::{self, Activation, BatchNormConfig, RandomStream, Target};
-use genlab::geom::Conv2dGeom;
-use genlab::rng::Rng;
+use genlab::core::rng::Rng;
+use genlab::core::{Activation, BatchNormConfig, Conv2dGeom, RandomStream};
+use genlab::ops::{self as cpu, Target};
 
 const H: f32 = 1e-2;
 
@@ -375,7 +375,7 @@ fn reparameterize_backward_matches_finite_differences() {
 #[test]
 fn adam_first_step_moves_each_weight_by_lr_against_its_gradient_sign() {
     // At t = 1 bias correction makes m̂ = g and v̂ = g², so Δp = −lr·g/(|g| + ε).
-    let cfg = cpu::AdamConfig {
+    let cfg = genlab::core::AdamConfig {
         lr: 0.01,
         ..Default::default()
     };

@@ -13,7 +13,7 @@
 //! input is written to target/fuzz-crash-<target>.bin before the test fails.
 #![cfg(not(target_arch = "wasm32"))]
 
-use genlab::backend::Cpu;
+use genlab::backends::Cpu;
 use genlab::data::{read_idx_images, read_idx_labels, Digits};
 use genlab::models::{Model, ModelConfig, ModelKind, MEMORY_BUDGET};
 use genlab::playground::{digits_from_files, PageOptions};

@@ -6,11 +6,14 @@
 mod common;
 
 use common::{assert_close, run_read};
-use genlab::cpu::{self, Activation, AdamConfig, BatchNormConfig, RandomStream, Target};
-use genlab::geom::Conv2dGeom;
-use genlab::gpu::ops::{self, BatchNormTensors, ConvInputPath, GpuTarget};
-use genlab::gpu::{Gpu, Tensor, Tile};
-use genlab::rng::Rng;
+use genlab::backends::gpu::{Gpu, Launch, Tensor, Tile};
+use genlab::backends::Backend;
+use genlab::core::rng::Rng;
+use genlab::core::{
+    Activation, AdamConfig, BatchNormConfig, ChannelShape, Conv2dGeom, Grad, LinearShape,
+    MatmulShape, RandomStream,
+};
+use genlab::ops::{self as cpu, *};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -65,18 +68,28 @@ async fn matmul_all_variants(gpu: &'static Gpu) {
                     upload(gpu, &bv),
                     upload(gpu, &c0),
                 );
-                let l = ops::matmul(
-                    gpu,
-                    &gc,
-                    &ga,
-                    &gb,
-                    bias.then_some(&gbias),
-                    (m, n, k),
-                    trans_a,
-                    trans_b,
-                    accumulate,
+                let op = Matmul {
+                    shape: MatmulShape {
+                        m,
+                        n,
+                        k,
+                        trans_a,
+                        trans_b,
+                    },
+                    grad: if accumulate {
+                        Grad::Accumulate
+                    } else {
+                        Grad::Write
+                    },
                     act,
-                );
+                };
+                let t = MatmulTensors {
+                    c: &gc,
+                    a: &ga,
+                    b: &gb,
+                    bias: bias.then_some(&gbias),
+                };
+                let l = gpu.bind(&op, t);
                 if (m, n, k) == (20, 30, 1100) {
                     assert_eq!(
                         l.dispatch_count(),
@@ -145,20 +158,44 @@ async fn linear_forward_backward(gpu: &'static Gpu) {
             upload(gpu, &dw0),
             upload(gpu, &db0),
         );
-        let fwd = ops::linear_forward(
-            gpu,
-            &gy,
-            &gx,
-            &gw,
-            Some(&gb),
-            n,
-            d_in,
-            d_out,
-            Activation::Sigmoid,
+        let shape = LinearShape { n, d_in, d_out };
+        let fwd = gpu.bind(
+            &LinearForward {
+                shape,
+                act: Activation::Sigmoid,
+            },
+            LinearForwardTensors {
+                y: &gy,
+                x: &gx,
+                w: &gw,
+                b: Some(&gb),
+            },
         );
-        let bi = ops::linear_backward_input(gpu, &gdx, &gdy, &gw, n, d_in, d_out, false);
-        let bw = ops::linear_backward_weight(gpu, &gdw, &gdy, &gx, n, d_in, d_out);
-        let bb = ops::bias_backward(gpu, &gdb, &gdy, n, d_out, 1);
+        let bi = gpu.bind(
+            &LinearBackwardInput {
+                shape,
+                grad: Grad::Write,
+            },
+            LinearBackwardInputTensors {
+                dx: &gdx,
+                dy: &gdy,
+                w: &gw,
+            },
+        );
+        let bw = gpu.bind(
+            &LinearBackwardWeight { shape },
+            LinearBackwardWeightTensors {
+                dw: &gdw,
+                dy: &gdy,
+                x: &gx,
+            },
+        );
+        let bb = gpu.bind(
+            &BiasBackward {
+                shape: ChannelShape { n, c: d_out, p: 1 },
+            },
+            BiasBackwardTensors { db: &gdb, dy: &gdy },
+        );
         gpu.run(&[&fwd, &bi, &bw, &bb]);
         let tag = format!("n{n} in{d_in} out{d_out}");
         assert_close(
@@ -235,10 +272,44 @@ async fn conv2d_all(gpu: &'static Gpu) {
             upload(gpu, &dw0),
             upload(gpu, &db0),
         );
-        let fwd = ops::conv2d_forward(gpu, &gy, &gx, &gw, Some(&gb), &g, act);
-        let bi = ops::conv2d_backward_input(gpu, &gdx, &gdy, &gw, &g, true);
-        let bw = ops::conv2d_backward_weight(gpu, &gdw, &gdy, &gx, &g);
-        let bb = ops::bias_backward(gpu, &gdb, &gdy, g.n, g.c_out, g.h_out * g.w_out);
+        let fwd = gpu.bind(
+            &Conv2dForward { geom: g, act },
+            ConvForwardTensors {
+                y: &gy,
+                x: &gx,
+                w: &gw,
+                b: Some(&gb),
+            },
+        );
+        let bi = gpu.bind(
+            &Conv2dBackwardInput {
+                geom: g,
+                grad: Grad::Accumulate,
+                path: ConvInputPath::Auto,
+            },
+            ConvBackwardInputTensors {
+                dx: &gdx,
+                dy: &gdy,
+                w: &gw,
+            },
+        );
+        let bw = gpu.bind(
+            &Conv2dBackwardWeight { geom: g },
+            ConvBackwardWeightTensors {
+                dw: &gdw,
+                dy: &gdy,
+                x: &gx,
+            },
+        );
+        let channels = ChannelShape {
+            n: g.n,
+            c: g.c_out,
+            p: g.h_out * g.w_out,
+        };
+        let bb = gpu.bind(
+            &BiasBackward { shape: channels },
+            BiasBackwardTensors { db: &gdb, dy: &gdy },
+        );
         gpu.run(&[&fwd, &bi, &bw, &bb]);
         assert_close(
             &format!("conv2d_forward {g:?}"),
@@ -273,7 +344,17 @@ async fn conv2d_all(gpu: &'static Gpu) {
         cpu::conv2d_backward_input(&mut dx_fresh, &dy, &w, &g);
         for path in [ConvInputPath::Gemm, ConvInputPath::Direct] {
             let out = upload(gpu, &dx0); // overwritten, not accumulated
-            let l = ops::conv2d_backward_input_via(gpu, &out, &gdy, &gw, &g, false, path);
+            let op = Conv2dBackwardInput {
+                geom: g,
+                grad: Grad::Write,
+                path,
+            };
+            let t = ConvBackwardInputTensors {
+                dx: &out,
+                dy: &gdy,
+                w: &gw,
+            };
+            let l = gpu.bind(&op, t);
             assert_close(
                 &format!("conv2d_backward_input {path:?} {g:?}"),
                 &run_read(gpu, &[&l], &out).await,
@@ -319,9 +400,34 @@ async fn conv_transpose2d_all(gpu: &'static Gpu) {
             Tensor::zeros(gpu, dx.len()),
             upload(gpu, &dw0),
         );
-        let fwd = ops::conv_transpose2d_forward(gpu, &gy, &gx, &gw, Some(&gb), &g, act);
-        let bi = ops::conv_transpose2d_backward_input(gpu, &gdx, &gdy, &gw, &g, false);
-        let bw = ops::conv_transpose2d_backward_weight(gpu, &gdw, &gdy, &gx, &g);
+        let fwd = gpu.bind(
+            &ConvTranspose2dForward { geom: g, act },
+            ConvForwardTensors {
+                y: &gy,
+                x: &gx,
+                w: &gw,
+                b: Some(&gb),
+            },
+        );
+        let bi = gpu.bind(
+            &ConvTranspose2dBackwardInput {
+                geom: g,
+                grad: Grad::Write,
+            },
+            ConvBackwardInputTensors {
+                dx: &gdx,
+                dy: &gdy,
+                w: &gw,
+            },
+        );
+        let bw = gpu.bind(
+            &ConvTranspose2dBackwardWeight { geom: g },
+            ConvBackwardWeightTensors {
+                dw: &gdw,
+                dy: &gdy,
+                x: &gx,
+            },
+        );
         gpu.run(&[&fwd, &bi, &bw]);
         assert_close(
             &format!("conv_transpose2d_forward {g:?}"),
@@ -375,8 +481,23 @@ async fn activations_all(gpu: &'static Gpu) {
             } else {
                 Tensor::zeros(gpu, len)
             };
-            let f = ops::activation_forward(gpu, &gy, &gx, act);
-            let b = ops::activation_backward(gpu, &gdx, &gdy, &gy, act, accumulate);
+            let f = gpu.bind(
+                &ActivationForward { act },
+                ActivationForwardTensors { y: &gy, x: &gx },
+            );
+            let grad = if accumulate {
+                Grad::Accumulate
+            } else {
+                Grad::Write
+            };
+            let b = gpu.bind(
+                &ActivationBackward { act, grad },
+                ActivationBackwardTensors {
+                    dx: &gdx,
+                    dy: &gdy,
+                    y: &gy,
+                },
+            );
             gpu.run(&[&f, &b]);
             assert_close(
                 &format!("{act:?} forward"),
@@ -473,9 +594,22 @@ async fn batchnorm_all(gpu: &'static Gpu) {
             running_var: &grv,
         };
         let te = BatchNormTensors { y: &gy_eval, ..t };
-        let f = ops::batchnorm_forward_train(gpu, &t, (n, c, p), cfg);
-        let b = ops::batchnorm_backward(gpu, &gdx, &gdg, &gdb, &gdy, &t, (n, c, p), false);
-        let e = ops::batchnorm_forward_eval(gpu, &te, (n, c, p), cfg);
+        let shape = ChannelShape { n, c, p };
+        let f = gpu.bind(&BatchNormForwardTrain { shape, cfg }, t);
+        let b = gpu.bind(
+            &BatchNormBackward {
+                shape,
+                grad: Grad::Write,
+            },
+            BatchNormBackwardTensors {
+                dx: &gdx,
+                dgamma: &gdg,
+                dbeta: &gdb,
+                dy: &gdy,
+                fwd: &t,
+            },
+        );
+        let e = gpu.bind(&BatchNormForwardEval { shape, cfg }, te);
         gpu.run(&[&f, &b, &e]);
         let tag = format!("n{n} c{c} p{p}");
         assert_close(
@@ -563,7 +697,7 @@ async fn random_ops(gpu: &'static Gpu) {
 
     let step = Tensor::zeros(gpu, 1);
     let bump: Vec<_> = (0..step_value)
-        .map(|_| ops::step_increment(gpu, &step))
+        .map(|_| gpu.bind(&StepIncrement, StepTensors { step: &step }))
         .collect();
     let (gx, gdy, gy, gdx, gnoise) = (
         upload(gpu, &x),
@@ -572,9 +706,38 @@ async fn random_ops(gpu: &'static Gpu) {
         Tensor::zeros(gpu, len),
         Tensor::zeros(gpu, len),
     );
-    let f = ops::dropout_forward(gpu, &gy, &gx, 0.3, seed, stream, &step);
-    let b = ops::dropout_backward(gpu, &gdx, &gdy, 0.3, seed, stream, &step, false);
-    let nz = ops::gaussian_noise(gpu, &gnoise, 0.5, 2.0, seed, stream, &step);
+    let key = Key { seed, stream };
+    let f = gpu.bind(
+        &DropoutForward { rate: 0.3, key },
+        DropoutForwardTensors {
+            y: &gy,
+            x: &gx,
+            step: &step,
+        },
+    );
+    let b = gpu.bind(
+        &DropoutBackward {
+            rate: 0.3,
+            key,
+            grad: Grad::Write,
+        },
+        DropoutBackwardTensors {
+            dx: &gdx,
+            dy: &gdy,
+            step: &step,
+        },
+    );
+    let nz = gpu.bind(
+        &GaussianNoise {
+            mean: 0.5,
+            std: 2.0,
+            key,
+        },
+        NoiseTensors {
+            out: &gnoise,
+            step: &step,
+        },
+    );
     let mut launches: Vec<_> = bump.iter().collect();
     launches.extend([&f, &b, &nz]);
     gpu.run(&launches);
@@ -621,24 +784,30 @@ async fn losses_all(gpu: &'static Gpu) {
             Tensor::zeros(gpu, 4),
         );
         type CpuLoss = fn(&mut [f32], &[f32], Target) -> f32;
-        type GpuLoss = fn(&Gpu, &Tensor, &Tensor, GpuTarget, &Tensor, usize) -> genlab::gpu::Launch;
+        type GpuLoss = fn(&Gpu, LossTensors<Tensor>, usize) -> Launch;
         let losses: [(&str, CpuLoss, GpuLoss); 3] = [
-            (
-                "bce_with_logits",
-                cpu::bce_with_logits,
-                ops::bce_with_logits,
-            ),
-            ("least_squares", cpu::least_squares, ops::least_squares),
-            ("mse", cpu::mse, ops::mse),
+            ("bce_with_logits", cpu::bce_with_logits, |g, t, slot| {
+                g.bind(&BceWithLogits { slot }, t)
+            }),
+            ("least_squares", cpu::least_squares, |g, t, slot| {
+                g.bind(&LeastSquares { slot }, t)
+            }),
+            ("mse", cpu::mse, |g, t, slot| g.bind(&Mse { slot }, t)),
         ];
         for (name, cpu_loss, gpu_loss) in losses {
             for (target, gtarget) in [
-                (Target::Const(1.0), GpuTarget::Const(1.0)),
-                (Target::Values(&t), GpuTarget::Values(&gt)),
+                (Target::Const(1.0), LossTarget::Const(1.0)),
+                (Target::Values(&t), LossTarget::Values(&gt)),
             ] {
                 let mut dx = vec![0.0; len];
                 let l = cpu_loss(&mut dx, &x, target);
-                let launch = gpu_loss(gpu, &gdx, &gx, gtarget, &gloss, 2);
+                let t = LossTensors {
+                    dx: &gdx,
+                    x: &gx,
+                    target: gtarget,
+                    loss: &gloss,
+                };
+                let launch = gpu_loss(gpu, t, 2);
                 let got = run_read(gpu, &[&launch], &gloss).await;
                 assert_close(
                     &format!("{name} len {len} loss"),
@@ -659,7 +828,15 @@ async fn losses_all(gpu: &'static Gpu) {
         let n = len.div_ceil(784);
         let mut dx = vec![0.0; len];
         let l = cpu::bernoulli_reconstruction(&mut dx, &x, &t, n);
-        let launch = ops::bernoulli_reconstruction(gpu, &gdx, &gx, &gt, n, &gloss, 0);
+        let launch = gpu.bind(
+            &BernoulliReconstruction { n, slot: 0 },
+            LossTensors {
+                dx: &gdx,
+                x: &gx,
+                target: LossTarget::Values(&gt),
+                loss: &gloss,
+            },
+        );
         let got = run_read(gpu, &[&launch], &gloss).await;
         assert_close(
             &format!("bernoulli_reconstruction len {len} loss"),
@@ -692,7 +869,15 @@ async fn losses_all(gpu: &'static Gpu) {
             Tensor::zeros(gpu, n * k),
             Tensor::zeros(gpu, 2),
         );
-        let launch = ops::softmax_cross_entropy(gpu, &gdx, &gx, &gt, n, &gloss, 1);
+        let launch = gpu.bind(
+            &SoftmaxCrossEntropy { n, slot: 1 },
+            TargetLossTensors {
+                dx: &gdx,
+                logits: &gx,
+                t: &gt,
+                loss: &gloss,
+            },
+        );
         let got = run_read(gpu, &[&launch], &gloss).await;
         assert_close(
             &format!("softmax_cross_entropy {n}×{k} loss"),
@@ -722,7 +907,20 @@ async fn losses_all(gpu: &'static Gpu) {
             Tensor::zeros(gpu, n * z),
             Tensor::zeros(gpu, 2),
         );
-        let launch = ops::gaussian_kl(gpu, &gdmu, &gdlv, &gmu, &glv, n, 0.5, &gloss, 1);
+        let launch = gpu.bind(
+            &GaussianKl {
+                n,
+                beta: 0.5,
+                slot: 1,
+            },
+            GaussianKlTensors {
+                dmu: &gdmu,
+                dlogvar: &gdlv,
+                mu: &gmu,
+                logvar: &glv,
+                loss: &gloss,
+            },
+        );
         let got = run_read(gpu, &[&launch], &gloss).await;
         assert_close(
             &format!("gaussian_kl n{n} z{z} loss"),
@@ -771,8 +969,27 @@ async fn reparameterize_all(gpu: &'static Gpu) {
         upload(gpu, &dmu0),
         upload(gpu, &dlv0),
     );
-    let f = ops::reparameterize_forward(gpu, &gz, &gmu, &glv, &geps);
-    let b = ops::reparameterize_backward(gpu, &gdmu, &gdlv, &gdz, &glv, &geps, true);
+    let f = gpu.bind(
+        &ReparameterizeForward,
+        ReparameterizeForwardTensors {
+            z: &gz,
+            mu: &gmu,
+            logvar: &glv,
+            eps: &geps,
+        },
+    );
+    let b = gpu.bind(
+        &ReparameterizeBackward {
+            grad: Grad::Accumulate,
+        },
+        ReparameterizeBackwardTensors {
+            dmu: &gdmu,
+            dlogvar: &gdlv,
+            dz: &gdz,
+            logvar: &glv,
+            eps: &geps,
+        },
+    );
     gpu.run(&[&f, &b]);
     assert_close(
         "reparameterize_forward",
@@ -814,8 +1031,17 @@ async fn adam_and_fill(gpu: &'static Gpu) {
         Tensor::zeros(gpu, len),
         Tensor::zeros(gpu, 1),
     );
-    let tick = ops::step_increment(gpu, &step);
-    let adam = ops::adam_step(gpu, &gp, &gg, &gm, &gv, &step, cfg);
+    let tick = gpu.bind(&StepIncrement, StepTensors { step: &step });
+    let adam = gpu.bind(
+        &AdamStep { cfg },
+        AdamTensors {
+            p: &gp,
+            g: &gg,
+            m: &gm,
+            v: &gv,
+            step: &step,
+        },
+    );
     for t in 1..=3u32 {
         // A new gradient each step, then the same three-kernel step as training uses.
         let g = rng.uniform_vec(len, -1.0, 1.0);
@@ -832,7 +1058,7 @@ async fn adam_and_fill(gpu: &'static Gpu) {
     );
     assert_close("adam_step m", &gm.read(gpu).await.unwrap(), &m, 1e-4, 1e-6);
     assert_close("adam_step v", &gv.read(gpu).await.unwrap(), &v, 1e-4, 1e-7);
-    let zero = ops::fill(gpu, &gg, 0.0);
+    let zero = gpu.bind(&Fill { value: 0.0 }, FillTensors { out: &gg });
     assert_close(
         "fill",
         &run_read(gpu, &[&zero], &gg).await,

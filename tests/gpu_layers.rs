@@ -6,15 +6,15 @@
 mod common;
 
 use common::assert_close;
-use genlab::cpu::{self, Activation, AdamConfig, BatchNormConfig, RandomStream, Target};
-use genlab::geom::Conv2dGeom;
-use genlab::gpu::ops::{self, GpuTarget};
-use genlab::gpu::{Gpu, Tensor};
+use genlab::backends::gpu::{Gpu, Tensor};
+use genlab::backends::Backend;
+use genlab::core::rng::Rng;
+use genlab::core::{Activation, AdamConfig, BatchNormConfig, Conv2dGeom, RandomStream};
 use genlab::nn::{
     ActivationLayer, BatchNorm, BatchNormParams, Conv2d, ConvParams, ConvTranspose2d, Dropout,
     InputGrad, ParamsBuilder,
 };
-use genlab::rng::Rng;
+use genlab::ops::{self as cpu, LossTarget, LossTensors, Mse, Target};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -60,7 +60,15 @@ async fn conv_chain(gpu: &'static Gpu) {
         None,
     ); // [2,2,8,8]
     let (gtarget, loss) = (Tensor::from_slice(gpu, &target), Tensor::zeros(gpu, 1));
-    let loss_launch = ops::mse(gpu, &t2.dy, &t2.y, GpuTarget::Values(&gtarget), &loss, 0);
+    let loss_launch = gpu.bind(
+        &Mse { slot: 0 },
+        LossTensors {
+            dx: &t2.dy,
+            x: &t2.y,
+            target: LossTarget::Values(&gtarget),
+            loss: &loss,
+        },
+    );
 
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {

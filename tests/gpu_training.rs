@@ -7,11 +7,12 @@
 
 mod common;
 
-use genlab::cpu::{self, Activation, AdamConfig, Target};
-use genlab::gpu::ops::{self, GpuTarget};
-use genlab::gpu::{Gpu, Launch, Readback, Tensor};
+use genlab::backends::gpu::{Gpu, Launch, Readback, Tensor};
+use genlab::backends::Backend;
+use genlab::core::rng::Rng;
+use genlab::core::{Activation, AdamConfig};
 use genlab::nn::{InputGrad, Linear, LinearParams, ParamArena, ParamsBuilder};
-use genlab::rng::Rng;
+use genlab::ops::{self as cpu, BceWithLogits, LossTarget, LossTensors, Target};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -31,9 +32,9 @@ fn dataset() -> (Vec<f32>, Vec<f32>) {
 }
 
 struct TwoLayer {
-    arena: ParamArena,
-    l1: Linear,
-    l2: Linear,
+    arena: ParamArena<Gpu>,
+    l1: Linear<Gpu>,
+    l2: Linear<Gpu>,
     loss_launch: Launch,
     loss: Tensor,
 }
@@ -69,8 +70,15 @@ impl TwoLayer {
             None,
         ); // [N, 1] logits
         let loss = Tensor::zeros(gpu, 1);
-        let loss_launch =
-            ops::bce_with_logits(gpu, &l2.dy, &l2.y, GpuTarget::Values(labels), &loss, 0);
+        let loss_launch = gpu.bind(
+            &BceWithLogits { slot: 0 },
+            LossTensors {
+                dx: &l2.dy,
+                x: &l2.y,
+                target: LossTarget::Values(labels),
+                loss: &loss,
+            },
+        );
         TwoLayer {
             arena,
             l1,

@@ -6,7 +6,7 @@
 
 mod common;
 
-use genlab::backend::{Backend, Cpu};
+use genlab::backends::{Backend, Cpu};
 use genlab::data::{read_idx_images, read_idx_labels, Digits, MAX_DIGITS, PIXELS};
 use genlab::models::{Model, ModelConfig, ModelKind, MEMORY_BUDGET};
 use genlab::playground::{digits_from_files, preset, with_setting, Lab, PageOptions, Size};

@@ -6,9 +6,9 @@
 mod common;
 
 use common::assert_close;
-use genlab::backend::{Backend, Cpu};
+use genlab::backends::Gpu;
+use genlab::backends::{Backend, Cpu};
 use genlab::data::{Digits, PIXELS};
-use genlab::gpu::Gpu;
 use genlab::models::{GanLoss, Model, ModelConfig, ModelKind};
 use genlab::nn::ArenaPart;
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,7 +6,7 @@
 
 mod common;
 
-use genlab::backend::Backend;
+use genlab::backends::Backend;
 use genlab::data::{Digits, PIXELS};
 use genlab::models::{ModelConfig, ModelKind};
 use genlab::playground::{

@@ -5,9 +5,9 @@
 
 mod common;
 
-use genlab::backend::{Backend, Cpu};
+use genlab::backends::{Backend, Cpu};
+use genlab::core::rng::Rng;
 use genlab::data::{Digits, PIXELS, SIDE};
-use genlab::rng::Rng;
 use genlab::score::{frechet_distance, Classifier, FeatureStats, Scores};
 
 #[cfg(target_arch = "wasm32")]
@@ -132,7 +132,7 @@ async fn scores_order_real_blur_noise_repeat_cpu() {
 }
 
 /// The GPU's features and logits of 300 digits equal the CPU backend's.
-async fn gpu_features_match_cpu(gpu: &'static genlab::gpu::Gpu) {
+async fn gpu_features_match_cpu(gpu: &'static genlab::backends::Gpu) {
     let digits = Digits::from_idx(IMAGES, LABELS).unwrap().slice(0..300);
     let cpu = Cpu::new();
     let (gc, cc) = (

@@ -7,11 +7,12 @@
 //! submitted once, then the device is drained; time = wall / R. R is chosen so
 //! that a run lasts at least `--min-ms`.
 
-use genlab::cpu::{self, Activation};
-use genlab::fast::{self, Scratch};
-use genlab::geom::Conv2dGeom;
-use genlab::gpu::{ops, Gpu, GpuError, Launch, Tensor};
-use genlab::rng::Rng;
+use genlab::backends::cpu::Scratch;
+use genlab::backends::gpu::{Gpu, GpuError, Launch, Tensor};
+use genlab::backends::Backend;
+use genlab::core::rng::Rng;
+use genlab::core::{Activation, Conv2dGeom, Grad, LinearShape};
+use genlab::ops::{self as cpu, fast, *};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -107,6 +108,7 @@ fn dense_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
             Tensor::zeros(gpu, d_out * d_in),
         );
         let flops = 2.0 * (n * d_in * d_out) as f64;
+        let shape = LinearShape { n, d_in, d_out };
         let name = |op: &str| format!("{label} {op}");
         let (x1, w1, x2, w2, mut y1, mut y2) = (
             x.clone(),
@@ -119,7 +121,18 @@ fn dense_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
         cases.push(Case {
             name: name("linear_forward"),
             flops,
-            launch: ops::linear_forward(gpu, &gy, &gx, &gw, None, n, d_in, d_out, Activation::None),
+            launch: gpu.bind(
+                &LinearForward {
+                    shape,
+                    act: Activation::None,
+                },
+                LinearForwardTensors {
+                    y: &gy,
+                    x: &gx,
+                    w: &gw,
+                    b: None,
+                },
+            ),
             reference: Box::new(move || {
                 cpu::linear_forward(&mut y1, &x1, &w1, None, n, d_in, d_out, Activation::None)
             }),
@@ -138,7 +151,17 @@ fn dense_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
         cases.push(Case {
             name: name("linear_backward_input"),
             flops,
-            launch: ops::linear_backward_input(gpu, &gdx, &gdy, &gw, n, d_in, d_out, false),
+            launch: gpu.bind(
+                &LinearBackwardInput {
+                    shape,
+                    grad: Grad::Write,
+                },
+                LinearBackwardInputTensors {
+                    dx: &gdx,
+                    dy: &gdy,
+                    w: &gw,
+                },
+            ),
             reference: Box::new(move || {
                 cpu::matmul(&mut dx1, &dy1, &w1, n, d_in, d_out, false, false, false)
             }),
@@ -157,7 +180,14 @@ fn dense_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
         cases.push(Case {
             name: name("linear_backward_weight"),
             flops,
-            launch: ops::linear_backward_weight(gpu, &gdw, &gdy, &gx, n, d_in, d_out),
+            launch: gpu.bind(
+                &LinearBackwardWeight { shape },
+                LinearBackwardWeightTensors {
+                    dw: &gdw,
+                    dy: &gdy,
+                    x: &gx,
+                },
+            ),
             reference: Box::new(move || {
                 cpu::matmul(&mut dw1, &dy1, &x1, d_out, d_in, n, true, false, true)
             }),
@@ -249,21 +279,46 @@ fn conv_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
         if transposed {
             case!(
                 "conv_transpose2d_forward",
-                ops::conv_transpose2d_forward(gpu, &oxs, &gys, &gw, None, &g, act),
+                gpu.bind(
+                    &ConvTranspose2dForward { geom: g, act },
+                    ConvForwardTensors {
+                        y: &oxs,
+                        x: &gys,
+                        w: &gw,
+                        b: None
+                    }
+                ),
                 g.input_len(),
                 |o, s, _xs, ys, w| cpu::conv_transpose2d_forward(o, ys, w, None, &g, act),
                 fast::conv_transpose2d_forward(o, ys, w, None, &g, act, &mut s)
             );
             case!(
                 "conv_transpose2d_backward_input",
-                ops::conv_transpose2d_backward_input(gpu, &oys, &gxs, &gw, &g, false),
+                gpu.bind(
+                    &ConvTranspose2dBackwardInput {
+                        geom: g,
+                        grad: Grad::Write
+                    },
+                    ConvBackwardInputTensors {
+                        dx: &oys,
+                        dy: &gxs,
+                        w: &gw
+                    }
+                ),
                 g.output_len(),
                 |o, s, xs, _ys, w| cpu::conv_transpose2d_backward_input(o, xs, w, &g),
                 fast::conv_transpose2d_backward_input(o, xs, w, &g, &mut s)
             );
             case!(
                 "conv_transpose2d_backward_weight",
-                ops::conv_transpose2d_backward_weight(gpu, &ow, &gxs, &gys, &g),
+                gpu.bind(
+                    &ConvTranspose2dBackwardWeight { geom: g },
+                    ConvBackwardWeightTensors {
+                        dw: &ow,
+                        dy: &gxs,
+                        x: &gys
+                    }
+                ),
                 g.weight_len(),
                 |o, s, xs, ys, _w| cpu::conv_transpose2d_backward_weight(o, xs, ys, &g),
                 fast::conv_transpose2d_backward_weight(o, xs, ys, &g, &mut s)
@@ -271,21 +326,47 @@ fn conv_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
         } else {
             case!(
                 "conv2d_forward",
-                ops::conv2d_forward(gpu, &oys, &gxs, &gw, None, &g, act),
+                gpu.bind(
+                    &Conv2dForward { geom: g, act },
+                    ConvForwardTensors {
+                        y: &oys,
+                        x: &gxs,
+                        w: &gw,
+                        b: None
+                    }
+                ),
                 g.output_len(),
                 |o, s, xs, _ys, w| cpu::conv2d_forward(o, xs, w, None, &g, act),
                 fast::conv2d_forward(o, xs, w, None, &g, act, &mut s)
             );
             case!(
                 "conv2d_backward_input",
-                ops::conv2d_backward_input(gpu, &oxs, &gys, &gw, &g, false),
+                gpu.bind(
+                    &Conv2dBackwardInput {
+                        geom: g,
+                        grad: Grad::Write,
+                        path: ConvInputPath::Auto
+                    },
+                    ConvBackwardInputTensors {
+                        dx: &oxs,
+                        dy: &gys,
+                        w: &gw
+                    }
+                ),
                 g.input_len(),
                 |o, s, _xs, ys, w| cpu::conv2d_backward_input(o, ys, w, &g),
                 fast::conv2d_backward_input(o, ys, w, &g, &mut s)
             );
             case!(
                 "conv2d_backward_weight",
-                ops::conv2d_backward_weight(gpu, &ow, &gys, &gxs, &g),
+                gpu.bind(
+                    &Conv2dBackwardWeight { geom: g },
+                    ConvBackwardWeightTensors {
+                        dw: &ow,
+                        dy: &gys,
+                        x: &gxs
+                    }
+                ),
                 g.weight_len(),
                 |o, s, xs, ys, _w| cpu::conv2d_backward_weight(o, ys, xs, &g),
                 fast::conv2d_backward_weight(o, ys, xs, &g, &mut s)

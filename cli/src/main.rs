@@ -56,7 +56,7 @@ fn data_summary(images: &std::path::Path, labels: &std::path::Path) -> Result<()
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Info => pollster::block_on(genlab::gpu::Gpu::new())
+        Command::Info => pollster::block_on(genlab::backends::Gpu::new())
             .map(|gpu| {
                 println!("{}", gpu.adapter_summary());
                 println!("software adapter: {}", gpu.is_software());

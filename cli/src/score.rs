@@ -5,7 +5,7 @@ use crate::train::{
     block, choose_gpu, read_file, training_data, write_file, BackendChoice, TrainArgs,
     BUNDLED_IMAGES, BUNDLED_LABELS,
 };
-use genlab::backend::{Backend, Cpu};
+use genlab::backends::{Backend, Cpu};
 use genlab::data::Digits;
 use genlab::score::{accuracy, Classifier, ClassifierConfig, FeatureStats, Scores};
 use genlab::train;

@@ -4,9 +4,9 @@
 //! metrics.json (config, speed, loss curve, held-out scores) and
 //! weights.safetensors (which `--resume` continues from).
 
-use genlab::backend::{Backend, Cpu};
+use genlab::backends::Gpu;
+use genlab::backends::{Backend, Cpu};
 use genlab::data::{Digits, PIXELS, SIDE};
-use genlab::gpu::Gpu;
 use genlab::models::{GanLoss, Model, ModelConfig, ModelKind, GRID};
 use genlab::train::{self, LossPoint, Trainer};
 use serde_json::{json, Value};
@@ -340,7 +340,7 @@ struct Run<'a> {
 }
 
 pub fn block<T>(
-    f: impl std::future::Future<Output = Result<T, genlab::backend::BackendError>>,
+    f: impl std::future::Future<Output = Result<T, genlab::backends::BackendError>>,
 ) -> Result<T, String> {
     pollster::block_on(f).map_err(|e| e.to_string())
 }

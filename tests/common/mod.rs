@@ -3,7 +3,7 @@
 //! comparison that prints the first mismatches.
 #![allow(dead_code)]
 
-use genlab::gpu::{Gpu, Launch, Tensor};
+use genlab::backends::gpu::{Gpu, Launch, Tensor};
 
 /// `gpu_test!(name, body_fn)`: a native `#[test]` that blocks on the async body,
 /// and a `wasm_bindgen_test` in the browser that awaits it.
@@ -42,13 +42,13 @@ macro_rules! cpu_test {
         #[cfg(not(target_arch = "wasm32"))]
         #[test]
         fn $name() {
-            pollster::block_on($body(&genlab::backend::Cpu::new()));
+            pollster::block_on($body(&genlab::backends::Cpu::new()));
         }
 
         #[cfg(target_arch = "wasm32")]
         #[wasm_bindgen_test::wasm_bindgen_test]
         async fn $name() {
-            $body(&genlab::backend::Cpu::new()).await;
+            $body(&genlab::backends::Cpu::new()).await;
         }
     };
 }

@@ -5,15 +5,15 @@
 //! pass as often as needed. Runs natively (Vulkan/Metal/DX12) and in the
 //! browser (WebGPU) with the same code.
 
-mod backend;
-pub mod ops;
 mod shaders;
 mod tensor;
 
 use std::fmt;
 
+use super::{Backend, Op, TensorLen};
+use crate::core::{BackendError, ErrorKind, WORKGROUP_SIZE};
 use shaders::Pipelines;
-pub use shaders::{module_source, Kernel, Tile};
+pub use shaders::{entry_points, module_names, module_source, Kernel, Tile};
 pub use tensor::{Readback, Tensor};
 use wgpu::util::DeviceExt;
 
@@ -50,6 +50,68 @@ impl fmt::Display for GpuError {
 }
 
 impl std::error::Error for GpuError {}
+
+impl From<GpuError> for BackendError {
+    fn from(e: GpuError) -> Self {
+        let kind = match e {
+            GpuError::NoAdapter(_) | GpuError::LimitsTooSmall(_) => ErrorKind::Unavailable,
+            GpuError::Device(_) => ErrorKind::DeviceLost,
+            GpuError::Readback(_) => ErrorKind::Readback,
+        };
+        BackendError::new(kind, e.to_string())
+    }
+}
+
+/// The layout of a `#[repr(C)]` mirror of a WGSL uniform struct: its name,
+/// size and fields (name, byte offset) in order. `tests/wgsl_contracts.rs`
+/// reflects every WGSL module with naga and checks each uniform struct
+/// against its mirror.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UniformLayout {
+    pub name: &'static str,
+    pub size: usize,
+    pub fields: &'static [(&'static str, usize)],
+}
+
+/// A mirror of a WGSL uniform struct (declare one with `uniform!`).
+pub trait Uniform: bytemuck::Pod {
+    const LAYOUT: UniformLayout;
+}
+
+/// Declares the `#[repr(C)]` mirror of a WGSL uniform struct, with the
+/// same name and the same field names (padding included: `_pad0`, `_pad1`…),
+/// and its [`Uniform`] layout.
+macro_rules! uniform {
+    ($(#[$m:meta])* pub struct $name:ident { $(pub $f:ident: $t:ty,)* }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+        pub struct $name { $(pub $f: $t,)* }
+
+        impl $crate::backends::gpu::Uniform for $name {
+            const LAYOUT: $crate::backends::gpu::UniformLayout =
+                $crate::backends::gpu::UniformLayout {
+                    name: stringify!($name),
+                    size: std::mem::size_of::<$name>(),
+                    fields: &[$((stringify!($f), std::mem::offset_of!($name, $f)),)*],
+                };
+        }
+    };
+}
+pub(crate) use uniform;
+
+uniform! {
+    /// Mirrors `GemmSplit` in shaders/gemm.wgsl.
+    pub struct GemmSplit {
+        pub splits: u32,
+        pub chunk: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+    }
+}
+
+/// The uniform structs this module binds itself.
+pub const UNIFORMS: &[UniformLayout] = &[GemmSplit::LAYOUT];
 
 /// The device, its queue and every pipeline, built once.
 pub struct Gpu {
@@ -266,14 +328,13 @@ impl Gpu {
     /// One kernel bound to its uniform parameters (binding 0) and tensors
     /// (`(binding, tensor)`, `None` for an absent optional input), ready to
     /// record. Made when a network is built, never inside a training step.
-    pub fn launch<P: bytemuck::Pod>(
+    pub fn launch<P: Uniform>(
         &self,
         kernel: Kernel,
         params: &P,
         tensors: &[(u32, Option<&Tensor>)],
         workgroups: [u32; 3],
     ) -> Launch {
-        assert!(!kernel.is_gemm(), "{kernel:?} is a GEMM: use launch_gemm");
         let uniform = self.uniform(kernel.entry_point(), params);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
@@ -281,7 +342,7 @@ impl Gpu {
         }];
         entries.extend(self.tensor_entries(tensors));
         let d = self.dispatch(
-            self.pipelines.main(kernel, Tile::Square),
+            self.pipelines.get(kernel, Tile::Square),
             kernel.entry_point(),
             &entries,
             workgroups,
@@ -296,14 +357,13 @@ impl Gpu {
     /// (M, N) and, when that leaves too few workgroups, splits K across a
     /// scratch buffer and adds a reduction dispatch. Bindings 1 and 2 (the
     /// operands) are bound to the product only; the others also to the reduction.
-    pub fn launch_gemm<P: bytemuck::Pod>(
+    pub fn launch_gemm<P: Uniform>(
         &self,
         kernel: Kernel,
         params: &P,
         tensors: &[(u32, Option<&Tensor>)],
         (m, n, k): (usize, usize, usize),
     ) -> Launch {
-        assert!(kernel.is_gemm(), "{kernel:?} is not a GEMM: use launch");
         let tile = Tile::choose(m, n);
         let (tm, tn) = tile.size();
         let (gx, gy) = (n.div_ceil(tn), m.div_ceil(tm));
@@ -320,7 +380,12 @@ impl Gpu {
             .next_multiple_of(tile.tile_k())
             .max(tile.tile_k());
         splits = k.div_ceil(chunk).max(1);
-        let split = [splits as u32, chunk as u32, 0, 0];
+        let split = GemmSplit {
+            splits: splits as u32,
+            chunk: chunk as u32,
+            _pad0: 0,
+            _pad1: 0,
+        };
         let scratch = (splits > 1).then(|| Tensor::zeros(self, splits * m * n));
 
         let uniform = self.uniform(kernel.entry_point(), params);
@@ -345,7 +410,7 @@ impl Gpu {
         let mut entries = fixed.to_vec();
         entries.extend(self.tensor_entries(tensors));
         let mut dispatches = vec![self.dispatch(
-            self.pipelines.main(kernel, tile),
+            self.pipelines.get(kernel, tile),
             kernel.entry_point(),
             &entries,
             [gx as u32, gy as u32, splits as u32],
@@ -357,12 +422,15 @@ impl Gpu {
                     .into_iter()
                     .filter(|e| e.binding != 1 && e.binding != 2),
             );
-            dispatches.push(self.dispatch(
-                self.pipelines.reduce(kernel),
-                "gemm_reduce",
-                &entries,
-                grid_1d(m * n, 256),
-            ));
+            dispatches.push(
+                self.dispatch(
+                    self.pipelines
+                        .get(Kernel::new(kernel.module, "gemm_reduce"), Tile::Square),
+                    "gemm_reduce",
+                    &entries,
+                    grid_1d(m * n, WORKGROUP_SIZE as usize),
+                ),
+            );
         }
         let mut buffers = vec![uniform, split_uniform];
         if let Some(t) = scratch {
@@ -454,5 +522,70 @@ pub fn grid_1d(len: usize, per_group: usize) -> [u32; 3] {
         [groups as u32, 1, 1]
     } else {
         [65535, groups.div_ceil(65535) as u32, 1]
+    }
+}
+
+impl TensorLen for Tensor {
+    fn len(&self) -> usize {
+        Tensor::len(self)
+    }
+}
+
+/// Each op is its [`Launch`]; a run is one encoder, one compute pass, one submit.
+impl Backend for Gpu {
+    type Tensor = Tensor;
+    type Op = Launch;
+    type Pass<'p> = wgpu::ComputePass<'p>;
+    type Readback = Readback;
+
+    fn describe(&self) -> String {
+        format!("GPU: {}", self.adapter_summary())
+    }
+    fn alignment(&self) -> usize {
+        (self.storage_alignment() / 4) as usize
+    }
+    fn zeros(&self, len: usize) -> Tensor {
+        Tensor::zeros(self, len)
+    }
+    fn upload(&self, data: &[f32]) -> Tensor {
+        Tensor::from_slice(self, data)
+    }
+    fn slice(&self, t: &Tensor, start: usize, len: usize) -> Tensor {
+        t.slice(self, start, len)
+    }
+    fn write(&self, t: &Tensor, start: usize, data: &[f32]) {
+        t.write_at(self, start, data)
+    }
+    fn bind<O: Op>(&self, op: &O, t: O::Tensors<'_, Tensor>) -> Launch {
+        op.bind_gpu(self, t)
+    }
+
+    fn run(&self, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("genlab step"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("genlab"),
+                timestamp_writes: None,
+            });
+            record(&mut pass);
+        }
+        self.queue.submit([encoder.finish()]);
+    }
+    fn record(pass: &mut wgpu::ComputePass<'_>, op: &Launch) {
+        op.record(pass);
+    }
+    fn concat(&self, ops: Vec<Launch>) -> Launch {
+        Launch::concat(ops)
+    }
+
+    fn readback(&self, t: &Tensor) -> Readback {
+        Readback::new(self, t)
+    }
+    async fn read(&self, r: &Readback) -> Result<Vec<f32>, BackendError> {
+        Ok(r.read(self).await?)
     }
 }

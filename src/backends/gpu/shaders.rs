@@ -2,23 +2,24 @@
 //! concatenation of its parts: shared helpers (activation, the tiled GEMM, the
 //! conv geometry, the workgroup reduction) followed by the kernel file.
 
+use crate::core::{ACTIVATION_CODES, WORKGROUP_SIZE};
 use std::collections::HashMap;
 
-const ACTIVATION: &str = include_str!("../../shaders/activation.wgsl");
-const GEMM: &str = include_str!("../../shaders/gemm.wgsl");
-const CONV: &str = include_str!("../../shaders/conv.wgsl");
-const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
-const MATMUL: &str = include_str!("../../shaders/matmul.wgsl");
-const CONV2D_FORWARD: &str = include_str!("../../shaders/conv2d_forward.wgsl");
-const CONV2D_BACKWARD_INPUT: &str = include_str!("../../shaders/conv2d_backward_input.wgsl");
-const CONV2D_BACKWARD_WEIGHT: &str = include_str!("../../shaders/conv2d_backward_weight.wgsl");
-const ELEMENTWISE: &str = include_str!("../../shaders/elementwise.wgsl");
-const BIAS: &str = include_str!("../../shaders/bias.wgsl");
-const BATCHNORM: &str = include_str!("../../shaders/batchnorm.wgsl");
-const RANDOM: &str = include_str!("../../shaders/random.wgsl");
-const LOSS: &str = include_str!("../../shaders/loss.wgsl");
-const REPARAM: &str = include_str!("../../shaders/reparam.wgsl");
-const ADAM: &str = include_str!("../../shaders/adam.wgsl");
+const ACTIVATION: &str = include_str!("../../../shaders/activation.wgsl");
+const GEMM: &str = include_str!("../../../shaders/gemm.wgsl");
+const CONV: &str = include_str!("../../../shaders/conv.wgsl");
+const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
+const CONV2D_FORWARD: &str = include_str!("../../../shaders/conv2d_forward.wgsl");
+const CONV2D_BACKWARD_INPUT: &str = include_str!("../../../shaders/conv2d_backward_input.wgsl");
+const CONV2D_BACKWARD_WEIGHT: &str = include_str!("../../../shaders/conv2d_backward_weight.wgsl");
+const ELEMENTWISE: &str = include_str!("../../../shaders/elementwise.wgsl");
+const BIAS: &str = include_str!("../../../shaders/bias.wgsl");
+const BATCHNORM: &str = include_str!("../../../shaders/batchnorm.wgsl");
+const RANDOM: &str = include_str!("../../../shaders/random.wgsl");
+const LOSS: &str = include_str!("../../../shaders/loss.wgsl");
+const REPARAM: &str = include_str!("../../../shaders/reparam.wgsl");
+const ADAM: &str = include_str!("../../../shaders/adam.wgsl");
 
 /// The shader modules, each as its parts in order; `true` marks the GEMM
 /// modules, which are compiled once per [`Tile`].
@@ -97,131 +98,118 @@ impl Tile {
     fn prelude(self) -> String {
         let (wx, wy, tm, tn, tk) = self.shape();
         format!(
-            "// Tile {self:?}, prepended by src/gpu/shaders.rs.\n\
+            "// Tile {self:?}, prepended by backends/gpu/shaders.rs.\n\
              const GEMM_WG_X: u32 = {wx}u;\nconst GEMM_WG_Y: u32 = {wy}u;\n\
              const GEMM_TM: u32 = {tm}u;\nconst GEMM_TN: u32 = {tn}u;\nconst GEMM_TILE_K: u32 = {tk}u;\n"
         )
     }
 }
 
-macro_rules! kernels {
-    ($($variant:ident => ($module:literal, $entry:literal, $gemm:literal),)*) => {
-        /// Every compute entry point, named as in WGSL.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum Kernel { $($variant,)* }
-
-        /// (kernel, module, entry point, whether it is a GEMM).
-        const KERNELS: &[(Kernel, &str, &str, bool)] = &[$((Kernel::$variant, $module, $entry, $gemm),)*];
-    };
-}
-
-kernels! {
-    Matmul => ("matmul", "matmul", true),
-    Conv2dForward => ("conv2d_forward", "conv2d_forward", true),
-    Conv2dBackwardInput => ("conv2d_backward_input", "conv2d_backward_input", true),
-    Conv2dBackwardInputDirect => ("conv2d_backward_input", "conv2d_backward_input_direct", false),
-    Conv2dBackwardWeight => ("conv2d_backward_weight", "conv2d_backward_weight", true),
-    ActivationForward => ("elementwise", "activation_forward", false),
-    ActivationBackward => ("elementwise", "activation_backward", false),
-    Fill => ("elementwise", "fill", false),
-    StepIncrement => ("elementwise", "step_increment", false),
-    BiasBackward => ("bias", "bias_backward", false),
-    BatchnormForwardTrain => ("batchnorm", "batchnorm_forward_train", false),
-    BatchnormForwardEval => ("batchnorm", "batchnorm_forward_eval", false),
-    BatchnormBackward => ("batchnorm", "batchnorm_backward", false),
-    DropoutForward => ("random", "dropout_forward", false),
-    DropoutBackward => ("random", "dropout_backward", false),
-    GaussianNoise => ("random", "gaussian_noise", false),
-    BceWithLogits => ("loss", "bce_with_logits", false),
-    LeastSquares => ("loss", "least_squares", false),
-    Mse => ("loss", "mse", false),
-    GaussianKl => ("loss", "gaussian_kl", false),
-    SoftmaxCrossEntropy => ("loss", "softmax_cross_entropy", false),
-    ReparameterizeForward => ("reparam", "reparameterize_forward", false),
-    ReparameterizeBackward => ("reparam", "reparameterize_backward", false),
-    AdamStep => ("adam", "adam_step", false),
+/// One compute entry point: its module (a name of the module list above) and
+/// its WGSL function. Ops name their kernels with these; the pipelines are
+/// built from the modules, for every `@compute` entry point they declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Kernel {
+    pub module: &'static str,
+    pub entry: &'static str,
 }
 
 impl Kernel {
-    pub fn entry_point(self) -> &'static str {
-        KERNELS[self as usize].2
+    pub const fn new(module: &'static str, entry: &'static str) -> Kernel {
+        Kernel { module, entry }
     }
 
-    /// Whether this kernel is a GEMM (launched with a tile and optional split-K).
-    pub fn is_gemm(self) -> bool {
-        KERNELS[self as usize].3
+    pub fn entry_point(self) -> &'static str {
+        self.entry
     }
+}
+
+/// What every module starts with: the constants WGSL shares with Rust
+/// (written once, in `crate::core`).
+fn shared_prelude() -> String {
+    let mut s = format!(
+        "// Prepended by backends/gpu/shaders.rs from crate::core.\nconst WG: u32 = {}u;\n",
+        WORKGROUP_SIZE
+    );
+    for (name, code) in ACTIVATION_CODES {
+        s += &format!("const {name}: u32 = {code}u;\n");
+    }
+    s
+}
+
+/// The names of every module, in the order of the list above.
+pub fn module_names() -> impl Iterator<Item = &'static str> {
+    MODULES.iter().map(|(name, _, _)| *name)
 }
 
 /// The WGSL source of a module (its parts joined; GEMM modules with `tile`'s prelude).
 pub fn module_source(name: &str, tile: Tile) -> Option<String> {
     let (_, gemm, parts) = MODULES.iter().find(|(n, _, _)| *n == name)?;
     let prelude = if *gemm { tile.prelude() } else { String::new() };
-    Some(prelude + &parts.concat())
+    Some(shared_prelude() + &prelude + &parts.concat())
 }
 
-/// Every pipeline, built once: one per kernel, one per tile for GEMM kernels,
-/// and each GEMM module's split-K reduction.
+/// The `@compute` entry points of a module's source, each with whether its
+/// workgroup is a GEMM tile's (those get one pipeline per [`Tile`]).
+pub fn entry_points(source: &str) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let mut lines = source.lines();
+    while let Some(line) = lines.next() {
+        let line = line.trim();
+        if !line.starts_with("@compute") {
+            continue;
+        }
+        let tiled = line.contains("GEMM_WG");
+        if let Some(f) = lines.by_ref().map(str::trim).find(|l| l.starts_with("fn ")) {
+            let name = f[3..].split('(').next().unwrap_or_default().trim();
+            out.push((name.to_string(), tiled));
+        }
+    }
+    out
+}
+
+/// Every pipeline, built once: one per entry point, one per tile for the
+/// GEMM entry points.
 pub(crate) struct Pipelines {
-    main: HashMap<(Kernel, Tile), wgpu::ComputePipeline>,
-    reduce: HashMap<Kernel, wgpu::ComputePipeline>,
+    pipelines: HashMap<(&'static str, String, Tile), wgpu::ComputePipeline>,
 }
 
 impl Pipelines {
     pub(crate) fn build(device: &wgpu::Device) -> Self {
-        let mut modules = HashMap::new();
+        let mut pipelines = HashMap::new();
         for (name, gemm, _) in MODULES {
             let tiles: &[Tile] = if *gemm { &Tile::ALL } else { &[Tile::Square] };
             for &tile in tiles {
                 let source = module_source(name, tile).expect("listed module");
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(name),
-                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                    source: wgpu::ShaderSource::Wgsl(source.as_str().into()),
                 });
-                modules.insert((*name, tile), module);
+                for (entry, tiled) in entry_points(&source) {
+                    if tile != Tile::Square && !tiled {
+                        continue;
+                    }
+                    let pipeline =
+                        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                            label: Some(&entry),
+                            layout: None,
+                            module: &module,
+                            entry_point: Some(&entry),
+                            compilation_options: Default::default(),
+                            cache: None,
+                        });
+                    pipelines.insert((*name, entry, tile), pipeline);
+                }
             }
         }
-        let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let mut main = HashMap::new();
-        let mut reduce = HashMap::new();
-        for (i, &(kernel, module_name, entry, _)) in KERNELS.iter().enumerate() {
-            assert_eq!(kernel as usize, i, "kernel table out of order");
-            let tiles: &[Tile] = if kernel.is_gemm() {
-                &Tile::ALL
-            } else {
-                &[Tile::Square]
-            };
-            for &tile in tiles {
-                main.insert(
-                    (kernel, tile),
-                    pipeline(&modules[&(module_name, tile)], entry),
-                );
-            }
-            if kernel.is_gemm() {
-                reduce.insert(
-                    kernel,
-                    pipeline(&modules[&(module_name, Tile::Square)], "gemm_reduce"),
-                );
-            }
-        }
-        Pipelines { main, reduce }
+        Pipelines { pipelines }
     }
 
-    pub(crate) fn main(&self, kernel: Kernel, tile: Tile) -> &wgpu::ComputePipeline {
-        &self.main[&(kernel, tile)]
-    }
-
-    pub(crate) fn reduce(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        &self.reduce[&kernel]
+    /// The pipeline of `kernel` at `tile` (non-GEMM kernels have only `Tile::Square`).
+    pub(crate) fn get(&self, kernel: Kernel, tile: Tile) -> &wgpu::ComputePipeline {
+        self.pipelines
+            .get(&(kernel.module, kernel.entry.to_string(), tile))
+            .unwrap_or_else(|| panic!("{kernel:?} at {tile:?}: no such entry point in shaders/"))
     }
 }
 
@@ -288,14 +276,13 @@ mod tests {
     }
 
     #[test]
-    fn every_kernel_names_an_entry_point_of_its_module() {
-        for (kernel, module, entry, _) in KERNELS {
-            let source = module_source(module, Tile::Square)
-                .unwrap_or_else(|| panic!("{kernel:?}: no module {module}"));
-            assert!(
-                source.contains(&format!("fn {entry}(")),
-                "{kernel:?}: {module} has no entry point {entry}"
-            );
-        }
+    fn entry_points_are_found_with_their_tiling() {
+        let source = module_source("conv2d_backward_input", Tile::Square).unwrap();
+        let entries = entry_points(&source);
+        assert!(entries.contains(&("conv2d_backward_input".to_string(), true)));
+        assert!(entries.contains(&("conv2d_backward_input_direct".to_string(), false)));
+        assert!(entries.contains(&("gemm_reduce".to_string(), false)));
+        let loss = entry_points(&module_source("loss", Tile::Square).unwrap());
+        assert!(loss.len() >= 5 && loss.iter().all(|(_, tiled)| !tiled));
     }
 }

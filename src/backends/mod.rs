@@ -1,0 +1,79 @@
+//! Where ops run: the GPU ([`Gpu`], WGSL kernels through wgpu) and the CPU
+//! ([`Cpu`], sgemm and plain loops). Layers and models are written once over
+//! [`Backend`].
+//!
+//! The shape of it is the GPU's: a tensor is a range of a buffer; an op is
+//! bound to its tensors once, when a network is built ([`Backend::bind`]),
+//! which gives a [`Backend::Op`]; a training step records its ops, in order,
+//! into one pass ([`Backend::run`]), which the GPU submits once and the CPU
+//! runs as it goes.
+//!
+//! A backend knows no op by name: each op (in `crate::ops`, one unit with
+//! its CPU reference, its uniform struct and its WGSL binding) implements
+//! [`Op`], saying how it binds on each backend. Adding an op touches no file
+//! here.
+
+pub mod cpu;
+pub mod gpu;
+
+pub use cpu::{Cpu, CpuOp, CpuPass, CpuTensor};
+pub use gpu::Gpu;
+
+pub use crate::core::{BackendError, ErrorKind};
+use std::fmt;
+use std::future::Future;
+
+/// An op's parameters (shapes, settings), bindable on every backend to the
+/// tensors it reads and writes.
+pub trait Op {
+    /// The op's tensors, named as in its WGSL bindings, on a backend whose tensors are `T`.
+    type Tensors<'a, T: 'a>;
+    fn bind_cpu(&self, cpu: &Cpu, t: Self::Tensors<'_, CpuTensor>) -> CpuOp;
+    fn bind_gpu(&self, gpu: &Gpu, t: Self::Tensors<'_, gpu::Tensor>) -> gpu::Launch;
+}
+
+/// A tensor's length, whatever backend it lives on.
+pub trait TensorLen {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Where models run. See the module docs.
+pub trait Backend {
+    /// A range of f32s in a buffer of this backend (cheap to clone: a handle).
+    type Tensor: Clone + fmt::Debug + TensorLen;
+    /// An op bound to its tensors.
+    type Op;
+    /// What ops are recorded into.
+    type Pass<'p>;
+    /// Reads one tensor back repeatedly (the GPU keeps a staging buffer).
+    type Readback;
+
+    /// One line for logs and the page: which device, and how it runs.
+    fn describe(&self) -> String;
+    /// Slices bound to ops must start at multiples of this many elements.
+    fn alignment(&self) -> usize;
+
+    fn zeros(&self, len: usize) -> Self::Tensor;
+    fn upload(&self, data: &[f32]) -> Self::Tensor;
+    /// Elements `start..start + len` (start a multiple of [`Backend::alignment`]).
+    fn slice(&self, t: &Self::Tensor, start: usize, len: usize) -> Self::Tensor;
+    /// Writes `data` into `t[start..]`, ordered before the next [`Backend::run`].
+    fn write(&self, t: &Self::Tensor, start: usize, data: &[f32]);
+
+    /// Binds `op` to its tensors. Made when a network is built, never inside a step.
+    fn bind<O: Op>(&self, op: &O, t: O::Tensors<'_, Self::Tensor>) -> Self::Op;
+
+    /// Runs `record`, which records ops into the pass: one encoder and one
+    /// submit on the GPU; the ops run in order on the CPU.
+    fn run(&self, record: impl FnOnce(&mut Self::Pass<'_>));
+    fn record(pass: &mut Self::Pass<'_>, op: &Self::Op);
+    /// One op that records these in order.
+    fn concat(&self, ops: Vec<Self::Op>) -> Self::Op;
+
+    fn readback(&self, t: &Self::Tensor) -> Self::Readback;
+    /// The tensor's values after everything run so far. Never blocks on the web.
+    fn read(&self, r: &Self::Readback) -> impl Future<Output = Result<Vec<f32>, BackendError>>;
+}
