@@ -8,6 +8,9 @@
 //                    image and averaged over the batch: scale = 1/N
 //   least_squares    ℓ = ½(x − t)²,  ∂ = x − t          (LSGAN, scale = 1/len)
 //   mse              ℓ = (x − t)²,   ∂ = 2(x − t)        (scale = 1/len)
+//   hinge            with s = 2t − 1 (real +1, fake −1): ℓ = max(0, 1 − s·x),
+//                    ∂ = −s·[s·x < 1]   (the hinge GAN's D; scale = 1/N over 2N logits)
+//   hinge_generator  ℓ = −s·x, ∂ = −s   (its G: −D(G(z)) with t = 1; scale = 1/len)
 //   softmax_cross_entropy  rows of `classes` logits against target
 //                    distributions: ℓ = −Σ_k t_k log softmax(x)_k,
 //                    ∂_k = softmax(x)_k·Σt − t_k        (scale = 1/N)
@@ -64,6 +67,31 @@ fn least_squares(@builtin(local_invocation_index) li: u32) {
         let d = x[i] - target_at(i);
         s += 0.5 * d * d;
         dx[i] = params.scale * d;
+    }
+    let total = workgroup_sum(s, li);
+    if (li == 0u) { loss[params.slot] = params.scale * total; }
+}
+
+@compute @workgroup_size(WG)
+fn hinge(@builtin(local_invocation_index) li: u32) {
+    var s = 0.0;
+    for (var i = li; i < params.len; i += WG) {
+        let sign = 2.0 * target_at(i) - 1.0;
+        let margin = 1.0 - sign * x[i];
+        s += max(margin, 0.0);
+        dx[i] = select(0.0, -params.scale * sign, margin > 0.0);
+    }
+    let total = workgroup_sum(s, li);
+    if (li == 0u) { loss[params.slot] = params.scale * total; }
+}
+
+@compute @workgroup_size(WG)
+fn hinge_generator(@builtin(local_invocation_index) li: u32) {
+    var s = 0.0;
+    for (var i = li; i < params.len; i += WG) {
+        let sign = 2.0 * target_at(i) - 1.0;
+        s -= sign * x[i];
+        dx[i] = -params.scale * sign;
     }
     let total = workgroup_sum(s, li);
     if (li == 0u) { loss[params.slot] = params.scale * total; }

@@ -299,10 +299,12 @@ fn loss_gradients_match_finite_differences() {
     let x = rng.uniform_vec(12, -3.0, 3.0);
     let t = rng.uniform_vec(12, 0.0, 1.0);
     type LossFn = fn(&mut [f32], &[f32], Target) -> f32;
-    let losses: [(&str, LossFn); 3] = [
+    let losses: [(&str, LossFn); 5] = [
         ("bce_with_logits", cpu::bce_with_logits),
         ("least_squares", cpu::least_squares),
         ("mse", cpu::mse),
+        ("hinge", |dx, x, t| cpu::hinge(dx, x, t, 3)),
+        ("hinge_generator", cpu::hinge_generator),
     ];
     for (name, f) in losses {
         for target in [Target::Const(1.0), Target::Const(0.0), Target::Values(&t)] {
@@ -316,6 +318,22 @@ fn loss_gradients_match_finite_differences() {
     check("bernoulli_reconstruction", &x, &dx, |x| {
         cpu::bernoulli_reconstruction(&mut [0.0; 12], x, &t, 3) as f64
     });
+}
+
+/// The hinge GAN's losses at points whose values are known: D pays nothing
+/// for a real logit above 1 or a fake one below −1, and G's loss is −D(G(z)).
+#[test]
+fn hinge_losses_have_their_textbook_values() {
+    let x = [2.0, 0.5, -0.5, -2.0];
+    let t = [1.0, 1.0, 0.0, 0.0];
+    let mut dx = [0.0; 4];
+    // real: max(0, 1 − 2) + max(0, 1 − 0.5); fake: max(0, 1 − 0.5) + max(0, 1 − 2); over n = 2.
+    let l = cpu::hinge(&mut dx, &x, Target::Values(&t), 2);
+    assert!((l - 0.5).abs() < 1e-6, "hinge {l}");
+    assert_eq!(dx, [0.0, -0.5, 0.5, 0.0]);
+    let l = cpu::hinge_generator(&mut dx, &x, Target::Const(1.0));
+    assert!((l - 0.0).abs() < 1e-6, "hinge_generator {l}");
+    assert_eq!(dx, [-0.25; 4]);
 }
 
 #[test]

@@ -785,7 +785,7 @@ async fn losses_all(gpu: &'static Gpu) {
         );
         type CpuLoss = fn(&mut [f32], &[f32], Target) -> f32;
         type GpuLoss = fn(&Gpu, LossTensors<Tensor>, usize) -> Launch;
-        let losses: [(&str, CpuLoss, GpuLoss); 3] = [
+        let losses: [(&str, CpuLoss, GpuLoss); 5] = [
             ("bce_with_logits", cpu::bce_with_logits, |g, t, slot| {
                 g.bind(&BceWithLogits { slot }, t)
             }),
@@ -793,6 +793,14 @@ async fn losses_all(gpu: &'static Gpu) {
                 g.bind(&LeastSquares { slot }, t)
             }),
             ("mse", cpu::mse, |g, t, slot| g.bind(&Mse { slot }, t)),
+            (
+                "hinge",
+                |dx, x, t| cpu::hinge(dx, x, t, 3),
+                |g, t, slot| g.bind(&Hinge { n: 3, slot }, t),
+            ),
+            ("hinge_generator", cpu::hinge_generator, |g, t, slot| {
+                g.bind(&HingeGenerator { slot }, t)
+            }),
         ];
         for (name, cpu_loss, gpu_loss) in losses {
             for (target, gtarget) in [

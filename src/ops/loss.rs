@@ -85,6 +85,33 @@ pub fn least_squares(dx: &mut [f32], x: &[f32], t: Target) -> f32 {
     scale * s as f32
 }
 
+/// The hinge GAN's discriminator loss: Σ max(0, 1 − s·x) / n with
+/// s = 2t − 1 (+1 for real, −1 for fake), so over real and fake logits with
+/// n = N it is the mean on real plus the mean on fake.
+pub fn hinge(dx: &mut [f32], x: &[f32], t: Target, n: usize) -> f32 {
+    let scale = 1.0 / n as f32;
+    let mut s = 0.0f64;
+    for (i, &v) in x.iter().enumerate() {
+        let sign = 2.0 * t.at(i) - 1.0;
+        let margin = 1.0 - sign * v;
+        s += margin.max(0.0) as f64;
+        dx[i] = if margin > 0.0 { -scale * sign } else { 0.0 };
+    }
+    scale * s as f32
+}
+
+/// The hinge GAN's generator loss: mean of −s·x (with t = 1: −mean D(G(z))).
+pub fn hinge_generator(dx: &mut [f32], x: &[f32], t: Target) -> f32 {
+    let scale = 1.0 / x.len() as f32;
+    let mut s = 0.0f64;
+    for (i, &v) in x.iter().enumerate() {
+        let sign = 2.0 * t.at(i) - 1.0;
+        s -= (sign * v) as f64;
+        dx[i] = -scale * sign;
+    }
+    scale * s as f32
+}
+
 /// Mean squared error: mean of (x − t)².
 pub fn mse(dx: &mut [f32], x: &[f32], t: Target) -> f32 {
     let scale = 1.0 / x.len() as f32;
@@ -170,6 +197,10 @@ enum Elementwise {
     LeastSquares,
     /// Mean of (x − t)².
     Mse,
+    /// The hinge GAN's D: Σ max(0, 1 − s·x) over this many images.
+    Hinge(usize),
+    /// The hinge GAN's G: mean of −s·x.
+    HingeGenerator,
 }
 
 impl Elementwise {
@@ -179,6 +210,8 @@ impl Elementwise {
             Elementwise::Bernoulli(_) => "bernoulli_reconstruction",
             Elementwise::LeastSquares => "least_squares",
             Elementwise::Mse => "mse",
+            Elementwise::Hinge(_) => "hinge",
+            Elementwise::HingeGenerator => "hinge_generator",
         }
     }
 
@@ -191,6 +224,8 @@ impl Elementwise {
             }
             (Elementwise::LeastSquares, t) => least_squares(dx, x, t),
             (Elementwise::Mse, t) => mse(dx, x, t),
+            (Elementwise::Hinge(n), t) => hinge(dx, x, t, n),
+            (Elementwise::HingeGenerator, t) => hinge_generator(dx, x, t),
         }
     }
 
@@ -246,6 +281,8 @@ impl Elementwise {
             Elementwise::Bernoulli(n) => ("bce_with_logits", 1.0 / n as f32),
             Elementwise::LeastSquares => ("least_squares", 1.0 / t.x.len() as f32),
             Elementwise::Mse => ("mse", 1.0 / t.x.len() as f32),
+            Elementwise::Hinge(n) => ("hinge", 1.0 / n as f32),
+            Elementwise::HingeGenerator => ("hinge_generator", 1.0 / t.x.len() as f32),
         };
         check_len(name, "dx", t.dx, t.x.len());
         check_len(name, "loss", t.loss, slot + 1);
@@ -317,6 +354,31 @@ elementwise_loss!(
     Mse,
     Elementwise::Mse
 );
+
+elementwise_loss!(
+    /// The hinge GAN's generator loss: mean of −(2t − 1)·x.
+    HingeGenerator,
+    Elementwise::HingeGenerator
+);
+
+/// The hinge GAN's discriminator loss: Σ max(0, 1 − (2t − 1)·x) / n.
+#[derive(Clone, Copy, Debug)]
+pub struct Hinge {
+    pub n: usize,
+    pub slot: usize,
+}
+
+impl Op for Hinge {
+    type Tensors<'a, T: 'a> = LossTensors<'a, T>;
+
+    fn bind_cpu(&self, _: &Cpu, t: LossTensors<CpuTensor>) -> CpuOp {
+        Elementwise::Hinge(self.n).bind_cpu(t, self.slot)
+    }
+
+    fn bind_gpu(&self, gpu: &Gpu, t: LossTensors<Tensor>) -> Launch {
+        Elementwise::Hinge(self.n).bind_gpu(gpu, t, self.slot)
+    }
+}
 
 /// BCE of logits summed per image, averaged over `n` images (target: one value per logit).
 #[derive(Clone, Copy, Debug)]
