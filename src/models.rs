@@ -17,8 +17,8 @@ use crate::nn::{
 };
 use crate::ops::{
     add_assign, BceWithLogits, BernoulliReconstruction, GaussianKl, GaussianKlTensors,
-    GaussianNoise, Key, LeastSquares, LossTarget, LossTensors, Mse, NoiseTensors,
-    ReparameterizeBackward, ReparameterizeBackwardTensors, ReparameterizeForward,
+    GaussianNoise, Hinge, HingeGenerator, Key, LeastSquares, LossTarget, LossTensors, Mse,
+    NoiseTensors, ReparameterizeBackward, ReparameterizeBackwardTensors, ReparameterizeForward,
     ReparameterizeForwardTensors, StepIncrement, StepTensors,
 };
 use std::fmt;
@@ -85,6 +85,8 @@ pub enum GanLoss {
     Bce,
     /// Least squares (LSGAN): D: ½(D(x) − 1)² + ½D(G(z))²; G: ½(D(G(z)) − 1)².
     LeastSquares,
+    /// Hinge: D: max(0, 1 − D(x)) + max(0, 1 + D(G(z))); G: −D(G(z)).
+    Hinge,
 }
 
 impl GanLoss {
@@ -92,6 +94,7 @@ impl GanLoss {
         match self {
             GanLoss::Bce => "bce",
             GanLoss::LeastSquares => "least-squares",
+            GanLoss::Hinge => "hinge",
         }
     }
 
@@ -99,8 +102,9 @@ impl GanLoss {
         match s {
             "bce" => Ok(GanLoss::Bce),
             "least-squares" | "lsgan" => Ok(GanLoss::LeastSquares),
+            "hinge" => Ok(GanLoss::Hinge),
             _ => Err(format!(
-                "unknown GAN loss {s:?}: choose bce or least-squares"
+                "unknown GAN loss {s:?}: choose bce, least-squares or hinge"
             )),
         }
     }
@@ -648,6 +652,19 @@ impl<B: Backend> Parts<B> {
                     },
                 ),
                 b.bind(&LeastSquares { slot: 1 }, g_loss_tensors),
+            ),
+            GanLoss::Hinge => (
+                // The mean over real plus the mean over fake, as for BCE.
+                b.bind(
+                    &Hinge { n, slot: 0 },
+                    LossTensors {
+                        dx: &d.dy,
+                        x: &d.y,
+                        target: LossTarget::Values(&targets),
+                        loss: losses,
+                    },
+                ),
+                b.bind(&HingeGenerator { slot: 1 }, g_loss_tensors),
             ),
         };
         GanBinding {

@@ -348,7 +348,8 @@ class Lab extends EventTarget {
       seed: input('seed', { type: 'number', min: 0, step: 1 }),
     };
     p.inputs.gan_loss = el('select', { 'data-key': 'gan_loss' },
-      el('option', { value: 'bce' }, 'non-saturating BCE'), el('option', { value: 'least-squares' }, 'least squares'));
+      el('option', { value: 'bce' }, 'non-saturating BCE'), el('option', { value: 'least-squares' }, 'least squares'),
+      el('option', { value: 'hinge' }, 'hinge'));
     p.inputs.gan_loss.addEventListener('change', () => this.changeSetting(i, 'gan_loss', p.inputs.gan_loss.value, p.inputs.gan_loss));
     p.fields = {
       latent: labelled('Latent size', p.inputs.latent),
