@@ -12,6 +12,12 @@
 //! `arena.zero_grad(pass)`, the layers' `forward`, the loss, the layers'
 //! `backward` in reverse, `arena.update(pass)`.
 
+mod loss_sums;
+mod safetensors;
+
+pub use loss_sums::LossSums;
+pub use safetensors::{read_safetensors, write_safetensors};
+
 use crate::backends::{Backend, BackendError, ErrorKind, TensorLen};
 use crate::core::rng::Rng;
 use crate::core::{

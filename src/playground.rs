@@ -5,6 +5,7 @@
 //! grids, reconstructions, interpolation strips, 2-D manifolds and loss
 //! curves, all read back a few times a second, never per step.
 
+pub use crate::backends::BackendChoice;
 use crate::backends::{Backend, BackendError};
 use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS};
@@ -31,25 +32,6 @@ pub const REFERENCE_DIGITS: usize = 2048;
 const HISTORY: usize = 1200;
 
 // ------------------------------------------------------------------ options
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BackendChoice {
-    /// The GPU on a hardware adapter, else the CPU.
-    Auto,
-    Gpu,
-    Cpu,
-}
-
-impl BackendChoice {
-    pub fn parse(s: &str) -> Result<BackendChoice, String> {
-        match s {
-            "auto" => Ok(BackendChoice::Auto),
-            "gpu" | "webgpu" => Ok(BackendChoice::Gpu),
-            "cpu" => Ok(BackendChoice::Cpu),
-            _ => Err(format!("backend={}: choose auto, gpu or cpu", shown(s))),
-        }
-    }
-}
 
 /// Model sizes: the page's (quick to train on a laptop or on the CPU
 /// fallback) or the material's.
@@ -192,7 +174,9 @@ impl PageOptions {
                 "controls" => flag(&key, value).map(|v| o.controls = v),
                 "charts" => flag(&key, value).map(|v| o.charts = v),
                 "compact" => flag(&key, value).map(|v| o.compact = v),
-                "backend" => BackendChoice::parse(value).map(|v| o.backend = v),
+                "backend" => BackendChoice::parse(value)
+                    .map(|v| o.backend = v)
+                    .map_err(|e| format!("backend={}: {e}", shown(value))),
                 "size" => Size::parse(value).map(|v| o.size = v),
                 "latent" => whole(&key, value, 1, 1024).map(|v| o.latent = Some(v)),
                 _ => Err(format!(

@@ -13,11 +13,10 @@ use crate::core::rng::Rng;
 use crate::core::{Activation, AdamConfig};
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::nn::{
-    ArenaPart, InputGrad, LayerSpec, Mode, NetParams, NetSpec, ParamArena, ParamsBuilder,
+    ArenaPart, InputGrad, LayerSpec, LossSums, Mode, NetParams, NetSpec, ParamArena, ParamsBuilder,
     Sequential,
 };
 use crate::ops::{add_assign, SoftmaxCrossEntropy, TargetLossTensors};
-use crate::train::LossSums;
 use std::collections::HashMap;
 
 pub const CLASSES: usize = 10;
@@ -277,12 +276,12 @@ impl<B: Backend> Classifier<B> {
             .arena
             .read_parts(b, &[ArenaPart::Value, ArenaPart::State])
             .await?;
-        crate::train::write_safetensors(&tensors, self.config.to_metadata())
+        crate::nn::write_safetensors(&tensors, self.config.to_metadata())
     }
 
     /// A classifier from a file written by [`Classifier::save`].
     pub fn load(b: &B, bytes: &[u8]) -> Result<Self, String> {
-        let (tensors, meta) = crate::train::read_safetensors(bytes)?;
+        let (tensors, meta) = crate::nn::read_safetensors(bytes)?;
         let m = meta.ok_or("this safetensors file has no genlab settings in its header")?;
         let config = ClassifierConfig::from_metadata(&m)?;
         let c = Classifier::new(b, config)?;

@@ -8,11 +8,11 @@
 //! so a model's whole trajectory is a function of its config, and a resumed
 //! run (weights, Adam state, step) continues exactly where it stopped.
 
-use crate::backends::{Backend, BackendError, ErrorKind, TensorLen};
+use crate::backends::{Backend, BackendError, ErrorKind};
 use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::models::{Evaluator, GanLoss, Model, ModelConfig, ModelKind, Sampler};
-use crate::ops::{add_assign, fill_op};
+use crate::nn::{read_safetensors, write_safetensors, LossSums};
 use std::collections::HashMap;
 
 /// The random stream of epoch e's data order is this + e.
@@ -48,62 +48,6 @@ pub struct Trainer<B: Backend> {
     counted: u64,
     /// Steps done before the device's loss sums started (a resumed run).
     base_step: u64,
-}
-
-/// A step's running loss sums on the device (its last slot counts steps),
-/// read and reset in one go: each read gives the means over the steps since
-/// the read before. Reset, the f32 sums stay exact however long a run goes
-/// (a sum never reset stops counting at 2^24 steps, and NaN checks with it).
-pub struct LossSums<B: Backend> {
-    _taken: B::Tensor,
-    /// taken = 0; taken += sums; sums = 0 (recorded in order, outside any step).
-    take: [B::Op; 3],
-    readback: B::Readback,
-    sums: B::Tensor,
-}
-
-impl<B: Backend> LossSums<B> {
-    pub fn new(b: &B, sums: &B::Tensor) -> LossSums<B> {
-        let taken = b.zeros(sums.len());
-        let take = [
-            fill_op(b, &taken, 0.0),
-            add_assign(b, &taken, sums),
-            fill_op(b, sums, 0.0),
-        ];
-        let readback = b.readback(&taken);
-        LossSums {
-            _taken: taken,
-            take,
-            readback,
-            sums: sums.clone(),
-        }
-    }
-
-    /// The steps since the last read and the mean of each loss slot over
-    /// them (None if no step ran).
-    pub async fn read(&self, b: &B) -> Result<Option<(u64, Vec<f32>)>, BackendError> {
-        b.run(|pass| {
-            for op in &self.take {
-                B::record(pass, op);
-            }
-        });
-        let sums = b.read(&self.readback).await?;
-        let slots = sums.len() - 1;
-        let steps = sums[slots].round() as u64;
-        if steps == 0 {
-            return Ok(None);
-        }
-        let means = sums[..slots]
-            .iter()
-            .map(|&s| (s as f64 / steps as f64) as f32)
-            .collect();
-        Ok(Some((steps, means)))
-    }
-
-    /// Forgets the sums so far.
-    pub fn reset(&self, b: &B) {
-        b.write(&self.sums, 0, &vec![0.0; self.sums.len()]);
-    }
 }
 
 impl<B: Backend> Trainer<B> {
@@ -470,28 +414,6 @@ pub async fn save_weights<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<u8>
     write_safetensors(&tensors, meta)
 }
 
-/// Named f32 tensors (one-dimensional) as a safetensors file with `meta` in its header.
-pub fn write_safetensors(
-    tensors: &[(String, Vec<f32>)],
-    meta: HashMap<String, String>,
-) -> Result<Vec<u8>, BackendError> {
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
-        .collect();
-    let views = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|((name, v), data)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![v.len()], data)
-                .map(|view| (name.clone(), view))
-                .map_err(|e| BackendError::new(ErrorKind::BadInput, format!("tensor {name}: {e}")))
-        })
-        .collect::<Result<Vec<_>, BackendError>>()?;
-    safetensors::serialize(views, Some(meta))
-        .map_err(|e| BackendError::new(ErrorKind::BadInput, format!("writing safetensors: {e}")))
-}
-
 /// Reads a genlab weights file. Everything is checked before anything
 /// is allocated or built: the header's settings (ranges and the memory
 /// budget, [`ModelConfig::validate`]), then every tensor's name, dtype and
@@ -570,34 +492,6 @@ fn check_tensors(c: &ModelConfig, header: &safetensors::tensor::Metadata) -> Res
         ));
     }
     Ok(())
-}
-
-/// Every f32 tensor of a safetensors file by name, and its header's metadata.
-#[allow(clippy::type_complexity)]
-pub fn read_safetensors(
-    bytes: &[u8],
-) -> Result<(HashMap<String, Vec<f32>>, Option<HashMap<String, String>>), String> {
-    let st = safetensors::SafeTensors::deserialize(bytes)
-        .map_err(|e| format!("not a safetensors file ({e})"))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| format!("not a safetensors file ({e})"))?;
-    let mut tensors = HashMap::new();
-    for name in st.names() {
-        let t = st.tensor(name).map_err(|e| format!("tensor {name}: {e}"))?;
-        if t.dtype() != safetensors::Dtype::F32 {
-            return Err(format!(
-                "tensor {name} is {:?}; genlab reads f32 weights",
-                t.dtype()
-            ));
-        }
-        let values = t
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        tensors.insert(name.to_string(), values);
-    }
-    Ok((tensors, meta.metadata().clone()))
 }
 
 /// Loads saved weights into a model of the same shape (all step counters set to the saved step).

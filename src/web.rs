@@ -142,7 +142,7 @@ async fn choose(choice: BackendChoice) -> Choice {
     let (gpu, note, detail) = match gpu {
         Ok(_) if choice == BackendChoice::Cpu => (None, "CPU backend, as chosen.".into(), String::new()),
         Err(e) if choice == BackendChoice::Cpu => (None, "CPU backend, as chosen.".into(), e),
-        Ok(g) if choice == BackendChoice::Gpu || !g.is_software() => {
+        Ok(g) if choice.takes(&g) => {
             let note = if g.is_software() {
                 "WebGPU, as chosen, on a software adapter: expect it to be slow."
             } else {

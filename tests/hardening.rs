@@ -181,11 +181,11 @@ async fn refused_after<B: Backend>(
 ) {
     let model = Model::new(b, small(ModelKind::Dcgan)).unwrap();
     let bytes = train::save_weights(b, &model).await.unwrap();
-    let (tensors, meta) = train::read_safetensors(&bytes).unwrap();
+    let (tensors, meta) = genlab::nn::read_safetensors(&bytes).unwrap();
     let mut tensors: Vec<(String, Vec<f32>)> = tensors.into_iter().collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     f(&mut tensors);
-    let edited = train::write_safetensors(&tensors, meta.unwrap()).unwrap();
+    let edited = genlab::nn::write_safetensors(&tensors, meta.unwrap()).unwrap();
     let e = train::read_weights(&edited).err().unwrap();
     assert!(e.contains(want), "{want:?} not in {e:?}");
 }
@@ -223,12 +223,12 @@ async fn weights_are_checked_against_their_settings<B: Backend>(b: &B) {
     )
     .await;
     // Adam's moments may be missing: the optimiser then starts afresh.
-    let (tensors, meta) = train::read_safetensors(&bytes).unwrap();
+    let (tensors, meta) = genlab::nn::read_safetensors(&bytes).unwrap();
     let values: Vec<(String, Vec<f32>)> = tensors
         .into_iter()
         .filter(|(n, _)| !n.contains(".adam_"))
         .collect();
-    let file = train::write_safetensors(&values, meta.unwrap()).unwrap();
+    let file = genlab::nn::write_safetensors(&values, meta.unwrap()).unwrap();
     let saved = train::read_weights(&file).unwrap();
     train::load_weights(b, &model, &saved).unwrap();
 }

@@ -4,8 +4,15 @@
 //! the DCGAN's real shapes; `genlab train` trains a model; `genlab data`
 //! checks a pair of IDX files.
 
+// Modules import only those listed above them: args, common → bench,
+// score → classifier → train.
+mod args;
+mod common;
+
 mod bench;
 mod score;
+
+mod classifier;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -28,7 +35,7 @@ enum Command {
     /// GFLOP/s of the matmul and conv kernels at the DCGAN's shapes, GPU and CPU reference.
     Bench(bench::BenchArgs),
     /// Train a model and write samples.png, samples.idx, metrics.json and weights.safetensors.
-    Train(Box<train::TrainArgs>),
+    Train(Box<args::TrainArgs>),
     /// Evaluate a trained autoencoder or VAE (−ELBO in nats per digit) or classifier (accuracy) on held-out digits.
     Eval(train::EvalArgs),
     /// Score generated digits with the scoring classifier: FID, Inception Score, digit shares (JSON).

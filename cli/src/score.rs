@@ -1,148 +1,18 @@
-//! `genlab train --model classifier` (the scoring classifier) and `genlab
-//! score` (FID, Inception Score and digit coverage of generated digits).
+//! `genlab score`: FID, Inception Score and digit coverage of generated
+//! digits by the scoring classifier.
 
-use crate::train::{
-    block, choose_gpu, read_file, training_data, write_file, BackendChoice, TrainArgs,
-    BUNDLED_IMAGES, BUNDLED_LABELS,
-};
-use genlab::backends::{Backend, Cpu};
+use crate::common::{block, choose_gpu, read_file, BUNDLED_IMAGES, BUNDLED_LABELS};
+use genlab::backends::{Backend, BackendChoice, Cpu};
 use genlab::data::Digits;
-use genlab::score::{accuracy, Classifier, ClassifierConfig, FeatureStats, Scores};
-use genlab::train;
+use genlab::score::{Classifier, FeatureStats, Scores};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 /// The scoring classifier the page ships (scripts/make-classifier.sh makes it).
 pub const CLASSIFIER: &[u8] = include_bytes!("../../www/classifier.safetensors");
 
 /// Extraction batch: the GPU likes large ones; 250 divides the held-out 1,000.
-const EXTRACT_BATCH: usize = 250;
-
-/// Trains the classifier on the training digits (shifted at random), reports
-/// its held-out accuracy, and writes DIR/classifier.safetensors and DIR/metrics.json.
-pub fn train_classifier(args: &TrainArgs) -> Result<(), String> {
-    let defaults = ClassifierConfig::default();
-    let config = ClassifierConfig {
-        batch: args.batch.unwrap_or(defaults.batch),
-        width: args.width.unwrap_or(defaults.width),
-        features: args.hidden.unwrap_or(defaults.features),
-        lr: args.lr.unwrap_or(defaults.lr),
-        seed: args.seed.unwrap_or(defaults.seed),
-        ..defaults
-    };
-    config.validate()?;
-    let out = args.out.clone().ok_or("say where to write: --out DIR")?;
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let (train_set, held_out) = training_data(args)?;
-    match choose_gpu(args.backend)? {
-        Some(g) => classifier_on(&g, args, config, &train_set, &held_out, &out),
-        None => classifier_on(
-            &crate::train::cpu(args.threads),
-            args,
-            config,
-            &train_set,
-            &held_out,
-            &out,
-        ),
-    }
-}
-
-fn classifier_on<B: Backend>(
-    b: &B,
-    args: &TrainArgs,
-    config: ClassifierConfig,
-    train_set: &Digits,
-    held_out: &Digits,
-    out: &Path,
-) -> Result<(), String> {
-    let c = Classifier::new(b, config.clone())?;
-    eprintln!(
-        "classifier: {} parameters, batch {}, on {}",
-        c.param_count(),
-        config.batch,
-        b.describe()
-    );
-    let mut t = c.trainer(b);
-    let n = config.batch;
-    let per_epoch = (train_set.len() / n) as u64;
-    if per_epoch == 0 {
-        return Err(format!(
-            "{} digits are fewer than one batch",
-            train_set.len()
-        ));
-    }
-    let bar = indicatif::ProgressBar::new(args.steps);
-    let started = Instant::now();
-    let mut curve = Vec::new();
-    let mut order = Vec::new();
-    for s in 0..args.steps {
-        let (epoch, k) = (s / per_epoch, (s % per_epoch) as usize);
-        if k == 0 || order.is_empty() {
-            order = train::shuffled(train_set.len(), config.seed, epoch);
-        }
-        t.step(b, &c, train_set, &order[k * n..(k + 1) * n]);
-        if (s + 1) % args.log_every == 0 || s + 1 == args.steps {
-            if let Some(l) = block(t.read_loss(b))? {
-                if !l.is_finite() {
-                    bar.abandon();
-                    return Err(format!("step {}: the loss is {l}; lower --lr", s + 1));
-                }
-                bar.set_message(format!("loss {l:.4}"));
-                curve.push(json!({"step": s + 1, "loss": l}));
-            }
-        }
-        bar.set_position(s + 1);
-    }
-    bar.finish();
-    let wall = started.elapsed().as_secs_f64();
-    let ex = c.extractor(b, EXTRACT_BATCH);
-    let outputs = block(ex.run(b, &held_out.images))?;
-    let acc = accuracy(&outputs.logits, &held_out.labels);
-    let bytes = block(c.save(b))?;
-    write_file(&out.join("classifier.safetensors"), &bytes)?;
-    let metrics = json!({
-        "model": "classifier",
-        "config": {"batch": config.batch, "width": config.width, "features": config.features,
-                   "lr": config.lr, "seed": config.seed, "shift": config.shift},
-        "backend": b.describe(),
-        "steps": args.steps,
-        "wall_seconds": wall,
-        "steps_per_second": args.steps as f64 / wall,
-        "loss_curve": curve,
-        "held_out_digits": held_out.len(),
-        "held_out_accuracy": acc,
-    });
-    write_file(
-        &out.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics).unwrap().as_bytes(),
-    )?;
-    println!(
-        "classifier: {} steps in {wall:.1} s; held-out accuracy {:.2}% over {} digits; wrote {} ({} bytes)",
-        args.steps,
-        100.0 * acc,
-        held_out.len(),
-        out.join("classifier.safetensors").display(),
-        bytes.len()
-    );
-    Ok(())
-}
-
-/// The classifier's accuracy on a labelled set (for `genlab eval` of a classifier folder).
-pub fn eval_classifier(path: &Path, digits: &Digits, backend: BackendChoice) -> Result<(), String> {
-    let bytes = read_file(path)?;
-    fn on<B: Backend>(b: &B, bytes: &[u8], digits: &Digits) -> Result<f64, String> {
-        let c = Classifier::load(b, bytes)?;
-        let outputs = block(c.extractor(b, EXTRACT_BATCH).run(b, &digits.images))?;
-        Ok(accuracy(&outputs.logits, &digits.labels))
-    }
-    let acc = match choose_gpu(backend)? {
-        Some(g) => on(&g, &bytes, digits)?,
-        None => on(&Cpu::new(), &bytes, digits)?,
-    };
-    println!("{}", json!({"digits": digits.len(), "accuracy": acc}));
-    Ok(())
-}
+pub const EXTRACT_BATCH: usize = 250;
 
 #[derive(clap::Args)]
 pub struct ScoreArgs {
@@ -151,7 +21,7 @@ pub struct ScoreArgs {
     /// The scoring classifier (default: the one the page ships, www/classifier.safetensors).
     #[arg(long)]
     classifier: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    #[arg(long, value_parser = crate::args::parse_backend, default_value = "cpu")]
     backend: BackendChoice,
 }
 

@@ -4,130 +4,17 @@
 //! metrics.json (config, speed, loss curve, held-out scores) and
 //! weights.safetensors (which `--resume` continues from).
 
-use genlab::backends::Gpu;
-use genlab::backends::{Backend, Cpu};
+use crate::args::{LrSchedule, ModelArg, TrainArgs};
+use crate::common::{
+    block, choose_gpu, cpu, read_file, training_data, write_file, BUNDLED_IMAGES, BUNDLED_LABELS,
+};
+use genlab::backends::{Backend, BackendChoice, Cpu, Gpu};
 use genlab::data::{Digits, PIXELS, SIDE};
-use genlab::models::{GanLoss, Model, ModelConfig, ModelKind, GRID};
+use genlab::models::{Model, ModelConfig, ModelKind, GRID};
 use genlab::train::{self, LossPoint, Trainer};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-pub const BUNDLED_IMAGES: &[u8] =
-    include_bytes!("../../www/data/mnist-train-10k-images-idx3-ubyte.gz");
-pub const BUNDLED_LABELS: &[u8] =
-    include_bytes!("../../www/data/mnist-train-10k-labels-idx1-ubyte.gz");
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendChoice {
-    /// The GPU when it is a hardware one, else the CPU.
-    Auto,
-    Gpu,
-    Cpu,
-}
-
-#[derive(clap::Args)]
-pub struct TrainArgs {
-    /// Which model (required unless --resume): mlp-gan, dcgan, ae, mlp-vae,
-    /// conv-vae, or classifier (the scoring classifier; see `genlab score`).
-    #[arg(long, value_parser = parse_model)]
-    pub model: Option<ModelArg>,
-    /// Training steps to run (with --resume: more steps on top of the saved ones).
-    #[arg(long, default_value_t = 2000)]
-    pub steps: u64,
-    /// Batch size (default: the model's).
-    #[arg(long)]
-    pub batch: Option<usize>,
-    /// Random seed of the weights, the data order and every random op (default 1).
-    #[arg(long)]
-    pub seed: Option<u32>,
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-    pub backend: BackendChoice,
-    /// Threads of the CPU backend's products (default: every core). Results
-    /// are the same from run to run for a given count.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub threads: Option<u32>,
-    /// Output folder (created if missing; default with --resume: the resumed folder).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// MNIST-format images file (IDX, gzip or raw); default: the bundled 10,000 digits.
-    #[arg(long, requires = "labels")]
-    pub images: Option<PathBuf>,
-    /// Its labels file.
-    #[arg(long, requires = "images")]
-    pub labels: Option<PathBuf>,
-    /// Digits written to samples.idx.
-    #[arg(long, default_value_t = 1000)]
-    samples: usize,
-    /// Continue from DIR/weights.safetensors (its config and step).
-    #[arg(long, value_name = "DIR")]
-    resume: Option<PathBuf>,
-    /// The last this many digits are held out for evaluation.
-    #[arg(long, default_value_t = 1000)]
-    pub held_out: usize,
-    /// Read the losses back every this many steps.
-    #[arg(long, default_value_t = 10)]
-    pub log_every: u64,
-    /// Evaluate on the held-out digits every this many steps (autoencoders; 0: only at the end).
-    #[arg(long, default_value_t = 0)]
-    eval_every: u64,
-    /// Passes over the held-out digits per VAE evaluation, each with new ε draws.
-    #[arg(long, default_value_t = 10)]
-    eval_passes: usize,
-    /// Latent size (GAN noise, VAE latent, autoencoder code).
-    #[arg(long)]
-    latent: Option<usize>,
-    /// Hidden width of the MLPs.
-    #[arg(long)]
-    pub hidden: Option<usize>,
-    /// Channel width of the convolutional models.
-    #[arg(long)]
-    pub width: Option<usize>,
-    /// Adam learning rate.
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// Adam's β1.
-    #[arg(long)]
-    adam_beta1: Option<f32>,
-    /// KL weight of the VAEs.
-    #[arg(long)]
-    beta: Option<f32>,
-    /// GAN loss.
-    #[arg(long, value_parser = GanLoss::parse)]
-    gan_loss: Option<GanLoss>,
-    /// Dropout of the DCGAN discriminator.
-    #[arg(long)]
-    dropout: Option<f32>,
-    /// Learning-rate schedule over this run's steps: constant, or cosine decay
-    /// to `--lr-final` times the rate (updated every `--log-every` steps).
-    #[arg(long, value_enum, default_value_t = LrSchedule::Constant)]
-    lr_schedule: LrSchedule,
-    /// Final learning rate of the cosine schedule, as a fraction of `--lr`.
-    #[arg(long, default_value_t = 0.02)]
-    lr_final: f32,
-}
-
-/// A generative model, or the scoring classifier.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelArg {
-    Generative(ModelKind),
-    Classifier,
-}
-
-fn parse_model(s: &str) -> Result<ModelArg, String> {
-    match s {
-        "classifier" => Ok(ModelArg::Classifier),
-        _ => ModelKind::parse(s)
-            .map(ModelArg::Generative)
-            .map_err(|e| format!("{e}, or classifier")),
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LrSchedule {
-    Constant,
-    Cosine,
-}
 
 /// The learning rate after `done` of `total` steps.
 fn scheduled_lr(s: LrSchedule, lr: f32, final_fraction: f32, done: u64, total: u64) -> f32 {
@@ -140,10 +27,6 @@ fn scheduled_lr(s: LrSchedule, lr: f32, final_fraction: f32, done: u64, total: u
             (lr as f64 * f) as f32
         }
     }
-}
-
-pub fn read_file(p: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
 }
 
 fn config_from(
@@ -207,7 +90,7 @@ fn config_from(
 pub fn run(args: TrainArgs) -> Result<(), String> {
     if args.model == Some(ModelArg::Classifier) {
         check_run(&args, 0)?;
-        return crate::score::train_classifier(&args);
+        return crate::classifier::train(&args);
     }
     let saved = match &args.resume {
         Some(dir) => {
@@ -295,41 +178,6 @@ fn check_run(args: &TrainArgs, saved_step: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// The digits to train on and the held-out ones: --images/--labels or the
-/// bundled set, the last --held-out kept out.
-pub fn training_data(args: &TrainArgs) -> Result<(Digits, Digits), String> {
-    let digits = match (&args.images, &args.labels) {
-        (Some(i), Some(l)) => Digits::from_idx(&read_file(i)?, &read_file(l)?),
-        _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS),
-    }
-    .map_err(|e| e.to_string())?;
-    if args.held_out >= digits.len() {
-        return Err(format!(
-            "--held-out {} leaves nothing of {} digits to train on",
-            args.held_out,
-            digits.len()
-        ));
-    }
-    Ok(digits.split_held_out(args.held_out))
-}
-
-/// The CPU backend on `threads` threads (default: every core).
-pub fn cpu(threads: Option<u32>) -> Cpu {
-    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-    Cpu::with_threads(threads.map_or(all, |t| t as usize))
-}
-
-/// The GPU to run on, if any: `auto` takes a hardware adapter only.
-pub fn choose_gpu(choice: BackendChoice) -> Result<Option<Gpu>, String> {
-    Ok(match choice {
-        BackendChoice::Cpu => None,
-        BackendChoice::Gpu => Some(pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?),
-        BackendChoice::Auto => pollster::block_on(Gpu::new())
-            .ok()
-            .filter(|g| !g.is_software()),
-    })
-}
-
 struct Run<'a> {
     args: &'a TrainArgs,
     config: ModelConfig,
@@ -337,12 +185,6 @@ struct Run<'a> {
     out: PathBuf,
     train_set: Digits,
     held_out: Digits,
-}
-
-pub fn block<T>(
-    f: impl std::future::Future<Output = Result<T, genlab::backends::BackendError>>,
-) -> Result<T, String> {
-    pollster::block_on(f).map_err(|e| e.to_string())
 }
 
 impl Run<'_> {
@@ -616,11 +458,6 @@ fn config_json(c: &ModelConfig) -> Value {
     })
 }
 
-pub fn write_file(p: &Path, bytes: &[u8]) -> Result<(), String> {
-    std::fs::write(p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))
-}
-
-/// An IDX file of unsigned bytes, count × 28 × 28.
 pub fn idx_images(pixels: &[u8], count: usize) -> Vec<u8> {
     let mut out = vec![0, 0, 8, 3];
     for d in [count as u32, SIDE as u32, SIDE as u32] {
@@ -652,7 +489,7 @@ pub struct EvalArgs {
     images: Option<PathBuf>,
     #[arg(long, requires = "images")]
     labels: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    #[arg(long, value_parser = crate::args::parse_backend, default_value = "cpu")]
     backend: BackendChoice,
     /// Passes over the digits, each with new ε draws (VAEs).
     #[arg(long, default_value_t = 10)]
@@ -670,7 +507,7 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
             _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS).map(|d| d.split_held_out(1000).1),
         }
         .map_err(|e| e.to_string())?;
-        return crate::score::eval_classifier(&classifier, &digits, args.backend);
+        return crate::classifier::eval(&classifier, &digits, args.backend);
     }
     let saved =
         train::read_weights(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;

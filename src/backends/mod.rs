@@ -23,6 +23,37 @@ pub use crate::core::{BackendError, ErrorKind};
 use std::fmt;
 use std::future::Future;
 
+/// Where a user asked models to run: the same words on the page (`backend=`)
+/// and on the command line (`--backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// The GPU on a hardware adapter, else the CPU (a software adapter, such
+    /// as SwiftShader or lavapipe, computes about 100× slower than the CPU backend).
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+impl BackendChoice {
+    pub fn parse(s: &str) -> Result<BackendChoice, String> {
+        match s {
+            "auto" => Ok(BackendChoice::Auto),
+            "gpu" | "webgpu" => Ok(BackendChoice::Gpu),
+            "cpu" => Ok(BackendChoice::Cpu),
+            _ => Err("choose auto, gpu or cpu".to_string()),
+        }
+    }
+
+    /// Whether to run on `gpu`, the adapter found (the one rule of the page and the CLI).
+    pub fn takes(self, gpu: &Gpu) -> bool {
+        match self {
+            BackendChoice::Cpu => false,
+            BackendChoice::Gpu => true,
+            BackendChoice::Auto => !gpu.is_software(),
+        }
+    }
+}
+
 /// An op's parameters (shapes, settings), bindable on every backend to the
 /// tensors it reads and writes.
 pub trait Op {

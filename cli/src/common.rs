@@ -1,0 +1,62 @@
+//! What the subcommands share: the bundled digits, files, and the choice
+//! of backend (the rule of `genlab::backends::BackendChoice`, as on the page).
+
+use crate::args::TrainArgs;
+use genlab::backends::{BackendChoice, Cpu, Gpu};
+use genlab::data::Digits;
+use std::path::Path;
+
+pub const BUNDLED_IMAGES: &[u8] =
+    include_bytes!("../../www/data/mnist-train-10k-images-idx3-ubyte.gz");
+pub const BUNDLED_LABELS: &[u8] =
+    include_bytes!("../../www/data/mnist-train-10k-labels-idx1-ubyte.gz");
+
+pub fn read_file(p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+}
+
+pub fn write_file(p: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))
+}
+
+/// An IDX file of unsigned bytes, count × 28 × 28.
+/// The digits to train on and the held-out ones: --images/--labels or the
+/// bundled set, the last --held-out kept out.
+pub fn training_data(args: &TrainArgs) -> Result<(Digits, Digits), String> {
+    let digits = match (&args.images, &args.labels) {
+        (Some(i), Some(l)) => Digits::from_idx(&read_file(i)?, &read_file(l)?),
+        _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS),
+    }
+    .map_err(|e| e.to_string())?;
+    if args.held_out >= digits.len() {
+        return Err(format!(
+            "--held-out {} leaves nothing of {} digits to train on",
+            args.held_out,
+            digits.len()
+        ));
+    }
+    Ok(digits.split_held_out(args.held_out))
+}
+
+/// The CPU backend on `threads` threads (default: every core).
+pub fn cpu(threads: Option<u32>) -> Cpu {
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Cpu::with_threads(threads.map_or(all, |t| t as usize))
+}
+
+/// The GPU to run on, if any, by the rule the page follows ([`BackendChoice::takes`]).
+pub fn choose_gpu(choice: BackendChoice) -> Result<Option<Gpu>, String> {
+    Ok(match choice {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu => Some(pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?),
+        BackendChoice::Auto => pollster::block_on(Gpu::new())
+            .ok()
+            .filter(|g| choice.takes(g)),
+    })
+}
+
+pub fn block<T>(
+    f: impl std::future::Future<Output = Result<T, genlab::backends::BackendError>>,
+) -> Result<T, String> {
+    pollster::block_on(f).map_err(|e| e.to_string())
+}
