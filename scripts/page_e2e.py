@@ -260,6 +260,27 @@ def main():
         check("Adapter:" in banner, "the banner names the adapter")
         models = b.js("return [...document.querySelectorAll('.pane select.model')].map((s) => s.value)")
         check(models == ["dcgan", "conv-vae"], f"default panes are DCGAN and conv VAE ({models})")
+        # 1b. The settings are Rust's schema, rendered: one control per setting,
+        # each shown only for the models it applies to, with the pane's values.
+        view = b.js("""
+            const s = window.genlab.state();
+            return [...document.querySelectorAll('.pane')].map((p, i) => ({
+              keys: [...p.querySelectorAll('.settings [data-key]')].map((e) => e.dataset.key),
+              shown: [...p.querySelectorAll('.settings label.field')].filter((l) => !l.hidden)
+                .map((l) => l.querySelector('[data-key]').dataset.key),
+              latent: p.querySelector('.settings [data-key=latent]').closest('label').querySelector('span').textContent,
+              lr: Number(p.querySelector('.settings [data-key=lr]').value), want_lr: s.panes[i].lr,
+              options: [...p.querySelectorAll('select.model option')].map((o) => o.value),
+            }));""")
+        print(f"settings: {view}")
+        for v in view:
+            check({"latent", "batch", "lr", "seed", "gan_loss", "beta", "d_steps"} <= set(v["keys"]), f"every page setting has a control ({v['keys']})")
+            check(v["lr"] == v["want_lr"], f"the learning-rate box shows the pane's rate ({v['lr']})")
+            check(set(v["options"]) == {"mlp-gan", "dcgan", "ae", "mlp-vae", "conv-vae"}, f"the model menu is the registry's ({v['options']})")
+        check("gan_loss" in view[0]["shown"] and "beta" not in view[0]["shown"] and view[0]["latent"] == "Noise size (z)",
+              f"the DCGAN pane shows the GAN settings ({view[0]['shown']}, {view[0]['latent']})")
+        check("beta" in view[1]["shown"] and "gan_loss" not in view[1]["shown"] and view[1]["latent"] == "Latent size",
+              f"the VAE pane shows the VAE settings ({view[1]['shown']}, {view[1]['latent']})")
         b.wait("the first grids", "return [...document.querySelectorAll('.pane canvas.grid')].every((c) => c.width > 1)")
         before = b.js(GRIDS)
 

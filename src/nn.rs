@@ -12,9 +12,11 @@
 //! `arena.zero_grad(pass)`, the layers' `forward`, the loss, the layers'
 //! `backward` in reverse, `arena.update(pass)`.
 
+mod learner;
 mod loss_sums;
 mod safetensors;
 
+pub use learner::Learner;
 pub use loss_sums::LossSums;
 pub use safetensors::{read_safetensors, write_safetensors};
 

@@ -9,7 +9,8 @@ pub use crate::backends::BackendChoice;
 use crate::backends::{Backend, BackendError};
 use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS};
-use crate::models::{Evaluator, GanLoss, Model, ModelConfig, ModelKind, Sampler, GRID};
+pub use crate::models::Size;
+use crate::models::{Evaluator, Model, ModelConfig, ModelKind, Sampler, GRID, SETTINGS};
 use crate::score::{Classifier, FeatureExtractor, FeatureStats, Outputs, Scores, CLASSES};
 use crate::train::{self, LossPoint, Trainer};
 use serde::Serialize;
@@ -33,16 +34,9 @@ const HISTORY: usize = 1200;
 
 // ------------------------------------------------------------------ options
 
-/// Model sizes: the page's (quick to train on a laptop or on the CPU
-/// fallback) or the material's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Size {
-    Page,
-    Full,
-}
-
-impl Size {
-    pub fn parse(s: &str) -> Result<Size, String> {
+/// `size=page|full`.
+pub fn parse_size(s: &str) -> Result<Size, String> {
+    {
         match s {
             "page" | "small" => Ok(Size::Page),
             "full" => Ok(Size::Full),
@@ -177,7 +171,7 @@ impl PageOptions {
                 "backend" => BackendChoice::parse(value)
                     .map(|v| o.backend = v)
                     .map_err(|e| format!("backend={}: {e}", shown(value))),
-                "size" => Size::parse(value).map(|v| o.size = v),
+                "size" => parse_size(value).map(|v| o.size = v),
                 "latent" => whole(&key, value, 1, 1024).map(|v| o.latent = Some(v)),
                 _ => Err(format!(
                     "unknown parameter \"{}\" ignored (the page reads {PARAMETERS})",
@@ -249,91 +243,25 @@ fn parse_models(v: &str) -> Result<Vec<ModelKind>, String> {
     }
 }
 
-/// A model's settings on the page. `Size::Full` is the material's
-/// ([`ModelConfig::new`]); `Size::Page` is sized so that recognizable digits
-/// come within minutes on the CPU backend in a browser (both panes share
-/// one thread there): narrower convolutions and batches of 32, and for the
-/// DCGAN the DCGAN paper's Adam (2e-4, β1 0.5), which needs far fewer steps
-/// than the tutorial's 1e-4.
+/// A model's settings on the page: its registry preset at `size`
+/// ([`ModelConfig::preset`]).
 pub fn preset(kind: ModelKind, size: Size, seed: u32) -> ModelConfig {
-    let full = ModelConfig {
-        seed,
-        ..ModelConfig::new(kind)
-    };
-    match (size, kind) {
-        (Size::Full, _) => full,
-        (Size::Page, ModelKind::Dcgan) => ModelConfig {
-            batch: 32,
-            width: 16,
-            lr: 2e-4,
-            adam_beta1: 0.5,
-            ..full
-        },
-        (Size::Page, ModelKind::ConvVae) => ModelConfig {
-            batch: 32,
-            width: 16,
-            ..full
-        },
-        (Size::Page, ModelKind::MlpVae) => ModelConfig {
-            batch: 64,
-            hidden: 256,
-            ..full
-        },
-        (Size::Page, ModelKind::Autoencoder) => ModelConfig { batch: 64, ..full },
-        (Size::Page, ModelKind::MlpGan) => full,
-    }
+    ModelConfig::preset(kind, size, seed)
 }
 
 /// Whether going from `old` to `new` settings needs the model rebuilt (and
-/// its training lost): everything but the learning rate does.
+/// its training lost): another model, or a setting that [`SETTINGS`] marks
+/// as rebuilding (all but the learning rate).
 pub fn needs_rebuild(old: &ModelConfig, new: &ModelConfig) -> bool {
-    let same_but_lr = ModelConfig {
-        lr: new.lr,
-        ..old.clone()
-    };
-    same_but_lr != *new
+    old.kind != new.kind
+        || SETTINGS
+            .iter()
+            .any(|s| s.rebuilds && s.get(old) != s.get(new))
 }
 
-/// Applies one setting by name (as the page's controls send it).
+/// Applies one setting by name, as the page's controls send it ([`ModelConfig::with`]).
 pub fn with_setting(c: &ModelConfig, key: &str, value: &str) -> Result<ModelConfig, String> {
-    let mut c = c.clone();
-    let num = |what: &str| -> Result<f64, String> {
-        value
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| format!("{what} {value:?} is not a number"))
-    };
-    let count = |what: &str| -> Result<usize, String> {
-        value
-            .trim()
-            .parse::<usize>()
-            .map_err(|_| format!("{what} {value:?} is not a whole number"))
-    };
-    match key {
-        "model" => {
-            let kind = ModelKind::parse(value)?;
-            if kind != c.kind {
-                // Another model starts from its own preset, keeping the seed.
-                c = preset(kind, Size::Page, c.seed);
-            }
-        }
-        "latent" => c.latent = count("latent size")?,
-        "batch" => c.batch = count("batch size")?,
-        "lr" => c.lr = num("learning rate")? as f32,
-        "beta" => c.beta = num("β")? as f32,
-        "gan_loss" => c.gan_loss = GanLoss::parse(value)?,
-        "seed" => {
-            c.seed = value
-                .trim()
-                .parse()
-                .map_err(|_| format!("seed {value:?} is not a whole number"))?
-        }
-        _ => return Err(format!("unknown setting {key:?}")),
-    }
-    c.validate()?;
-    Ok(c)
+    c.with(key, value)
 }
 
 // ------------------------------------------------------------- run state
@@ -1058,7 +986,9 @@ pub fn digits_from_files(files: &[&[u8]]) -> Result<Digits, String> {
 /// What the page shows of a pane, as it serialises to JavaScript.
 #[derive(Clone, Debug, Serialize)]
 pub struct PaneView {
-    pub model: &'static str,
+    /// Every setting by its key (`model`, `latent`, `batch`, `lr`, …, as [`SETTINGS`]).
+    #[serde(flatten)]
+    pub config: ModelConfig,
     pub state: &'static str,
     pub error: Option<String>,
     pub step: u64,
@@ -1068,14 +998,6 @@ pub struct PaneView {
     pub loss_names: Vec<&'static str>,
     /// The latest mean losses (over the steps since the read before).
     pub losses: Vec<f32>,
-    pub latent: usize,
-    pub batch: usize,
-    pub lr: f32,
-    pub beta: f32,
-    pub gan_loss: &'static str,
-    pub seed: u32,
-    pub width: usize,
-    pub hidden: usize,
     pub score: Option<ScoreView>,
     pub next_score: u64,
 }
@@ -1084,7 +1006,7 @@ impl<B: Backend> Pane<B> {
     pub fn view(&self) -> PaneView {
         let c = self.config();
         PaneView {
-            model: c.kind.name(),
+            config: c.clone(),
             state: self.state.name(),
             error: match &self.state {
                 RunState::Failed(why) => Some(why.clone()),
@@ -1096,14 +1018,6 @@ impl<B: Backend> Pane<B> {
             params: self.trainer.model.param_count(),
             loss_names: c.loss_names().to_vec(),
             losses: self.latest().map(|p| p.values.clone()).unwrap_or_default(),
-            latent: c.latent,
-            batch: c.batch,
-            lr: c.lr,
-            beta: c.beta,
-            gan_loss: c.gan_loss.name(),
-            seed: c.seed,
-            width: c.width,
-            hidden: c.hidden,
             score: self.score.clone(),
             next_score: self.next_score,
         }

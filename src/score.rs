@@ -13,7 +13,7 @@ use crate::core::rng::Rng;
 use crate::core::{Activation, AdamConfig};
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::nn::{
-    ArenaPart, InputGrad, LayerSpec, LossSums, Mode, NetParams, NetSpec, ParamArena, ParamsBuilder,
+    ArenaPart, InputGrad, LayerSpec, Learner, Mode, NetParams, NetSpec, ParamArena, ParamsBuilder,
     Sequential,
 };
 use crate::ops::{add_assign, SoftmaxCrossEntropy, TargetLossTensors};
@@ -162,8 +162,11 @@ pub struct ClassifierBinding<B: Backend> {
     pub head: Sequential<B>,
 }
 
-/// The training step: the binding, one-hot targets and the loss.
+/// The classifier as a training loop's learner (`train::Trainer`): the
+/// binding, one-hot targets, the loss and its running sums.
 pub struct ClassifierTrainer<B: Backend> {
+    /// The classifier trained (its weights live on in it after training).
+    pub classifier: Classifier<B>,
     pub net: ClassifierBinding<B>,
     targets: B::Tensor,
     /// Running sum of the loss, then of the step count.
@@ -172,8 +175,6 @@ pub struct ClassifierTrainer<B: Backend> {
     _losses: B::Tensor,
     loss: B::Op,
     accumulate: B::Op,
-    sums: LossSums<B>,
-    pub step: u64,
     batch: Vec<f32>,
     onehot: Vec<f32>,
 }
@@ -228,7 +229,8 @@ impl<B: Backend> Classifier<B> {
         ClassifierBinding { n, x, body, head }
     }
 
-    pub fn trainer(&self, b: &B) -> ClassifierTrainer<B> {
+    /// The classifier bound for training, as a learner of `train::Trainer`.
+    pub fn trainer(self, b: &B) -> ClassifierTrainer<B> {
         let n = self.config.batch;
         let net = self.bind(b, n, Mode::Train);
         let targets = b.zeros(n * CLASSES);
@@ -244,16 +246,14 @@ impl<B: Backend> Classifier<B> {
             },
         );
         let accumulate = add_assign(b, &loss_sums, &losses);
-        let sums = LossSums::new(b, &loss_sums);
         ClassifierTrainer {
+            classifier: self,
             net,
             targets,
             loss_sums,
             _losses: losses,
             loss,
             accumulate,
-            sums,
-            step: 0,
             batch: vec![0.0; n * PIXELS],
             onehot: vec![0.0; n * CLASSES],
         }
@@ -307,19 +307,31 @@ pub fn shift_digit(out: &mut [f32], digit: &[u8], dx: i32, dy: i32) {
     }
 }
 
-impl<B: Backend> ClassifierTrainer<B> {
-    /// One step on digits `order[k·n .. (k+1)·n]` of `data`, each shifted at
-    /// random by up to `shift` pixels (drawn from the seed and the step).
-    pub fn step(&mut self, b: &B, c: &Classifier<B>, data: &Digits, order: &[u32]) {
-        let n = self.net.n;
+impl<B: Backend> Learner<B> for ClassifierTrainer<B> {
+    fn batch_size(&self) -> usize {
+        self.net.n
+    }
+
+    fn seed(&self) -> u32 {
+        self.classifier.config.seed
+    }
+
+    fn loss_names(&self) -> Vec<&'static str> {
+        vec!["cross_entropy"]
+    }
+
+    /// Digits `indices` of `data`, each shifted at random by up to `shift`
+    /// pixels (drawn from the seed and the step), with one-hot labels.
+    fn write_batch(&mut self, b: &B, data: &Digits, indices: &[u32], step: u64) {
+        let c = &self.classifier;
         let s = c.config.shift as i32;
-        let mut rng = Rng::new(c.config.seed, SHIFT_STREAM.wrapping_add(self.step as u32));
+        let mut rng = Rng::new(c.config.seed, SHIFT_STREAM.wrapping_add(step as u32));
         let mut draw = || {
             let r = (rng.uniform(0.0, 1.0) * (2 * s + 1) as f32) as i32;
             r.min(2 * s) - s
         };
         self.onehot.fill(0.0);
-        for (i, &j) in order.iter().take(n).enumerate() {
+        for (i, &j) in indices.iter().take(self.net.n).enumerate() {
             let (dx, dy) = (draw(), draw());
             shift_digit(
                 &mut self.batch[i * PIXELS..(i + 1) * PIXELS],
@@ -331,22 +343,31 @@ impl<B: Backend> ClassifierTrainer<B> {
         }
         b.write(&self.net.x, 0, &self.batch);
         b.write(&self.targets, 0, &self.onehot);
-        b.run(|pass| {
-            c.arena.zero_grad(pass);
-            self.net.body.forward(pass);
-            self.net.head.forward(pass);
-            B::record(pass, &self.loss);
-            self.net.head.backward(pass);
-            self.net.body.backward_params(pass);
-            c.arena.update(pass);
-            B::record(pass, &self.accumulate);
-        });
-        self.step += 1;
     }
 
-    /// The mean loss since the last read.
-    pub async fn read_loss(&mut self, b: &B) -> Result<Option<f32>, BackendError> {
-        Ok(self.sums.read(b).await?.map(|(_, means)| means[0]))
+    fn step(&self, pass: &mut B::Pass<'_>) {
+        let arena = &self.classifier.arena;
+        arena.zero_grad(pass);
+        self.net.body.forward(pass); // features: [N, F]
+        self.net.head.forward(pass); // logits: [N, 10]
+        B::record(pass, &self.loss);
+        self.net.head.backward(pass);
+        self.net.body.backward_params(pass);
+        arena.update(pass);
+        B::record(pass, &self.accumulate);
+    }
+
+    fn loss_sums(&self) -> &B::Tensor {
+        &self.loss_sums
+    }
+
+    fn lr(&self) -> f32 {
+        self.classifier.arena.adam.lr
+    }
+
+    fn set_lr(&mut self, b: &B, lr: f32) {
+        self.classifier.config.lr = lr;
+        self.classifier.arena.set_lr(b, lr);
     }
 }
 

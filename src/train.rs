@@ -11,8 +11,8 @@
 use crate::backends::{Backend, BackendError, ErrorKind};
 use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS, SIDE};
-use crate::models::{Evaluator, GanLoss, Model, ModelConfig, ModelKind, Sampler};
-use crate::nn::{read_safetensors, write_safetensors, LossSums};
+use crate::models::{Evaluator, Model, ModelConfig, ModelKind, Sampler};
+use crate::nn::{read_safetensors, write_safetensors, Learner, LossSums};
 use std::collections::HashMap;
 
 /// The random stream of epoch e's data order is this + e.
@@ -30,9 +30,12 @@ pub struct LossPoint {
     pub values: Vec<f32>,
 }
 
-/// A model with its data, stepping through shuffled epochs.
-pub struct Trainer<B: Backend> {
-    pub model: Model<B>,
+/// The training loop: a learner (a model, or the scoring classifier) with
+/// its data, stepping through shuffled epochs, its losses read back every
+/// few steps without waiting on any step. The CLI runs it to a step count
+/// ([`Trainer::run`]), the page a frame at a time ([`Trainer::step`]).
+pub struct Trainer<B: Backend, L: Learner<B> = Model<B>> {
+    pub model: L,
     pub train: Digits,
     /// Steps recorded so far.
     pub step: u64,
@@ -41,8 +44,6 @@ pub struct Trainer<B: Backend> {
     pub data_seed: u32,
     order: Vec<u32>,
     order_epoch: Option<u64>,
-    batch: Vec<f32>,
-    scratch: Vec<f32>,
     sums: LossSums<B>,
     /// Steps counted by the loss reads so far, from `base_step` on.
     counted: u64,
@@ -50,25 +51,69 @@ pub struct Trainer<B: Backend> {
     base_step: u64,
 }
 
-impl<B: Backend> Trainer<B> {
-    pub fn new(b: &B, model: Model<B>, train: Digits) -> Result<Trainer<B>, String> {
-        let n = model.config().batch;
+/// How the learning rate goes over a run's steps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LrSchedule {
+    Constant,
+    /// Cosine decay from the rate to this fraction of it.
+    Cosine {
+        final_fraction: f32,
+    },
+}
+
+impl LrSchedule {
+    /// The rate after `done` of `total` steps, from `lr`.
+    pub fn at(self, lr: f32, done: u64, total: u64) -> f32 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine { final_fraction } => {
+                let t = (done as f64 / total.max(1) as f64).min(1.0);
+                let f = final_fraction as f64
+                    + (1.0 - final_fraction as f64)
+                        * 0.5
+                        * (1.0 + (std::f64::consts::PI * t).cos());
+                (lr as f64 * f) as f32
+            }
+        }
+    }
+}
+
+/// A run of [`Trainer::run`].
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub steps: u64,
+    /// Read the losses back every this many steps (and after the last).
+    pub log_every: u64,
+    /// The schedule's rate is set every `log_every` steps.
+    pub schedule: LrSchedule,
+}
+
+/// What [`Trainer::run`] reports to its hook after a step.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// Steps of this run done so far.
+    Step(u64),
+    /// Mean losses since the previous read.
+    Losses(&'a LossPoint),
+}
+
+impl<B: Backend, L: Learner<B>> Trainer<B, L> {
+    pub fn new(b: &B, model: L, train: Digits) -> Result<Trainer<B, L>, String> {
+        let n = model.batch_size();
         if train.len() < n {
             return Err(format!(
                 "{} training digits are fewer than one batch of {n}",
                 train.len()
             ));
         }
-        let sums = LossSums::new(b, &model.loss_sums);
+        let sums = LossSums::new(b, model.loss_sums());
         Ok(Trainer {
-            data_seed: model.config().seed,
+            data_seed: model.seed(),
             model,
             train,
             step: 0,
             order: Vec::new(),
             order_epoch: None,
-            batch: Vec::with_capacity(n * PIXELS),
-            scratch: Vec::with_capacity(n * PIXELS),
             sums,
             counted: 0,
             base_step: 0,
@@ -77,7 +122,7 @@ impl<B: Backend> Trainer<B> {
 
     /// Full batches per epoch (the remainder of each shuffled epoch is skipped).
     pub fn batches_per_epoch(&self) -> u64 {
-        (self.train.len() / self.model.config().batch) as u64
+        (self.train.len() / self.model.batch_size()) as u64
     }
 
     /// Epochs done, fractional.
@@ -87,12 +132,12 @@ impl<B: Backend> Trainer<B> {
 
     /// Digits seen so far.
     pub fn samples_seen(&self) -> u64 {
-        self.step * self.model.config().batch as u64
+        self.step * self.model.batch_size() as u64
     }
 
     /// Trains on other digits from the next step on (new epochs of the new set).
     pub fn set_data(&mut self, train: Digits) -> Result<(), String> {
-        let n = self.model.config().batch;
+        let n = self.model.batch_size();
         if train.len() < n {
             return Err(format!(
                 "{} training digits are fewer than one batch of {n}",
@@ -104,31 +149,18 @@ impl<B: Backend> Trainer<B> {
         Ok(())
     }
 
-    /// Fills `self.batch` with step `step`'s digits, in [0, 1].
-    fn fill_batch(&mut self, step: u64) {
-        let n = self.model.config().batch;
+    /// Writes the next batch and runs one training step (one submit on the
+    /// GPU; nothing is read back).
+    pub fn step(&mut self, b: &B) {
+        let n = self.model.batch_size();
         let per_epoch = self.batches_per_epoch();
-        let (epoch, k) = (step / per_epoch, (step % per_epoch) as usize);
+        let (epoch, k) = (self.step / per_epoch, (self.step % per_epoch) as usize);
         if self.order_epoch != Some(epoch) {
             self.order = shuffled(self.train.len(), self.data_seed, epoch);
             self.order_epoch = Some(epoch);
         }
-        self.batch.clear();
-        for &i in &self.order[k * n..(k + 1) * n] {
-            self.batch.extend(
-                self.train
-                    .image(i as usize)
-                    .iter()
-                    .map(|&p| p as f32 / 255.0),
-            );
-        }
-    }
-
-    /// Uploads the next batch and runs one training step (one submit on the
-    /// GPU; nothing is read back).
-    pub fn step(&mut self, b: &B) {
-        self.fill_batch(self.step);
-        self.model.write_batch(b, &self.batch, &mut self.scratch);
+        let indices = &self.order[k * n..(k + 1) * n];
+        self.model.write_batch(b, &self.train, indices, self.step);
         b.run(|pass| self.model.step(pass));
         self.step += 1;
     }
@@ -147,6 +179,45 @@ impl<B: Backend> Trainer<B> {
         }))
     }
 
+    /// Runs `plan.steps` steps: the schedule's learning rate, the losses
+    /// read every `log_every` steps (a loss that is not finite stops the run
+    /// with an error), and `hook` after every step with what happened (the
+    /// CLI's progress bar, loss curve and held-out evaluations).
+    pub async fn run(
+        &mut self,
+        b: &B,
+        plan: &Plan,
+        mut hook: impl FnMut(&mut Self, Progress) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let (start, lr) = (self.step, self.model.lr());
+        let every = plan.log_every.max(1);
+        let names = self.model.loss_names();
+        while self.step < start + plan.steps {
+            let before = self.step - start;
+            if plan.schedule != LrSchedule::Constant && before.is_multiple_of(every) {
+                self.model
+                    .set_lr(b, plan.schedule.at(lr, before, plan.steps));
+            }
+            self.step(b);
+            let done = self.step - start;
+            if done.is_multiple_of(every) || done == plan.steps {
+                if let Some(p) = self.read_losses(b).await.map_err(|e| e.to_string())? {
+                    if p.values.iter().any(|v| !v.is_finite()) {
+                        return Err(format!(
+                            "step {}: a loss is not finite ({names:?} = {:?}); lower the learning rate (--lr) and train again",
+                            p.step, p.values
+                        ));
+                    }
+                    hook(self, Progress::Losses(&p))?;
+                }
+            }
+            hook(self, Progress::Step(done))?;
+        }
+        Ok(())
+    }
+}
+
+impl<B: Backend> Trainer<B> {
     /// Continues from saved weights: loads them and moves the data order and
     /// step counters to where they stopped.
     pub fn resume(&mut self, b: &B, saved: &SavedWeights) -> Result<(), String> {
@@ -347,54 +418,17 @@ pub struct SavedWeights {
 }
 
 impl ModelConfig {
-    /// The config as the string pairs of a safetensors header.
+    /// The config as the string pairs of a safetensors header (`genlab.` + each key).
     pub fn to_metadata(&self) -> HashMap<String, String> {
-        let pairs = [
-            ("model", self.kind.name().to_string()),
-            ("batch", self.batch.to_string()),
-            ("latent", self.latent.to_string()),
-            ("hidden", self.hidden.to_string()),
-            ("width", self.width.to_string()),
-            ("lr", self.lr.to_string()),
-            ("adam_beta1", self.adam_beta1.to_string()),
-            ("beta", self.beta.to_string()),
-            ("gan_loss", self.gan_loss.name().to_string()),
-            ("dropout", self.dropout.to_string()),
-            ("seed", self.seed.to_string()),
-        ];
-        pairs
+        self.to_pairs()
             .into_iter()
             .map(|(k, v)| (format!("genlab.{k}"), v))
             .collect()
     }
 
     pub fn from_metadata(m: &HashMap<String, String>) -> Result<ModelConfig, String> {
-        let get = |k: &str| {
-            m.get(&format!("genlab.{k}"))
-                .ok_or_else(|| format!("the weights file does not say its {k}"))
-        };
-        fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, String> {
-            v.parse()
-                .map_err(|_| format!("the weights file's {k} {v:?} is not a number"))
-        }
-        let c = ModelConfig {
-            kind: ModelKind::parse(get("model")?)?,
-            batch: num("batch", get("batch")?)?,
-            latent: num("latent", get("latent")?)?,
-            hidden: num("hidden", get("hidden")?)?,
-            width: num("width", get("width")?)?,
-            lr: num("lr", get("lr")?)?,
-            adam_beta1: match m.get("genlab.adam_beta1") {
-                Some(v) => num("adam_beta1", v)?,
-                None => 0.9,
-            },
-            beta: num("beta", get("beta")?)?,
-            gan_loss: GanLoss::parse(get("gan_loss")?)?,
-            dropout: num("dropout", get("dropout")?)?,
-            seed: num("seed", get("seed")?)?,
-        };
-        c.validate()?;
-        Ok(c)
+        ModelConfig::from_pairs(|k| m.get(&format!("genlab.{k}")).cloned())
+            .map_err(|e| format!("the weights file's settings: {e}"))
     }
 }
 

@@ -19,6 +19,7 @@ use crate::playground::{
     Picture, Size,
 };
 use crate::train::Trainer;
+use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -42,6 +43,15 @@ thread_local! {
 }
 
 /// What a page says after a panic (a bug in genlab), or None.
+/// The registry as the page renders it: models, settings, loss labels
+/// ([`crate::models::schema`]).
+#[wasm_bindgen]
+pub fn schema() -> Result<JsValue, JsValue> {
+    crate::models::schema()
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(js_err)
+}
+
 #[wasm_bindgen]
 pub fn crashed() -> Option<String> {
     CRASH.with(|c| {
@@ -324,7 +334,9 @@ impl Playground {
         set("adapter", adapter.into());
         set(
             "panes",
-            serde_wasm_bindgen::to_value(&panes).map_err(js_err)?,
+            panes
+                .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+                .map_err(js_err)?,
         );
         // The scores of real held-out digits (null until computed, or without a classifier).
         set("real", serde_wasm_bindgen::to_value(&real).map_err(js_err)?);
@@ -463,7 +475,7 @@ impl Playground {
     pub fn set_model(&self, pane: usize, model: &str, size: &str) -> Result<(), JsValue> {
         let mut i = self.inner()?;
         let kind = ModelKind::parse(model).map_err(js_err)?;
-        let size = Size::parse(size).map_err(js_err)?;
+        let size = crate::playground::parse_size(size).map_err(js_err)?;
         let seed = i.options.seed;
         with_lab!(&mut i.engine, |b, lab| lab
             .rebuild(b, pane, preset(kind, size, seed))

@@ -574,3 +574,92 @@ fn threaded_cpu_backend_trains_the_same_and_repeats_exactly() {
         }
     }
 }
+
+/// The registry is one description: each model's name parses back to it,
+/// its presets are valid, and every setting round-trips through the
+/// weights-file pairs, serde and the page's `with`.
+#[cfg(not(target_arch = "wasm32"))]
+mod registry {
+    use super::*;
+    use genlab::models::{schema, Size, MODELS, SETTINGS};
+
+    #[test]
+    fn every_model_and_setting_is_described_once() {
+        assert_eq!(MODELS.len(), ModelKind::ALL.len());
+        for (m, kind) in MODELS.iter().zip(ModelKind::ALL) {
+            assert_eq!(m.kind, kind, "MODELS is in the order of ModelKind");
+            assert_eq!(ModelKind::parse(m.name), Ok(kind));
+            assert!(
+                !m.title.is_empty() && m.description.len() > 20,
+                "{}",
+                m.name
+            );
+            for size in [Size::Page, Size::Full] {
+                let c = ModelConfig::preset(kind, size, 5);
+                c.validate().unwrap();
+                assert_eq!(c.seed, 5);
+                // Through the weights file's pairs and through serde: the same settings.
+                let pairs = c.to_pairs();
+                let back = ModelConfig::from_pairs(|k| {
+                    pairs.iter().find(|(p, _)| *p == k).map(|(_, v)| v.clone())
+                })
+                .unwrap();
+                assert_eq!(back, c);
+                let json = serde_json::to_string(&c).unwrap();
+                assert!(
+                    json.contains(&format!("\"model\":\"{}\"", m.name)),
+                    "{json}"
+                );
+                assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), c);
+            }
+        }
+        let s = schema();
+        assert_eq!(s.models.len(), MODELS.len());
+        for setting in SETTINGS.iter().filter(|s| s.on_page) {
+            let view = s.settings.iter().find(|v| v.key == setting.key).unwrap();
+            assert!(
+                !view.models.is_empty(),
+                "{} applies to no model",
+                setting.key
+            );
+        }
+        // A setting absent from an old file takes its default; a required one is refused.
+        let c = ModelConfig::new(ModelKind::Dcgan);
+        let old: Vec<_> = c
+            .to_pairs()
+            .into_iter()
+            .filter(|(k, _)| !["d_lr_scale", "d_steps"].contains(k))
+            .collect();
+        let get = |k: &str| old.iter().find(|(p, _)| *p == k).map(|(_, v)| v.clone());
+        assert_eq!(ModelConfig::from_pairs(get).unwrap(), c);
+        let no_batch = |k: &str| (k != "batch").then(|| get(k)).flatten();
+        assert!(ModelConfig::from_pairs(no_batch)
+            .unwrap_err()
+            .contains("batch"));
+    }
+
+    /// Each network has its own optimizer: D's rate is `lr · d_lr_scale`
+    /// (kept by a new rate), and `d_steps` D updates run per G update.
+    #[test]
+    fn a_gan_discriminator_has_its_own_rate_and_steps() {
+        let cpu = Cpu::new();
+        let c = ModelConfig {
+            d_lr_scale: 4.0,
+            d_steps: 3,
+            batch: 4,
+            ..small(ModelKind::MlpGan)
+        };
+        let mut m = Model::new(&cpu, c.clone()).unwrap();
+        let lr = |m: &Model<Cpu>, i: usize| m.arenas()[i].1.adam.lr;
+        assert_eq!((lr(&m, 0), lr(&m, 1)), (c.lr, 4.0 * c.lr));
+        m.set_lr(&cpu, 1e-3);
+        assert_eq!((lr(&m, 0), lr(&m, 1)), (1e-3, 4e-3));
+        m.write_batch(&cpu, &batch01(&digits(), 4), &mut Vec::new());
+        cpu.run(|pass| m.step(pass));
+        cpu.run(|pass| m.step(pass));
+        let steps = |i: usize| pollster::block_on(m.arenas()[i].1.read_step(&cpu)).unwrap();
+        assert_eq!((steps(0), steps(1)), (2, 6), "G steps, D steps");
+        let losses = pollster::block_on(read(&cpu, &m.losses));
+        assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    }
+}

@@ -13,15 +13,12 @@
 
 import init, * as genlab from '../genlab.js';
 
-const MODELS = [
-  ['dcgan', 'DCGAN'],
-  ['conv-vae', 'Conv VAE'],
-  ['mlp-gan', 'MLP GAN'],
-  ['mlp-vae', 'MLP VAE'],
-  ['ae', 'Autoencoder'],
-];
-const NAME = Object.fromEntries(MODELS);
-const LOSS_LABEL = { d_loss: 'D loss', g_loss: 'G loss', reconstruction: 'reconstruction (nats)', kl: 'KL (nats)' };
+// The registry, as Rust describes it (genlab::models::schema): the models
+// with their titles and loss names, every setting with its range and the
+// models it applies to, the loss labels. This file holds none of them.
+let SCHEMA = null;
+const title = (model) => SCHEMA.models.find((m) => m.name === model)?.title ?? model;
+const lossLabel = (name) => Object.fromEntries(SCHEMA.losses)[name] ?? name;
 const COLORS = ['#e0663a', '#3a8ee0'];
 // Milliseconds of training per animation frame: the rest of the frame is the page's.
 const BUDGET_MS = 12;
@@ -40,6 +37,7 @@ function loadModule() {
     const m = generation === 0 ? { default: init, ...genlab } : await import(`../genlab.js?instance=${generation}`);
     const exports = await m.default({ module_or_path: new URL('../genlab_bg.wasm', import.meta.url) });
     current = { Playground: m.Playground, crashed: m.crashed, exports };
+    SCHEMA = m.schema();
     return current;
   })();
   return wasmReady;
@@ -315,7 +313,7 @@ class Lab extends EventTarget {
     const o = this.options;
     const p = { i };
     p.model = el('select', { onchange: () => this.switchModel(i), class: 'model' },
-      ...MODELS.map(([v, n]) => el('option', { value: v }, n)));
+      ...SCHEMA.models.map((m) => el('option', { value: m.name, title: m.description }, m.title)));
     p.stats = el('p', { class: 'stats', 'aria-live': 'off' });
     p.error = el('div', { class: 'pane-error', role: 'alert', hidden: true });
     p.scoreText = el('span', { class: 'score-text' });
@@ -335,30 +333,17 @@ class Lab extends EventTarget {
     p.chartFig = el('figure', { class: 'chart' }, p.chart, el('figcaption', {}, 'Losses over steps'));
     p.chartFig.hidden = !o.charts;
 
-    const input = (key, attrs) => {
-      const e = el('input', { ...attrs, 'data-key': key });
-      e.addEventListener('change', () => this.changeSetting(i, key, e.value, e));
-      return e;
-    };
-    p.inputs = {
-      latent: input('latent', { type: 'number', min: 1, max: 1024, step: 1 }),
-      batch: input('batch', { type: 'number', min: 1, max: 1024, step: 1 }),
-      lr: input('lr', { type: 'number', min: 0, max: 1, step: 'any' }),
-      beta: input('beta', { type: 'number', min: 0, max: 100, step: 'any' }),
-      seed: input('seed', { type: 'number', min: 0, step: 1 }),
-    };
-    p.inputs.gan_loss = el('select', { 'data-key': 'gan_loss' },
-      el('option', { value: 'bce' }, 'non-saturating BCE'), el('option', { value: 'least-squares' }, 'least squares'),
-      el('option', { value: 'hinge' }, 'hinge'));
-    p.inputs.gan_loss.addEventListener('change', () => this.changeSetting(i, 'gan_loss', p.inputs.gan_loss.value, p.inputs.gan_loss));
-    p.fields = {
-      latent: labelled('Latent size', p.inputs.latent),
-      batch: labelled('Batch size', p.inputs.batch),
-      lr: labelled('Learning rate', p.inputs.lr),
-      beta: labelled('β (KL weight)', p.inputs.beta),
-      gan_loss: labelled('GAN loss', p.inputs.gan_loss),
-      seed: labelled('Seed', p.inputs.seed),
-    };
+    // One control per setting of the schema: a menu for a choice, a number box otherwise.
+    p.inputs = {};
+    p.fields = {};
+    for (const s of SCHEMA.settings) {
+      const e = s.kind === 'choice'
+        ? el('select', { 'data-key': s.key }, ...s.choices.map(([v, label]) => el('option', { value: v }, label)))
+        : el('input', { type: 'number', 'data-key': s.key, min: s.min, max: s.max, step: s.kind === 'whole' ? 1 : 'any' });
+      e.addEventListener('change', () => this.changeSetting(i, s.key, e.value, e));
+      p.inputs[s.key] = e;
+      p.fields[s.key] = labelled(s.title, e);
+    }
     const settings = el('details', { class: 'settings' }, el('summary', {}, 'Settings'), ...Object.values(p.fields));
     settings.hidden = !o.controls;
 
@@ -411,7 +396,7 @@ class Lab extends EventTarget {
 
   confirmRebuild(i, what) {
     const s = this.last?.panes[i];
-    return !s || s.step === 0 || confirm(`${what} rebuilds ${NAME[s.model]} with new weights: its ${s.step} steps of training are lost. Go on?`);
+    return !s || s.step === 0 || confirm(`${what} rebuilds ${title(s.model)} with new weights: its ${s.step} steps of training are lost. Go on?`);
   }
 
   changeSetting(i, key, value, input) {
@@ -597,7 +582,7 @@ class Lab extends EventTarget {
     s.panes.forEach((ps, i) => {
       const p = this.panes[i];
       const rate = now > t0 ? ((ps.step - (steps0[i] ?? ps.step)) * 1000) / (now - t0) : 0;
-      const losses = ps.losses.map((v, k) => `${LOSS_LABEL[ps.loss_names[k]] ?? ps.loss_names[k]} ${fmt(v)}`).join(' · ');
+      const losses = ps.losses.map((v, k) => `${lossLabel(ps.loss_names[k])} ${fmt(v)}`).join(' · ');
       p.stats.textContent = `${ps.state} · step ${ps.step} · ${ps.samples_seen.toLocaleString('en')} digits seen · epoch ${ps.epoch.toFixed(2)} · ${rate.toFixed(1)} steps/s${losses ? ' · ' + losses : ''}`;
       p.root.dataset.state = ps.state;
       p.root.dataset.step = ps.step;
@@ -606,13 +591,14 @@ class Lab extends EventTarget {
       p.errorText.textContent = ps.error ?? '';
       if (first || settings) {
         p.model.value = ps.model;
-        for (const k of ['latent', 'batch', 'lr', 'beta', 'seed']) p.inputs[k].value = ps[k];
-        p.inputs.gan_loss.value = ps.gan_loss;
-        const gan = ps.model.includes('gan');
-        p.fields.beta.hidden = !ps.model.includes('vae');
-        p.fields.gan_loss.hidden = !gan;
-        p.fields.latent.querySelector('span').textContent = gan ? 'Noise size (z)' : ps.model === 'ae' ? 'Code size' : 'Latent size';
-        p.root.setAttribute('aria-label', `Model ${i + 1}: ${NAME[ps.model]}`);
+        const model = SCHEMA.models.find((m) => m.name === ps.model);
+        const titles = Object.fromEntries(model.titles);
+        for (const s of SCHEMA.settings) {
+          p.inputs[s.key].value = ps[s.key];
+          p.fields[s.key].hidden = !s.models.includes(ps.model);
+          p.fields[s.key].querySelector('span').textContent = titles[s.key] ?? s.title;
+        }
+        p.root.setAttribute('aria-label', `Model ${i + 1}: ${model.title}`);
       }
     });
     this.trainButton.disabled = !s.panes.some((p) => ['ready', 'paused'].includes(p.state));
@@ -706,7 +692,7 @@ function drawChart(canvas, flat, names) {
     });
     g.stroke();
     g.fillStyle = COLORS[j % COLORS.length];
-    const label = `${LOSS_LABEL[names[j]] ?? names[j]}: ${fmt(vals[n - 1])} at step ${lastStep}`;
+    const label = `${lossLabel(names[j])}: ${fmt(vals[n - 1])} at step ${lastStep}`;
     g.fillText(label, x0 + 4, top - 2);
   }
 }

@@ -1,8 +1,9 @@
 //! The arguments of `genlab train`, shared by the generative models and the
 //! scoring classifier.
 
+use clap::{Arg, ArgMatches, Command, FromArgMatches};
 use genlab::backends::BackendChoice;
-use genlab::models::{GanLoss, ModelKind};
+use genlab::models::{ModelKind, Setting, MODELS, SETTINGS};
 use std::path::PathBuf;
 
 /// `--backend auto|gpu|cpu`, as the page's `backend=`.
@@ -19,12 +20,6 @@ pub struct TrainArgs {
     /// Training steps to run (with --resume: more steps on top of the saved ones).
     #[arg(long, default_value_t = 2000)]
     pub steps: u64,
-    /// Batch size (default: the model's).
-    #[arg(long)]
-    pub batch: Option<usize>,
-    /// Random seed of the weights, the data order and every random op (default 1).
-    #[arg(long)]
-    pub seed: Option<u32>,
     #[arg(long, value_parser = parse_backend, default_value = "auto")]
     pub backend: BackendChoice,
     /// Threads of the CPU backend's products (default: every core). Results
@@ -58,30 +53,10 @@ pub struct TrainArgs {
     /// Passes over the held-out digits per VAE evaluation, each with new ε draws.
     #[arg(long, default_value_t = 10)]
     pub eval_passes: usize,
-    /// Latent size (GAN noise, VAE latent, autoencoder code).
-    #[arg(long)]
-    pub latent: Option<usize>,
-    /// Hidden width of the MLPs.
-    #[arg(long)]
-    pub hidden: Option<usize>,
-    /// Channel width of the convolutional models.
-    #[arg(long)]
-    pub width: Option<usize>,
-    /// Adam learning rate.
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// Adam's β1.
-    #[arg(long)]
-    pub adam_beta1: Option<f32>,
-    /// KL weight of the VAEs.
-    #[arg(long)]
-    pub beta: Option<f32>,
-    /// GAN loss.
-    #[arg(long, value_parser = GanLoss::parse)]
-    pub gan_loss: Option<GanLoss>,
-    /// Dropout of the DCGAN discriminator.
-    #[arg(long)]
-    pub dropout: Option<f32>,
+    /// The model's settings, one flag each (`--latent`, `--batch`, `--lr`,
+    /// `--gan-loss`, `--d-steps`, …), from the registry's SETTINGS.
+    #[command(flatten)]
+    pub settings: SettingArgs,
     /// Learning-rate schedule over this run's steps: constant, or cosine decay
     /// to `--lr-final` times the rate (updated every `--log-every` steps).
     #[arg(long, value_enum, default_value_t = LrSchedule::Constant)]
@@ -111,4 +86,77 @@ pub fn parse_model(s: &str) -> Result<ModelArg, String> {
 pub enum LrSchedule {
     Constant,
     Cosine,
+}
+
+/// One flag per setting of `genlab::models::SETTINGS` (the key with `-` for
+/// `_`), kept as given: [`genlab::models::ModelConfig::with`] parses and
+/// checks each, with the page's messages. A new setting needs no change here.
+#[derive(Clone, Debug, Default)]
+pub struct SettingArgs {
+    /// (key, value) in the order of SETTINGS.
+    pub given: Vec<(&'static str, String)>,
+}
+
+impl SettingArgs {
+    /// The flag of a setting key: `gan_loss` → `--gan-loss`.
+    pub fn flag(key: &str) -> String {
+        format!("--{}", key.replace('_', "-"))
+    }
+
+    /// A setting parsed as `T` (for the classifier, whose settings are its own).
+    pub fn get<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, String> {
+        self.given
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| {
+                v.parse()
+                    .map_err(|_| format!("{} {v:?}: not a valid value", Self::flag(key)))
+            })
+            .transpose()
+    }
+}
+
+impl FromArgMatches for SettingArgs {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let given = SETTINGS
+            .iter()
+            .filter_map(|s| m.get_one::<String>(s.key).map(|v| (s.key, v.clone())))
+            .collect();
+        Ok(SettingArgs { given })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+/// "Latent size: 1..=1024 (every model)".
+fn help(s: &Setting) -> String {
+    let models: Vec<&str> = MODELS
+        .iter()
+        .filter(|m| (s.applies)(m.kind))
+        .map(|m| m.name)
+        .collect();
+    let which = if models.len() == MODELS.len() {
+        "every model".to_string()
+    } else {
+        models.join(", ")
+    };
+    format!("{}: {} ({which})", s.title, s.range.describe())
+}
+
+impl clap::Args for SettingArgs {
+    fn augment_args(mut cmd: Command) -> Command {
+        for s in SETTINGS {
+            // Leaked once per process: clap keeps flag names for the program's life.
+            let long: &'static str = Box::leak(s.key.replace('_', "-").into_boxed_str());
+            cmd = cmd.arg(Arg::new(s.key).long(long).value_name("VALUE").help(help(s)));
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
 }

@@ -2,12 +2,12 @@
 //! eval` of a classifier folder.
 
 use crate::args::TrainArgs;
-use crate::common::{block, choose_gpu, cpu, read_file, training_data, write_file};
+use crate::common::{block, block_str, choose_gpu, cpu, read_file, training_data, write_file};
 use crate::score::EXTRACT_BATCH;
 use genlab::backends::{Backend, BackendChoice, Cpu};
 use genlab::data::Digits;
 use genlab::score::{accuracy, Classifier, ClassifierConfig};
-use genlab::train;
+use genlab::train::{LrSchedule, Plan, Progress, Trainer};
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -17,11 +17,11 @@ use std::time::Instant;
 pub fn train(args: &TrainArgs) -> Result<(), String> {
     let defaults = ClassifierConfig::default();
     let config = ClassifierConfig {
-        batch: args.batch.unwrap_or(defaults.batch),
-        width: args.width.unwrap_or(defaults.width),
-        features: args.hidden.unwrap_or(defaults.features),
-        lr: args.lr.unwrap_or(defaults.lr),
-        seed: args.seed.unwrap_or(defaults.seed),
+        batch: args.settings.get("batch")?.unwrap_or(defaults.batch),
+        width: args.settings.get("width")?.unwrap_or(defaults.width),
+        features: args.settings.get("hidden")?.unwrap_or(defaults.features),
+        lr: args.settings.get("lr")?.unwrap_or(defaults.lr),
+        seed: args.settings.get("seed")?.unwrap_or(defaults.seed),
         ..defaults
     };
     config.validate()?;
@@ -56,39 +56,32 @@ fn classifier_on<B: Backend>(
         config.batch,
         b.describe()
     );
-    let mut t = c.trainer(b);
-    let n = config.batch;
-    let per_epoch = (train_set.len() / n) as u64;
-    if per_epoch == 0 {
-        return Err(format!(
-            "{} digits are fewer than one batch",
-            train_set.len()
-        ));
-    }
+    let mut t = Trainer::new(b, c.trainer(b), train_set.clone())?;
     let bar = indicatif::ProgressBar::new(args.steps);
     let started = Instant::now();
     let mut curve = Vec::new();
-    let mut order = Vec::new();
-    for s in 0..args.steps {
-        let (epoch, k) = (s / per_epoch, (s % per_epoch) as usize);
-        if k == 0 || order.is_empty() {
-            order = train::shuffled(train_set.len(), config.seed, epoch);
-        }
-        t.step(b, &c, train_set, &order[k * n..(k + 1) * n]);
-        if (s + 1) % args.log_every == 0 || s + 1 == args.steps {
-            if let Some(l) = block(t.read_loss(b))? {
-                if !l.is_finite() {
-                    bar.abandon();
-                    return Err(format!("step {}: the loss is {l}; lower --lr", s + 1));
-                }
-                bar.set_message(format!("loss {l:.4}"));
-                curve.push(json!({"step": s + 1, "loss": l}));
+    let plan = Plan {
+        steps: args.steps,
+        log_every: args.log_every,
+        schedule: LrSchedule::Constant,
+    };
+    let run = block_str(t.run(b, &plan, |_, p| {
+        match p {
+            Progress::Losses(p) => {
+                bar.set_message(format!("loss {:.4}", p.values[0]));
+                curve.push(json!({"step": p.step, "loss": p.values[0]}));
             }
+            Progress::Step(done) => bar.set_position(done),
         }
-        bar.set_position(s + 1);
+        Ok(())
+    }));
+    if let Err(e) = run {
+        bar.abandon();
+        return Err(e);
     }
     bar.finish();
     let wall = started.elapsed().as_secs_f64();
+    let c = &t.model.classifier;
     let ex = c.extractor(b, EXTRACT_BATCH);
     let outputs = block(ex.run(b, &held_out.images))?;
     let acc = accuracy(&outputs.logits, &held_out.labels);

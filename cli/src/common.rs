@@ -60,3 +60,8 @@ pub fn block<T>(
 ) -> Result<T, String> {
     pollster::block_on(f).map_err(|e| e.to_string())
 }
+
+/// Blocks on a future whose error is already a message.
+pub fn block_str<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    pollster::block_on(f)
+}

@@ -4,30 +4,18 @@
 //! metrics.json (config, speed, loss curve, held-out scores) and
 //! weights.safetensors (which `--resume` continues from).
 
-use crate::args::{LrSchedule, ModelArg, TrainArgs};
+use crate::args::{LrSchedule, ModelArg, SettingArgs, TrainArgs};
 use crate::common::{
-    block, choose_gpu, cpu, read_file, training_data, write_file, BUNDLED_IMAGES, BUNDLED_LABELS,
+    block, block_str, choose_gpu, cpu, read_file, training_data, write_file, BUNDLED_IMAGES,
+    BUNDLED_LABELS,
 };
 use genlab::backends::{Backend, BackendChoice, Cpu, Gpu};
 use genlab::data::{Digits, PIXELS, SIDE};
 use genlab::models::{Model, ModelConfig, ModelKind, GRID};
-use genlab::train::{self, LossPoint, Trainer};
+use genlab::train::{self, LossPoint, Plan, Progress, Trainer};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// The learning rate after `done` of `total` steps.
-fn scheduled_lr(s: LrSchedule, lr: f32, final_fraction: f32, done: u64, total: u64) -> f32 {
-    match s {
-        LrSchedule::Constant => lr,
-        LrSchedule::Cosine => {
-            let t = (done as f64 / total.max(1) as f64).min(1.0);
-            let f = final_fraction as f64
-                + (1.0 - final_fraction as f64) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
-            (lr as f64 * f) as f32
-        }
-    }
-}
 
 fn config_from(
     args: &TrainArgs,
@@ -43,20 +31,13 @@ fn config_from(
         }
         (Some(mut c), _) => {
             // The saved model's settings are its own; only the rate can change.
-            let ignored: Vec<&str> = [
-                ("--batch", args.batch.is_some()),
-                ("--seed", args.seed.is_some()),
-                ("--latent", args.latent.is_some()),
-                ("--hidden", args.hidden.is_some()),
-                ("--width", args.width.is_some()),
-                ("--adam-beta1", args.adam_beta1.is_some()),
-                ("--beta", args.beta.is_some()),
-                ("--gan-loss", args.gan_loss.is_some()),
-                ("--dropout", args.dropout.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(flag, given)| given.then_some(flag))
-            .collect();
+            let ignored: Vec<String> = args
+                .settings
+                .given
+                .iter()
+                .filter(|(k, _)| *k != "lr")
+                .map(|(k, _)| SettingArgs::flag(k))
+                .collect();
             if !ignored.is_empty() {
                 return Err(format!(
                     "--resume continues the saved model with its own settings, so {} would be ignored: drop {}, or train a new model without --resume",
@@ -64,26 +45,23 @@ fn config_from(
                     if ignored.len() == 1 { "it" } else { "them" }
                 ));
             }
-            c.lr = args.lr.unwrap_or(c.lr);
+            if let Some((_, lr)) = args.settings.given.iter().find(|(k, _)| *k == "lr") {
+                c = c.with("lr", lr).map_err(|e| format!("--lr: {e}"))?;
+            }
             c.validate()?;
             return Ok(c);
         }
         (None, Some(k)) => ModelConfig::new(k),
         (None, None) => {
-            return Err("say which model: --model {mlp-gan,dcgan,ae,mlp-vae,conv-vae}".into())
+            let names: Vec<&str> = genlab::models::MODELS.iter().map(|m| m.name).collect();
+            return Err(format!("say which model: --model {{{}}}", names.join(",")));
         }
     };
-    c.seed = args.seed.unwrap_or(c.seed);
-    c.batch = args.batch.unwrap_or(c.batch);
-    c.latent = args.latent.unwrap_or(c.latent);
-    c.hidden = args.hidden.unwrap_or(c.hidden);
-    c.width = args.width.unwrap_or(c.width);
-    c.lr = args.lr.unwrap_or(c.lr);
-    c.adam_beta1 = args.adam_beta1.unwrap_or(c.adam_beta1);
-    c.beta = args.beta.unwrap_or(c.beta);
-    c.gan_loss = args.gan_loss.unwrap_or(c.gan_loss);
-    c.dropout = args.dropout.unwrap_or(c.dropout);
-    c.validate()?;
+    for (key, value) in &args.settings.given {
+        c = c
+            .with(key, value)
+            .map_err(|e| format!("{}: {e}", SettingArgs::flag(key)))?;
+    }
     Ok(c)
 }
 
@@ -241,48 +219,46 @@ impl Run<'_> {
         };
         let started = Instant::now();
         let mut last_point: Option<LossPoint> = None;
-        while t.step < end {
-            let before = t.step - start_step;
-            if args.lr_schedule != LrSchedule::Constant && before % args.log_every == 0 {
-                let lr = scheduled_lr(args.lr_schedule, c.lr, args.lr_final, before, args.steps);
-                t.model.set_lr(b, lr);
-            }
-            t.step(b);
-            let done = t.step - start_step;
-            if done % args.log_every == 0 || t.step == end {
-                if let Some(p) = block(t.read_losses(b))? {
-                    if p.values.iter().any(|v| !v.is_finite()) {
-                        bar.abandon();
-                        return Err(format!(
-                            "step {}: a loss is not finite ({:?} = {:?}); lower --lr and train again",
-                            p.step, names, p.values
-                        ));
+        let plan = Plan {
+            steps: args.steps,
+            log_every: args.log_every,
+            schedule: match args.lr_schedule {
+                LrSchedule::Constant => train::LrSchedule::Constant,
+                LrSchedule::Cosine => train::LrSchedule::Cosine {
+                    final_fraction: args.lr_final,
+                },
+            },
+        };
+        let held_out = &self.held_out;
+        let run = block_str(t.run(b, &plan, |t, p| {
+            match p {
+                Progress::Losses(p) => {
+                    let shown: Vec<String> = names
+                        .iter()
+                        .zip(&p.values)
+                        .map(|(n, v)| format!("{n} {v:.4}"))
+                        .collect();
+                    bar.set_message(shown.join(" "));
+                    curve.push(point_json(p));
+                    last_point = Some(p.clone());
+                }
+                Progress::Step(done) => {
+                    if let Some(ev) = &evaluator {
+                        if args.eval_every > 0 && done % args.eval_every == 0 && t.step != end {
+                            let passes = args.eval_passes;
+                            let h =
+                                block(train::evaluate(b, ev, held_out, c.kind.is_vae(), passes))?;
+                            evals.push(held_out_json(t.step, &h));
+                        }
                     }
-                    bar.set_message(
-                        names
-                            .iter()
-                            .zip(&p.values)
-                            .map(|(n, v)| format!("{n} {v:.4}"))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    );
-                    curve.push(point_json(&p));
-                    last_point = Some(p);
+                    bar.set_position(done);
                 }
             }
-            if let Some(ev) = &evaluator {
-                if args.eval_every > 0 && done % args.eval_every == 0 && t.step != end {
-                    let h = block(train::evaluate(
-                        b,
-                        ev,
-                        &self.held_out,
-                        c.kind.is_vae(),
-                        args.eval_passes,
-                    ))?;
-                    evals.push(held_out_json(t.step, &h));
-                }
-            }
-            bar.set_position(done);
+            Ok(())
+        }));
+        if let Err(e) = run {
+            bar.abandon();
+            return Err(e);
         }
         let wall = started.elapsed().as_secs_f64();
         bar.finish();
@@ -443,19 +419,7 @@ fn held_out_json(step: u64, h: &train::HeldOut) -> Value {
 }
 
 fn config_json(c: &ModelConfig) -> Value {
-    json!({
-        "model": c.kind.name(),
-        "batch": c.batch,
-        "latent": c.latent,
-        "hidden": c.hidden,
-        "width": c.width,
-        "lr": c.lr,
-        "adam_beta1": c.adam_beta1,
-        "beta": c.beta,
-        "gan_loss": c.gan_loss.name(),
-        "dropout": c.dropout,
-        "seed": c.seed,
-    })
+    serde_json::to_value(c).expect("settings serialize")
 }
 
 pub fn idx_images(pixels: &[u8], count: usize) -> Vec<u8> {

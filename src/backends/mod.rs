@@ -71,8 +71,9 @@ pub trait TensorLen {
     }
 }
 
-/// Where models run. See the module docs.
-pub trait Backend {
+/// Where models run. See the module docs. (`'static`: a model holds its
+/// family's networks as a trait object over its backend.)
+pub trait Backend: 'static {
     /// A range of f32s in a buffer of this backend (cheap to clone: a handle).
     type Tensor: Clone + fmt::Debug + TensorLen;
     /// An op bound to its tensors.

@@ -1,0 +1,86 @@
+//! The TensorFlow tutorial's DCGAN: G dense z → 7·7·4w (no bias) → BN →
+//! LeakyReLU → transposed conv 5×5 to 2w (stride 1), w (2), 1 (2), tanh;
+//! D conv 5×5/2 to w and 2w, LeakyReLU, dropout, dense 1.
+
+use super::{dense, image, vector, Family, ModelConfig, ModelInfo, ModelKind, KERAS_LEAK};
+use crate::core::Activation;
+use crate::nn::{LayerSpec, NetSpec};
+
+pub(super) const INFO: ModelInfo = ModelInfo {
+    kind: ModelKind::Dcgan,
+    name: "dcgan",
+    title: "DCGAN",
+    description: "The TensorFlow tutorial's DCGAN: dense → 7×7×256 → transposed convolutions to 128, 64, 1 with batch norm; a two-convolution discriminator with dropout.",
+    family: Family::Gan,
+    // The TensorFlow tutorial: Adam 1e-4, z 100, 256-128-64 channels.
+    material: || ModelConfig::base(ModelKind::Dcgan),
+    // Narrower (16) at batch 32, and the DCGAN paper's Adam (2e-4, β1 0.5),
+    // which needs far fewer steps than the tutorial's 1e-4.
+    page: |c| ModelConfig {
+        batch: 32,
+        width: 16,
+        lr: 2e-4,
+        adam_beta1: 0.5,
+        ..c
+    },
+    networks: |c| {
+        vec![
+            ("generator", generator(c)),
+            ("discriminator", discriminator(c)),
+        ]
+    },
+};
+
+/// dense z → 7·7·4w (no bias) → BN → LeakyReLU → convT 5×5 to 2w (s1) →
+/// BN → LeakyReLU → w (s2) → BN → LeakyReLU → 1 (s2), tanh.
+fn generator(c: &ModelConfig) -> NetSpec {
+    let w = c.width;
+    let convt = |c_out, stride, act| LayerSpec::ConvTranspose {
+        c_out,
+        k: 5,
+        stride,
+        bias: false,
+        act,
+    };
+    NetSpec {
+        input: vector(c.latent),
+        layers: vec![
+            LayerSpec::Dense {
+                out: 7 * 7 * 4 * w,
+                bias: false,
+                act: Activation::None,
+            },
+            LayerSpec::BatchNorm,
+            LayerSpec::Act(KERAS_LEAK),
+            LayerSpec::Reshape([4 * w, 7, 7]),
+            convt(2 * w, 1, Activation::None),
+            LayerSpec::BatchNorm,
+            LayerSpec::Act(KERAS_LEAK),
+            convt(w, 2, Activation::None),
+            LayerSpec::BatchNorm,
+            LayerSpec::Act(KERAS_LEAK),
+            convt(1, 2, Activation::Tanh),
+        ],
+    }
+}
+
+/// conv 5×5/2 to w → LeakyReLU → dropout → conv 5×5/2 to 2w → LeakyReLU → dropout → dense 1.
+fn discriminator(c: &ModelConfig) -> NetSpec {
+    let conv = |c_out| LayerSpec::Conv {
+        c_out,
+        k: 5,
+        stride: 2,
+        bias: true,
+        act: KERAS_LEAK,
+    };
+    NetSpec {
+        input: image(),
+        layers: vec![
+            conv(c.width),
+            LayerSpec::Dropout(c.dropout),
+            conv(2 * c.width),
+            LayerSpec::Dropout(c.dropout),
+            dense(1, Activation::None),
+        ],
+    }
+}

@@ -1,0 +1,310 @@
+//! How every GAN trains (the MLP GAN and the DCGAN declare only their
+//! networks): G at N writes straight into the first half of D's input, the
+//! real batch fills the second half, D runs once over those 2N images; D's
+//! gradients of its own loss, then G's through D with an input-only
+//! backward that leaves D's gradients alone. Each network has its own
+//! optimizer (D's rate scaled by `d_lr_scale`); with `d_steps` > 1, the
+//! step starts with that many − 1 discriminator-only updates on fresh noise.
+
+use super::{arenas, gaussian, network, stream, Evaluator, ModelConfig, Trained, GRID};
+use crate::backends::Backend;
+use crate::core::rng::Rng;
+use crate::data::PIXELS;
+use crate::nn::{InputGrad, Mode, NetParams, ParamArena, ParamsBuilder, Sequential};
+use crate::ops::{
+    BceWithLogits, BernoulliReconstruction, Hinge, HingeGenerator, Key, LeastSquares, LossTarget,
+    LossTensors, Mse,
+};
+use serde::{Deserialize, Serialize};
+
+/// The GAN losses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum GanLoss {
+    /// D: BCE of real → 1 and fake → 0; G: non-saturating BCE of fake → 1.
+    Bce,
+    /// Least squares (LSGAN): D: ½(D(x) − 1)² + ½D(G(z))²; G: ½(D(G(z)) − 1)².
+    LeastSquares,
+    /// Hinge: D: max(0, 1 − D(x)) + max(0, 1 + D(G(z))); G: −D(G(z)).
+    Hinge,
+}
+
+impl GanLoss {
+    pub fn name(self) -> &'static str {
+        match self {
+            GanLoss::Bce => "bce",
+            GanLoss::LeastSquares => "least-squares",
+            GanLoss::Hinge => "hinge",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<GanLoss, String> {
+        match s {
+            "bce" => Ok(GanLoss::Bce),
+            "least-squares" | "lsgan" => Ok(GanLoss::LeastSquares),
+            "hinge" => Ok(GanLoss::Hinge),
+            _ => Err(format!(
+                "unknown GAN loss {s:?}: choose bce, least-squares or hinge"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for GanLoss {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        GanLoss::parse(&s)
+    }
+}
+
+impl From<GanLoss> for String {
+    fn from(l: GanLoss) -> String {
+        l.name().to_string()
+    }
+}
+
+/// The generator and discriminator, declared.
+pub(super) struct GanParams {
+    g: NetParams,
+    d: NetParams,
+}
+
+fn declare_params(
+    c: &ModelConfig,
+    mut builder: impl FnMut() -> ParamsBuilder,
+) -> (Vec<(&'static str, ParamsBuilder)>, GanParams) {
+    let mut rng = Rng::new(c.seed, 0);
+    let mut gb = builder();
+    let g = NetParams::declare(&mut gb, "generator", &network(c, "generator"), &mut rng);
+    let mut db = builder();
+    let d = NetParams::declare(
+        &mut db,
+        "discriminator",
+        &network(c, "discriminator"),
+        &mut rng,
+    );
+    (
+        vec![("generator", gb), ("discriminator", db)],
+        GanParams { g, d },
+    )
+}
+
+/// The arenas' builders and the floats of activations: G at N, D at 2N over
+/// [fake; real] (with its input and input gradient), the sampler: G at 64.
+pub(super) fn declare(
+    c: &ModelConfig,
+    builder: impl FnMut() -> ParamsBuilder,
+) -> (Vec<(&'static str, ParamsBuilder)>, u64) {
+    let (builders, p) = declare_params(c, builder);
+    let n = c.batch as u64;
+    let per = |net: &NetParams, mode| net.activations_per_sample(mode) as u64;
+    let floats = n * per(&p.g, Mode::Train)
+        + 2 * n * (per(&p.d, Mode::Train) + 2 * PIXELS as u64)
+        + GRID as u64 * per(&p.g, Mode::Eval);
+    (builders, floats)
+}
+
+/// One binding of a GAN: G at N, D at 2N over [fake; real].
+pub struct GanBinding<B: Backend> {
+    pub n: usize,
+    pub z: B::Tensor,
+    pub g: Sequential<B>,
+    pub d: Sequential<B>,
+    /// D's input [2N, 784]: G writes the first half, the data the second.
+    pub d_input: B::Tensor,
+    noise: B::Op,
+    /// The noise of a discriminator-only update (drawn at D's step).
+    d_noise: B::Op,
+    d_loss: B::Op,
+    g_loss: B::Op,
+    _targets: B::Tensor,
+    _d_dx: B::Tensor,
+}
+
+/// A GAN bound for training.
+pub(super) struct Gan<B: Backend> {
+    params: GanParams,
+    arenas: Vec<(&'static str, ParamArena<B>)>,
+    bound: GanBinding<B>,
+    d_steps: u32,
+}
+
+impl<B: Backend> Gan<B> {
+    pub(super) fn new(b: &B, c: &ModelConfig, losses: &B::Tensor) -> Self {
+        let (builders, params) = declare_params(c, || ParamsBuilder::new(b));
+        let arenas = arenas(b, c, builders);
+        let bound = bind(b, c, &params, &arenas, c.batch, losses);
+        Gan {
+            params,
+            arenas,
+            bound,
+            d_steps: c.d_steps,
+        }
+    }
+
+    fn generator(&self) -> &ParamArena<B> {
+        &self.arenas[0].1
+    }
+
+    fn discriminator(&self) -> &ParamArena<B> {
+        &self.arenas[1].1
+    }
+
+    /// A discriminator-only update: fresh noise, G forward, D forward, D's
+    /// loss and gradients, D's optimizer.
+    fn d_update(&self, pass: &mut B::Pass<'_>) {
+        let g = &self.bound;
+        self.discriminator().zero_grad(pass);
+        B::record(pass, &g.d_noise);
+        g.g.forward(pass); // fake: [N, 784] into d_input[..N]
+        g.d.forward(pass); // logits: [2N, 1]
+        B::record(pass, &g.d_loss);
+        g.d.backward_params(pass);
+        self.discriminator().update(pass);
+    }
+}
+
+/// G at `n`, D at 2n over [G(z); data]; the two losses into `losses[0..2]`.
+fn bind<B: Backend>(
+    b: &B,
+    c: &ModelConfig,
+    p: &GanParams,
+    arenas: &[(&'static str, ParamArena<B>)],
+    n: usize,
+    losses: &B::Tensor,
+) -> GanBinding<B> {
+    let (ga, da) = (&arenas[0].1, &arenas[1].1);
+    let seed = c.seed;
+    let z = b.zeros(n * c.latent);
+    let key = |stream| Key { seed, stream };
+    let noise = gaussian(b, &z, key(stream::GAN_NOISE), &ga.step);
+    let d_noise = gaussian(b, &z, key(stream::GAN_D_NOISE), &da.step);
+    let d_input = b.zeros(2 * n * PIXELS);
+    let d_dx = b.zeros(2 * n * PIXELS);
+    let fake = (
+        b.slice(&d_input, 0, n * PIXELS),
+        b.slice(&d_dx, 0, n * PIXELS),
+    );
+    let g = p.g.bind(
+        b,
+        ga,
+        n,
+        &z,
+        InputGrad::None,
+        Some(fake),
+        Mode::Train,
+        (seed, 0),
+    );
+    let d = p.d.bind(
+        b,
+        da,
+        2 * n,
+        &d_input,
+        InputGrad::Write(&d_dx),
+        None,
+        Mode::Train,
+        (seed, stream::D_DROPOUT),
+    );
+    let mut targets = vec![0.0; 2 * n];
+    targets[n..].fill(1.0);
+    let targets = b.upload(&targets);
+    let (fake_logits, fake_dlogits) = (b.slice(&d.y, 0, n), b.slice(&d.dy, 0, n));
+    // D's loss: every logit against its label (fake 0, real 1).
+    let d_tensors = LossTensors {
+        dx: &d.dy,
+        x: &d.y,
+        target: LossTarget::Values(&targets),
+        loss: losses,
+    };
+    // G's loss: D's fake logits against the "real" label.
+    let g_tensors = LossTensors {
+        dx: &fake_dlogits,
+        x: &fake_logits,
+        target: LossTarget::Const(1.0),
+        loss: losses,
+    };
+    let (d_loss, g_loss) = match c.gan_loss {
+        // Σ over 2N / N: the mean on real plus the mean on fake, as the tutorial.
+        GanLoss::Bce => (
+            b.bind(&BernoulliReconstruction { n, slot: 0 }, d_tensors),
+            b.bind(&BceWithLogits { slot: 1 }, g_tensors),
+        ),
+        GanLoss::LeastSquares => (
+            b.bind(&Mse { slot: 0 }, d_tensors),
+            b.bind(&LeastSquares { slot: 1 }, g_tensors),
+        ),
+        // The mean over real plus the mean over fake, as for BCE.
+        GanLoss::Hinge => (
+            b.bind(&Hinge { n, slot: 0 }, d_tensors),
+            b.bind(&HingeGenerator { slot: 1 }, g_tensors),
+        ),
+    };
+    GanBinding {
+        n,
+        z,
+        g,
+        d,
+        d_input,
+        noise,
+        d_noise,
+        d_loss,
+        g_loss,
+        _targets: targets,
+        _d_dx: d_dx,
+    }
+}
+
+impl<B: Backend> Trained<B> for Gan<B> {
+    fn arenas(&self) -> &[(&'static str, ParamArena<B>)] {
+        &self.arenas
+    }
+
+    fn arenas_mut(&mut self) -> &mut [(&'static str, ParamArena<B>)] {
+        &mut self.arenas
+    }
+
+    fn batch_place(&self) -> (&B::Tensor, usize) {
+        (&self.bound.d_input, self.bound.n * PIXELS)
+    }
+
+    fn gradients(&self, pass: &mut B::Pass<'_>) {
+        let g = &self.bound;
+        self.generator().zero_grad(pass);
+        self.discriminator().zero_grad(pass);
+        B::record(pass, &g.noise);
+        g.g.forward(pass); // fake: [N, 784] into d_input[..N]
+        g.d.forward(pass); // logits: [2N, 1]
+        B::record(pass, &g.d_loss);
+        g.d.backward_params(pass); // D's gradients of its own loss
+        B::record(pass, &g.g_loss); // overwrites dlogits[..N]
+        g.d.backward_input(pass); // dD/dfake, D's gradients untouched
+        g.g.backward(pass);
+    }
+
+    fn step(&self, pass: &mut B::Pass<'_>) {
+        for _ in 1..self.d_steps {
+            self.d_update(pass);
+        }
+        self.gradients(pass);
+        self.generator().update(pass);
+        self.discriminator().update(pass);
+    }
+
+    fn sampler_net(&self) -> (&NetParams, usize) {
+        (&self.params.g, self.bound.z_len_per_sample())
+    }
+
+    fn evaluator(&self, _: &B, _: usize) -> Option<Evaluator<B>> {
+        None
+    }
+
+    fn gan(&self) -> Option<&GanBinding<B>> {
+        Some(&self.bound)
+    }
+}
+
+impl<B: Backend> GanBinding<B> {
+    fn z_len_per_sample(&self) -> usize {
+        crate::backends::TensorLen::len(&self.z) / self.n
+    }
+}
