@@ -15,13 +15,13 @@
 //! Shape letters, used throughout: N batch, C channels, H×W image, K kernel,
 //! S stride, Z latent. Images are NCHW.
 
+pub mod app;
 pub mod backends;
 pub mod core;
 pub mod data;
 pub mod models;
 pub mod nn;
 pub mod ops;
-pub mod playground;
 pub mod score;
 pub mod train;
 

@@ -9,15 +9,15 @@
 //! (every borrow is a `try_borrow_mut`), never a panic.
 #![allow(clippy::await_holding_refcell_ref)]
 
-use crate::backends::Gpu;
-use crate::backends::{Backend, BackendError, Cpu};
-use crate::core::rng::Rng;
-use crate::data::{Digits, PIXELS};
-use crate::models::{Model, ModelConfig, ModelKind};
-use crate::playground::{
+use crate::app::{
     digits_from_files, needs_rebuild, preset, with_setting, BackendChoice, Event, Lab, PageOptions,
     Picture, Size,
 };
+use crate::backends::Gpu;
+use crate::backends::{Backend, BackendError, Cpu, ErrorKind};
+use crate::core::rng::Rng;
+use crate::data::{Digits, PIXELS};
+use crate::models::{Model, ModelConfig, ModelKind};
 use crate::train::Trainer;
 use serde::Serialize;
 use std::cell::RefCell;
@@ -382,12 +382,12 @@ impl Playground {
                 // Then one slice of scoring, if any is due.
                 lab.judge_tick(b).await.map(|_| ())
             });
-            if let Engine::Gpu(g, _) = &i.engine {
-                if g.is_lost() {
-                    return Ok("device-lost".into());
-                }
+            let lost = matches!(&i.engine, Engine::Gpu(g, _) if g.is_lost());
+            match result {
+                Err(e) if e.kind == ErrorKind::DeviceLost => return Ok("device-lost".into()),
+                _ if lost => return Ok("device-lost".into()),
+                r => r.map_err(js_err)?,
             }
-            result.map_err(js_err)?;
             if rounds > 0 {
                 let per = (js_sys::Date::now() - t0) / rounds as f64;
                 i.ms_per_round = 0.8 * i.ms_per_round + 0.2 * per.max(0.05);
@@ -475,7 +475,7 @@ impl Playground {
     pub fn set_model(&self, pane: usize, model: &str, size: &str) -> Result<(), JsValue> {
         let mut i = self.inner()?;
         let kind = ModelKind::parse(model).map_err(js_err)?;
-        let size = crate::playground::parse_size(size).map_err(js_err)?;
+        let size = crate::app::parse_size(size).map_err(js_err)?;
         let seed = i.options.seed;
         with_lab!(&mut i.engine, |b, lab| lab
             .rebuild(b, pane, preset(kind, size, seed))

@@ -15,7 +15,7 @@ const LIBRARY: &[&[&str]] = &[
     &["nn"],
     &["models"],
     &["train", "score"],
-    &["playground"],
+    &["app"],
     &["web"],
 ];
 

@@ -13,10 +13,10 @@
 //! input is written to target/fuzz-crash-<target>.bin before the test fails.
 #![cfg(not(target_arch = "wasm32"))]
 
+use genlab::app::{digits_from_files, PageOptions};
 use genlab::backends::Cpu;
 use genlab::data::{read_idx_images, read_idx_labels, Digits};
 use genlab::models::{Model, ModelConfig, ModelKind, MEMORY_BUDGET};
-use genlab::playground::{digits_from_files, PageOptions};
 use genlab::train;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

@@ -6,10 +6,10 @@
 
 mod common;
 
+use genlab::app::{digits_from_files, preset, with_setting, Lab, PageOptions, Size};
 use genlab::backends::{Backend, Cpu};
 use genlab::data::{read_idx_images, read_idx_labels, Digits, MAX_DIGITS, PIXELS};
 use genlab::models::{Model, ModelConfig, ModelKind, MEMORY_BUDGET};
-use genlab::playground::{digits_from_files, preset, with_setting, Lab, PageOptions, Size};
 use genlab::train::{self, Trainer};
 use std::collections::HashMap;
 

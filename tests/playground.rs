@@ -6,13 +6,13 @@
 
 mod common;
 
-use genlab::backends::Backend;
-use genlab::data::{Digits, PIXELS};
-use genlab::models::{ModelConfig, ModelKind};
-use genlab::playground::{
+use genlab::app::{
     digits_from_files, needs_rebuild, preset, with_setting, BackendChoice, Event, Lab, PageOptions,
     RunState, Size,
 };
+use genlab::backends::Backend;
+use genlab::data::{Digits, PIXELS};
+use genlab::models::{ModelConfig, ModelKind};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -341,7 +341,7 @@ cpu_test!(lab_moves_weights_and_data_cpu, lab_moves_weights_and_data);
 const CLASSIFIER: &[u8] = include_bytes!("../www/classifier.safetensors");
 
 async fn lab_scores_in_slices<B: Backend>(b: &B) {
-    use genlab::playground::{REFERENCE_DIGITS, SCORE_CHUNK, SCORE_SAMPLES};
+    use genlab::app::{REFERENCE_DIGITS, SCORE_CHUNK, SCORE_SAMPLES};
     let all = Digits::from_idx(IMAGES, LABELS).unwrap();
     let configs = [tiny(ModelKind::MlpVae), tiny(ModelKind::MlpGan)];
     let mut lab = Lab::new(b, &configs, &all, 1, None).unwrap();

@@ -28,6 +28,8 @@ pub enum GpuError {
     Device(String),
     /// A buffer could not be read back.
     Readback(String),
+    /// The device was lost (a driver reset, a browser reclaiming the GPU).
+    Lost,
 }
 
 impl fmt::Display for GpuError {
@@ -45,6 +47,10 @@ impl fmt::Display for GpuError {
             ),
             GpuError::Device(why) => write!(f, "could not create or keep the GPU device: {why}"),
             GpuError::Readback(why) => write!(f, "could not read a GPU buffer back: {why}"),
+            GpuError::Lost => write!(
+                f,
+                "the GPU device was lost (a driver reset, or the browser reclaimed it): rebuild the models on a new device"
+            ),
         }
     }
 }
@@ -54,9 +60,11 @@ impl std::error::Error for GpuError {}
 impl From<GpuError> for BackendError {
     fn from(e: GpuError) -> Self {
         let kind = match e {
-            GpuError::NoAdapter(_) | GpuError::LimitsTooSmall(_) => ErrorKind::Unavailable,
-            GpuError::Device(_) => ErrorKind::DeviceLost,
+            GpuError::NoAdapter(_) | GpuError::LimitsTooSmall(_) | GpuError::Device(_) => {
+                ErrorKind::Unavailable
+            }
             GpuError::Readback(_) => ErrorKind::Readback,
+            GpuError::Lost => ErrorKind::DeviceLost,
         };
         BackendError::new(kind, e.to_string())
     }

@@ -162,7 +162,10 @@ impl Readback {
             }
         }
         let _done = Done(&self.in_flight);
-        self.read_now(gpu).await
+        // A read on a lost device fails as a lost device, whatever wgpu says.
+        self.read_now(gpu)
+            .await
+            .map_err(|e| if gpu.is_lost() { GpuError::Lost } else { e })
     }
 
     async fn read_now(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
