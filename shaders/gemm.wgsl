@@ -11,7 +11,7 @@
 // gemm(). Bindings 1 and 2 are read by load_a/load_b only; store_c may use
 // any other binding but 7 and 8, which belong to this file.
 //
-// The tile shape comes from constants prepended by src/gpu/shaders.rs (one
+// The tile shape comes from constants prepended by src/backends/gpu/shaders.rs (one
 // pipeline per shape): GEMM_WG_X × GEMM_WG_Y threads, each owning GEMM_TM × GEMM_TN
 // outputs strided by the workgroup size (so neighbouring threads read
 // neighbouring words of workgroup memory), and K advancing in slices of

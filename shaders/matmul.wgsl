@@ -1,6 +1,6 @@
 // matmul.wgsl: C[M,N] (+)= op(A)·op(B) (+ bias[n]), then an activation.
 // Built on gemm.wgsl (with activation.wgsl and a tile shape prepended). The dense layer uses it
-// three ways (see src/gpu/ops.rs):
+// three ways (see src/ops/dense.rs):
 //   linear_forward          Y  = act(X·Wᵀ + b)   trans_b = 1
 //   linear_backward_input   dX (+)= dY·W         no transposes
 //   linear_backward_weight  dW += dYᵀ·X          trans_a = 1

@@ -8,7 +8,7 @@ mod common;
 use common::assert_close;
 use genlab::backends::cpu::Scratch;
 use genlab::core::rng::Rng;
-use genlab::core::{Activation, Conv2dGeom};
+use genlab::core::{Activation, Conv2dGeom, Grad, LinearShape, MatmulShape};
 use genlab::ops::{self as cpu, fast};
 
 #[cfg(target_arch = "wasm32")]
@@ -34,8 +34,32 @@ fn matmul_matches_reference_for_every_transpose() {
             let c0 = rng.uniform_vec(m * n, -1.0, 1.0);
             for accumulate in [false, true] {
                 let (mut want, mut got) = (c0.clone(), c0.clone());
-                cpu::matmul(&mut want, &a, &b, m, n, k, ta, tb, accumulate);
-                fast::matmul(&mut got, &a, &b, m, n, k, ta, tb, accumulate);
+                cpu::matmul(
+                    &mut want,
+                    &a,
+                    &b,
+                    MatmulShape {
+                        m,
+                        n,
+                        k,
+                        trans_a: ta,
+                        trans_b: tb,
+                    },
+                    Grad::from_accumulate(accumulate),
+                );
+                fast::matmul(
+                    &mut got,
+                    &a,
+                    &b,
+                    MatmulShape {
+                        m,
+                        n,
+                        k,
+                        trans_a: ta,
+                        trans_b: tb,
+                    },
+                    Grad::from_accumulate(accumulate),
+                );
                 assert_close(
                     &format!("matmul {m}x{n}x{k} tA {ta} tB {tb} acc {accumulate}"),
                     &got,
@@ -64,9 +88,7 @@ fn linear_matches_reference() {
             &x,
             &w,
             Some(&b),
-            n,
-            d_in,
-            d_out,
+            LinearShape { n, d_in, d_out },
             Activation::LeakyRelu(0.2),
         );
         fast::linear_forward(
@@ -74,9 +96,7 @@ fn linear_matches_reference() {
             &x,
             &w,
             Some(&b),
-            n,
-            d_in,
-            d_out,
+            LinearShape { n, d_in, d_out },
             Activation::LeakyRelu(0.2),
             1,
         );
@@ -84,17 +104,22 @@ fn linear_matches_reference() {
         let mut want = init.clone();
         let mut got = init.clone();
         for (buf, f) in [
-            (
-                &mut want,
-                cpu::linear_backward as fn(_, _, _, _, _, _, _, _, _),
-            ),
-            (&mut got, |dx, dw, db, dy, x, w, n, d_in, d_out| {
-                fast::linear_backward(dx, dw, db, dy, x, w, n, d_in, d_out, 1)
+            (&mut want, cpu::linear_backward as fn(_, _, _, _, _, _, _)),
+            (&mut got, |dx, dw, db, dy, x, w, shape| {
+                fast::linear_backward(dx, dw, db, dy, x, w, shape, 1)
             }),
         ] {
             let (dw, rest) = buf.split_at_mut(d_out * d_in);
             let (db, dx) = rest.split_at_mut(d_out);
-            f(Some(dx), dw, Some(db), &dy, &x, &w, n, d_in, d_out);
+            f(
+                Some(dx),
+                dw,
+                Some(db),
+                &dy,
+                &x,
+                &w,
+                LinearShape { n, d_in, d_out },
+            );
         }
         assert_close("linear_backward (dw, db, dx)", &got, &want, RTOL, ATOL);
     }
@@ -243,8 +268,33 @@ fn threaded_ops_match_reference() {
                 let c0 = rng.uniform_vec(m * n, -1.0, 1.0);
                 for accumulate in [false, true] {
                     let (mut want, mut got) = (c0.clone(), c0.clone());
-                    cpu::matmul(&mut want, &a, &b, m, n, k, ta, tb, accumulate);
-                    fast::matmul_threaded(threads, &mut got, &a, &b, m, n, k, ta, tb, accumulate);
+                    cpu::matmul(
+                        &mut want,
+                        &a,
+                        &b,
+                        MatmulShape {
+                            m,
+                            n,
+                            k,
+                            trans_a: ta,
+                            trans_b: tb,
+                        },
+                        Grad::from_accumulate(accumulate),
+                    );
+                    fast::matmul_threaded(
+                        threads,
+                        &mut got,
+                        &a,
+                        &b,
+                        MatmulShape {
+                            m,
+                            n,
+                            k,
+                            trans_a: ta,
+                            trans_b: tb,
+                        },
+                        Grad::from_accumulate(accumulate),
+                    );
                     let what = format!(
                         "matmul on {threads} threads {m}x{n}x{k} tA {ta} tB {tb} acc {accumulate}"
                     );

@@ -4,7 +4,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use genlab::core::rng::Rng;
-use genlab::core::{Activation, BatchNormConfig, Conv2dGeom, RandomStream};
+use genlab::core::{
+    Activation, BatchNormConfig, Conv2dGeom, Grad, LinearShape, MatmulShape, RandomStream,
+};
 use genlab::ops::{self as cpu, Target};
 
 const H: f32 = 1e-2;
@@ -66,11 +68,18 @@ fn linear_backward_matches_finite_differences() {
             let r = rng.uniform_vec(n * d_out, -1.0, 1.0);
             let loss = |x: &[f32], w: &[f32], b: &[f32]| {
                 let mut y = vec![0.0; n * d_out];
-                cpu::linear_forward(&mut y, x, w, Some(b), n, d_in, d_out, act);
+                cpu::linear_forward(&mut y, x, w, Some(b), LinearShape { n, d_in, d_out }, act);
                 dot(&y, &r)
             };
             let mut y = vec![0.0; n * d_out];
-            cpu::linear_forward(&mut y, &x, &w, Some(&b), n, d_in, d_out, act);
+            cpu::linear_forward(
+                &mut y,
+                &x,
+                &w,
+                Some(&b),
+                LinearShape { n, d_in, d_out },
+                act,
+            );
             let mut dz = vec![0.0; n * d_out];
             cpu::activation_backward(&mut dz, &r, &y, act);
             let (mut dx, mut dw, mut db) =
@@ -82,9 +91,7 @@ fn linear_backward_matches_finite_differences() {
                 &dz,
                 &x,
                 &w,
-                n,
-                d_in,
-                d_out,
+                LinearShape { n, d_in, d_out },
             );
             check("linear dx", &x, &dx, |x| loss(x, &w, &b));
             check("linear dw", &w, &dw, |w| loss(&x, w, &b));
@@ -106,19 +113,33 @@ fn matmul_transposes_match_a_plain_product() {
     };
     let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
     let mut want = vec![0.0; m * n];
-    cpu::matmul(&mut want, &a, &b, m, n, k, false, false, false);
+    cpu::matmul(
+        &mut want,
+        &a,
+        &b,
+        MatmulShape {
+            m,
+            n,
+            k,
+            trans_a: false,
+            trans_b: false,
+        },
+        Grad::Write,
+    );
     for (ta, tb) in [(true, false), (false, true), (true, true)] {
         let mut got = vec![0.0; m * n];
         cpu::matmul(
             &mut got,
             if ta { &at } else { &a },
             if tb { &bt } else { &b },
-            m,
-            n,
-            k,
-            ta,
-            tb,
-            false,
+            MatmulShape {
+                m,
+                n,
+                k,
+                trans_a: ta,
+                trans_b: tb,
+            },
+            Grad::Write,
         );
         for i in 0..m * n {
             assert!(

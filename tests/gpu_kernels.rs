@@ -57,7 +57,19 @@ async fn matmul_all_variants(gpu: &'static Gpu) {
                 let bv = rng.uniform_vec(n, -1.0, 1.0);
                 let c0 = rng.uniform_vec(m * n, -1.0, 1.0);
                 let mut want = c0.clone();
-                cpu::matmul(&mut want, &a, &b, m, n, k, trans_a, trans_b, accumulate);
+                cpu::matmul(
+                    &mut want,
+                    &a,
+                    &b,
+                    MatmulShape {
+                        m,
+                        n,
+                        k,
+                        trans_a,
+                        trans_b,
+                    },
+                    Grad::from_accumulate(accumulate),
+                );
                 for i in 0..m * n {
                     let v = want[i] + if bias { bv[i % n] } else { 0.0 };
                     want[i] = act.apply(v);
@@ -128,9 +140,7 @@ async fn linear_forward_backward(gpu: &'static Gpu) {
             &x,
             &w,
             Some(&b),
-            n,
-            d_in,
-            d_out,
+            LinearShape { n, d_in, d_out },
             Activation::Sigmoid,
         );
         let (mut dx, mut dw, mut db) = (vec![0.0; n * d_in], dw0.clone(), db0.clone());
@@ -141,9 +151,7 @@ async fn linear_forward_backward(gpu: &'static Gpu) {
             &dy,
             &x,
             &w,
-            n,
-            d_in,
-            d_out,
+            LinearShape { n, d_in, d_out },
         );
 
         let (gx, gw, gb, gdy) = (

@@ -10,7 +10,7 @@ mod common;
 use genlab::backends::gpu::{Gpu, Launch, Readback, Tensor};
 use genlab::backends::Backend;
 use genlab::core::rng::Rng;
-use genlab::core::{Activation, AdamConfig};
+use genlab::core::{Activation, AdamConfig, LinearShape};
 use genlab::nn::{InputGrad, Linear, LinearParams, ParamArena, ParamsBuilder};
 use genlab::ops::{self as cpu, BceWithLogits, LossTarget, LossTensors, Target};
 
@@ -130,16 +130,29 @@ fn cpu_losses(
     let mut losses = Vec::new();
     for t in 1..=steps as u32 {
         let mut h = vec![0.0; N * HIDDEN];
-        cpu::linear_forward(&mut h, x, &w1, Some(&b1), N, D_IN, HIDDEN, Activation::Tanh);
+        cpu::linear_forward(
+            &mut h,
+            x,
+            &w1,
+            Some(&b1),
+            LinearShape {
+                n: N,
+                d_in: D_IN,
+                d_out: HIDDEN,
+            },
+            Activation::Tanh,
+        );
         let mut logits = vec![0.0; N];
         cpu::linear_forward(
             &mut logits,
             &h,
             &w2,
             Some(&b2),
-            N,
-            HIDDEN,
-            1,
+            LinearShape {
+                n: N,
+                d_in: HIDDEN,
+                d_out: 1,
+            },
             Activation::None,
         );
         let mut dlogits = vec![0.0; N];
@@ -162,13 +175,27 @@ fn cpu_losses(
             &dlogits,
             &h,
             &w2,
-            N,
-            HIDDEN,
-            1,
+            LinearShape {
+                n: N,
+                d_in: HIDDEN,
+                d_out: 1,
+            },
         );
         let mut dz = vec![0.0; N * HIDDEN];
         cpu::activation_backward(&mut dz, &dh, &h, Activation::Tanh);
-        cpu::linear_backward(None, &mut dw1, Some(&mut db1), &dz, x, &w1, N, D_IN, HIDDEN);
+        cpu::linear_backward(
+            None,
+            &mut dw1,
+            Some(&mut db1),
+            &dz,
+            x,
+            &w1,
+            LinearShape {
+                n: N,
+                d_in: D_IN,
+                d_out: HIDDEN,
+            },
+        );
         for (i, (p, g)) in [
             (&mut w1, &dw1),
             (&mut b1, &db1),

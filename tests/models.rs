@@ -613,6 +613,9 @@ mod registry {
                 assert_eq!(serde_json::from_str::<ModelConfig>(&json).unwrap(), c);
             }
         }
+        for (name, _) in GanLoss::CHOICES {
+            assert_eq!(GanLoss::parse(name).unwrap().name(), *name);
+        }
         let s = schema();
         assert_eq!(s.models.len(), MODELS.len());
         for setting in SETTINGS.iter().filter(|s| s.on_page) {

@@ -8,7 +8,7 @@
 // The options are the page's URL parameters (a query string works too):
 // models, autostart, seed, steps, controls, charts, compact, backend, size.
 // Every instance on a page shares one GPU device. The model logic, the
-// parameter checks and the run states are Rust (src/playground.rs); this
+// parameter checks and the run states are Rust (src/app/); this
 // file builds the DOM, runs the animation loop and draws.
 
 import init, * as genlab from '../genlab.js';

@@ -11,7 +11,7 @@ use genlab::backends::cpu::Scratch;
 use genlab::backends::gpu::{Gpu, GpuError, Launch, Tensor};
 use genlab::backends::Backend;
 use genlab::core::rng::Rng;
-use genlab::core::{Activation, Conv2dGeom, Grad, LinearShape};
+use genlab::core::{Activation, Conv2dGeom, Grad, LinearShape, MatmulShape};
 use genlab::ops::{self as cpu, fast, *};
 use std::rc::Rc;
 use std::time::Instant;
@@ -134,10 +134,25 @@ fn dense_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
                 },
             ),
             reference: Box::new(move || {
-                cpu::linear_forward(&mut y1, &x1, &w1, None, n, d_in, d_out, Activation::None)
+                cpu::linear_forward(
+                    &mut y1,
+                    &x1,
+                    &w1,
+                    None,
+                    LinearShape { n, d_in, d_out },
+                    Activation::None,
+                )
             }),
             fast: Box::new(move || {
-                fast::linear_forward(&mut y2, &x2, &w2, None, n, d_in, d_out, Activation::None, 1)
+                fast::linear_forward(
+                    &mut y2,
+                    &x2,
+                    &w2,
+                    None,
+                    LinearShape { n, d_in, d_out },
+                    Activation::None,
+                    1,
+                )
             }),
         });
         let (dy1, w1, dy2, w2, mut dx1, mut dx2) = (
@@ -163,10 +178,34 @@ fn dense_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
                 },
             ),
             reference: Box::new(move || {
-                cpu::matmul(&mut dx1, &dy1, &w1, n, d_in, d_out, false, false, false)
+                cpu::matmul(
+                    &mut dx1,
+                    &dy1,
+                    &w1,
+                    MatmulShape {
+                        m: n,
+                        n: d_in,
+                        k: d_out,
+                        trans_a: false,
+                        trans_b: false,
+                    },
+                    Grad::Write,
+                )
             }),
             fast: Box::new(move || {
-                fast::matmul(&mut dx2, &dy2, &w2, n, d_in, d_out, false, false, false)
+                fast::matmul(
+                    &mut dx2,
+                    &dy2,
+                    &w2,
+                    MatmulShape {
+                        m: n,
+                        n: d_in,
+                        k: d_out,
+                        trans_a: false,
+                        trans_b: false,
+                    },
+                    Grad::Write,
+                )
             }),
         });
         let (dy1, x1, dy2, x2, mut dw1, mut dw2) = (
@@ -189,10 +228,34 @@ fn dense_cases(gpu: &Gpu, n: usize, rng: &mut Rng) -> Vec<Case> {
                 },
             ),
             reference: Box::new(move || {
-                cpu::matmul(&mut dw1, &dy1, &x1, d_out, d_in, n, true, false, true)
+                cpu::matmul(
+                    &mut dw1,
+                    &dy1,
+                    &x1,
+                    MatmulShape {
+                        m: d_out,
+                        n: d_in,
+                        k: n,
+                        trans_a: true,
+                        trans_b: false,
+                    },
+                    Grad::Accumulate,
+                )
             }),
             fast: Box::new(move || {
-                fast::matmul(&mut dw2, &dy2, &x2, d_out, d_in, n, true, false, true)
+                fast::matmul(
+                    &mut dw2,
+                    &dy2,
+                    &x2,
+                    MatmulShape {
+                        m: d_out,
+                        n: d_in,
+                        k: n,
+                        trans_a: true,
+                        trans_b: false,
+                    },
+                    Grad::Accumulate,
+                )
             }),
         });
     }

@@ -102,6 +102,14 @@ impl Grad {
     pub fn accumulates(self) -> bool {
         self == Grad::Accumulate
     }
+
+    pub fn from_accumulate(accumulate: bool) -> Grad {
+        if accumulate {
+            Grad::Accumulate
+        } else {
+            Grad::Write
+        }
+    }
 }
 
 /// A dense layer's product: x[N, d_in] → y[N, d_out].

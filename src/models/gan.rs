@@ -30,6 +30,13 @@ pub enum GanLoss {
 }
 
 impl GanLoss {
+    /// Every loss as (name, label): the choices of the `gan_loss` setting.
+    pub const CHOICES: &'static [(&'static str, &'static str)] = &[
+        ("bce", "non-saturating BCE"),
+        ("least-squares", "least squares"),
+        ("hinge", "hinge"),
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             GanLoss::Bce => "bce",
@@ -43,9 +50,13 @@ impl GanLoss {
             "bce" => Ok(GanLoss::Bce),
             "least-squares" | "lsgan" => Ok(GanLoss::LeastSquares),
             "hinge" => Ok(GanLoss::Hinge),
-            _ => Err(format!(
-                "unknown GAN loss {s:?}: choose bce, least-squares or hinge"
-            )),
+            _ => {
+                let names: Vec<&str> = GanLoss::CHOICES.iter().map(|c| c.0).collect();
+                Err(format!(
+                    "unknown GAN loss {s:?}: choose {}",
+                    names.join(", ")
+                ))
+            }
         }
     }
 }

@@ -131,11 +131,7 @@ pub const SETTINGS: &[Setting] = &[
         label: "GAN loss",
         title: "GAN loss",
         range: Range::Choice {
-            choices: &[
-                ("bce", "non-saturating BCE"),
-                ("least-squares", "least squares"),
-                ("hinge", "hinge"),
-            ],
+            choices: GanLoss::CHOICES,
             get: |c| c.gan_loss.name(),
             set: |c, v| {
                 c.gan_loss = GanLoss::parse(v)?;

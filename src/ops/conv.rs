@@ -128,7 +128,7 @@ pub(crate) fn check_conv(op: &str, g: &Conv2dGeom, x_len: usize, y_len: usize, w
 pub mod fast {
     use super::check_conv;
     use crate::backends::cpu::{grow, run_parts, Scratch};
-    use crate::core::{Activation, Conv2dGeom};
+    use crate::core::{Activation, Conv2dGeom, Grad, MatmulShape};
     use crate::ops::dense::fast::{finish_rows, matmul};
 
     /// cols[(ci·K + kh)·K + kw][oh·W_out + ow] = x[ci, oh·S + kh − pad_h, ow·S + kw − pad_w] (0 outside), for one image.
@@ -203,7 +203,19 @@ pub mod fast {
                         let cols = &mut cols[..patch * p];
                         for (out_n, x_n) in out.chunks_mut(out_len).zip(x.chunks(x_len)) {
                             im2col(cols, x_n, g);
-                            matmul(out_n, w, cols, g.c_out, p, patch, false, false, accumulate);
+                            matmul(
+                                out_n,
+                                w,
+                                cols,
+                                MatmulShape {
+                                    m: g.c_out,
+                                    n: p,
+                                    k: patch,
+                                    trans_a: false,
+                                    trans_b: false,
+                                },
+                                Grad::from_accumulate(accumulate),
+                            );
                         }
                     }
                 }),
@@ -255,7 +267,19 @@ pub mod fast {
                     move || {
                         let cols = &mut cols[..patch * p];
                         for (dx_n, dy_n) in dx.chunks_mut(x_len).zip(dy.chunks(y_len)) {
-                            matmul(cols, w, dy_n, patch, p, g.c_out, true, false, false);
+                            matmul(
+                                cols,
+                                w,
+                                dy_n,
+                                MatmulShape {
+                                    m: patch,
+                                    n: p,
+                                    k: g.c_out,
+                                    trans_a: true,
+                                    trans_b: false,
+                                },
+                                Grad::Write,
+                            );
                             col2im_add(dx_n, cols, g);
                         }
                     }
@@ -294,7 +318,19 @@ pub mod fast {
                         let cols = &mut cols[..patch * p];
                         for (x_n, dy_n) in x.chunks(x_len).zip(dy.chunks(y_len)) {
                             im2col(cols, x_n, g);
-                            matmul(dw, dy_n, cols, g.c_out, patch, p, false, true, true);
+                            matmul(
+                                dw,
+                                dy_n,
+                                cols,
+                                MatmulShape {
+                                    m: g.c_out,
+                                    n: patch,
+                                    k: p,
+                                    trans_a: false,
+                                    trans_b: true,
+                                },
+                                Grad::Accumulate,
+                            );
                         }
                     }
                 }),

@@ -13,18 +13,15 @@ use bytemuck::Zeroable;
 
 /// C[M,N] (+)= op(A)·op(B), where A is stored [M,K] (or [K,M] if `trans_a`)
 /// and B is stored [K,N] (or [N,K] if `trans_b`).
-#[allow(clippy::too_many_arguments)]
-pub fn matmul(
-    c: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    n: usize,
-    k: usize,
-    trans_a: bool,
-    trans_b: bool,
-    accumulate: bool,
-) {
+pub fn matmul(c: &mut [f32], a: &[f32], b: &[f32], shape: MatmulShape, grad: Grad) {
+    let MatmulShape {
+        m,
+        n,
+        k,
+        trans_a,
+        trans_b,
+    } = shape;
+    let accumulate = grad.accumulates();
     assert!(
         a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
         "matmul: buffers too small for {m}x{k} · {k}x{n}"
@@ -43,18 +40,28 @@ pub fn matmul(
 }
 
 /// y[N, out] = act(x[N, in] · w[out, in]ᵀ + b[out]).
-#[allow(clippy::too_many_arguments)]
 pub fn linear_forward(
     y: &mut [f32],
     x: &[f32],
     w: &[f32],
     b: Option<&[f32]>,
-    n: usize,
-    d_in: usize,
-    d_out: usize,
+    shape: LinearShape,
     act: Activation,
 ) {
-    matmul(y, x, w, n, d_out, d_in, false, true, false);
+    let LinearShape { n, d_in, d_out } = shape;
+    matmul(
+        y,
+        x,
+        w,
+        MatmulShape {
+            m: n,
+            n: d_out,
+            k: d_in,
+            trans_a: false,
+            trans_b: true,
+        },
+        Grad::Write,
+    );
     for r in 0..n {
         for o in 0..d_out {
             let v = y[r * d_out + o] + b.map_or(0.0, |b| b[o]);
@@ -65,7 +72,6 @@ pub fn linear_forward(
 
 /// dx += dy·w, dw += dyᵀ·x, db += Σ_rows dy (for a linear layer without activation:
 /// apply `activation_backward` first when there is one).
-#[allow(clippy::too_many_arguments)]
 pub fn linear_backward(
     dx: Option<&mut [f32]>,
     dw: &mut [f32],
@@ -73,14 +79,37 @@ pub fn linear_backward(
     dy: &[f32],
     x: &[f32],
     w: &[f32],
-    n: usize,
-    d_in: usize,
-    d_out: usize,
+    shape: LinearShape,
 ) {
+    let LinearShape { n, d_in, d_out } = shape;
     if let Some(dx) = dx {
-        matmul(dx, dy, w, n, d_in, d_out, false, false, true);
+        matmul(
+            dx,
+            dy,
+            w,
+            MatmulShape {
+                m: n,
+                n: d_in,
+                k: d_out,
+                trans_a: false,
+                trans_b: false,
+            },
+            Grad::Accumulate,
+        );
     }
-    matmul(dw, dy, x, d_out, d_in, n, true, false, true);
+    matmul(
+        dw,
+        dy,
+        x,
+        MatmulShape {
+            m: d_out,
+            n: d_in,
+            k: n,
+            trans_a: true,
+            trans_b: false,
+        },
+        Grad::Accumulate,
+    );
     if let Some(db) = db {
         bias_backward(db, dy, n, d_out, 1);
     }
@@ -103,24 +132,13 @@ pub fn bias_backward(db: &mut [f32], dy: &[f32], n: usize, c: usize, p: usize) {
 /// +simd128 in wasm), split over threads by rows or columns of C.
 pub mod fast {
     use crate::backends::cpu::{par_chunks_mut, Shared};
-    use crate::core::Activation;
+    use crate::core::{Activation, Grad, LinearShape, MatmulShape};
 
     /// C[M,N] (+)= op(A)·op(B): `ops::matmul` on sgemm. A is stored [M,K]
     /// (or [K,M] if `trans_a`), B [K,N] (or [N,K] if `trans_b`); the transposes
     /// are only strides.
-    #[allow(clippy::too_many_arguments)]
-    pub fn matmul(
-        c: &mut [f32],
-        a: &[f32],
-        b: &[f32],
-        m: usize,
-        n: usize,
-        k: usize,
-        trans_a: bool,
-        trans_b: bool,
-        accumulate: bool,
-    ) {
-        matmul_threaded(1, c, a, b, m, n, k, trans_a, trans_b, accumulate);
+    pub fn matmul(c: &mut [f32], a: &[f32], b: &[f32], shape: MatmulShape, grad: Grad) {
+        matmul_threaded(1, c, a, b, shape, grad);
     }
 
     /// Products smaller than this many multiply-adds stay on one thread.
@@ -129,19 +147,22 @@ pub mod fast {
     /// [`matmul`] on up to `threads` threads: C's rows (or, when it has more
     /// columns than rows, its columns) are split into contiguous parts, one per
     /// thread, each with the whole of K.
-    #[allow(clippy::too_many_arguments)]
     pub fn matmul_threaded(
         threads: usize,
         c: &mut [f32],
         a: &[f32],
         b: &[f32],
-        m: usize,
-        n: usize,
-        k: usize,
-        trans_a: bool,
-        trans_b: bool,
-        accumulate: bool,
+        shape: MatmulShape,
+        grad: Grad,
     ) {
+        let MatmulShape {
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b,
+        } = shape;
+        let accumulate = grad.accumulates();
         assert!(
             a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
             "matmul: buffers too small for {m}x{k} · {k}x{n}"
@@ -208,24 +229,35 @@ pub mod fast {
     }
 
     /// y[N, out] = act(x·wᵀ + b), the product on `threads` threads.
-    #[allow(clippy::too_many_arguments)]
     pub fn linear_forward(
         y: &mut [f32],
         x: &[f32],
         w: &[f32],
         b: Option<&[f32]>,
-        n: usize,
-        d_in: usize,
-        d_out: usize,
+        shape: LinearShape,
         act: Activation,
         threads: usize,
     ) {
-        matmul_threaded(threads, y, x, w, n, d_out, d_in, false, true, false);
+        let LinearShape { n, d_in, d_out } = shape;
+        matmul_threaded(
+            threads,
+            y,
+            x,
+            w,
+            MatmulShape {
+                m: n,
+                n: d_out,
+                k: d_in,
+                trans_a: false,
+                trans_b: true,
+            },
+            Grad::Write,
+        );
         finish_rows(&mut y[..n * d_out], b, d_out, 1, act, threads);
     }
 
     /// dx += dy·w, dw += dyᵀ·x, db += Σ dy (the products on `threads` threads).
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // three gradients, three inputs, the shape, the threads
     pub fn linear_backward(
         dx: Option<&mut [f32]>,
         dw: &mut [f32],
@@ -233,15 +265,40 @@ pub mod fast {
         dy: &[f32],
         x: &[f32],
         w: &[f32],
-        n: usize,
-        d_in: usize,
-        d_out: usize,
+        shape: LinearShape,
         threads: usize,
     ) {
+        let LinearShape { n, d_in, d_out } = shape;
         if let Some(dx) = dx {
-            matmul_threaded(threads, dx, dy, w, n, d_in, d_out, false, false, true);
+            matmul_threaded(
+                threads,
+                dx,
+                dy,
+                w,
+                MatmulShape {
+                    m: n,
+                    n: d_in,
+                    k: d_out,
+                    trans_a: false,
+                    trans_b: false,
+                },
+                Grad::Accumulate,
+            );
         }
-        matmul_threaded(threads, dw, dy, x, d_out, d_in, n, true, false, true);
+        matmul_threaded(
+            threads,
+            dw,
+            dy,
+            x,
+            MatmulShape {
+                m: d_out,
+                n: d_in,
+                k: n,
+                trans_a: true,
+                trans_b: false,
+            },
+            Grad::Accumulate,
+        );
         if let Some(db) = db {
             super::bias_backward(db, dy, n, d_out, 1);
         }
@@ -307,34 +364,17 @@ impl Op for Matmul {
     type Tensors<'a, T: 'a> = MatmulTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: MatmulTensors<CpuTensor>) -> CpuOp {
-        let MatmulShape {
-            m,
-            n,
-            k,
-            trans_a,
-            trans_b,
-        } = self.shape;
-        let (act, accumulate) = (self.act, self.grad.accumulates());
+        let (shape, grad, act) = (self.shape, self.grad, self.act);
         let [cc, ac, bc] = [t.c, t.a, t.b].map(Clone::clone);
         let biasc = t.bias.cloned();
         let mut ins = vec![t.a, t.b];
         ins.extend(t.bias);
         CpuOp::new("matmul", &[t.c], &ins, move |s| unsafe {
             let c = cc.get_mut();
-            fast::matmul_threaded(
-                s.threads(),
-                c,
-                ac.get(),
-                bc.get(),
-                m,
-                n,
-                k,
-                trans_a,
-                trans_b,
-                accumulate,
-            );
+            fast::matmul_threaded(s.threads(), c, ac.get(), bc.get(), shape, grad);
             let bias = biasc.as_ref().map(|b| b.get());
             if bias.is_some() || act != Activation::None {
+                let (m, n) = (shape.m, shape.n);
                 fast::finish_rows(&mut c[..m * n], bias, n, 1, act, s.threads());
             }
         })
@@ -390,8 +430,23 @@ pub struct LinearForwardTensors<'a, T> {
     pub b: Option<&'a T>,
 }
 
+/// The product a dense layer's op is, on either backend.
+fn product(m: usize, n: usize, k: usize, trans_a: bool, grad: Grad, act: Activation) -> Matmul {
+    Matmul {
+        shape: MatmulShape {
+            m,
+            n,
+            k,
+            trans_a,
+            trans_b: false,
+        },
+        grad,
+        act,
+    }
+}
+
 impl LinearForward {
-    fn matmul(&self) -> Matmul {
+    fn product(&self) -> Matmul {
         let LinearShape { n, d_in, d_out } = self.shape;
         Matmul {
             shape: MatmulShape {
@@ -405,32 +460,26 @@ impl LinearForward {
             act: self.act,
         }
     }
+
+    fn tensors<'a, T>(t: LinearForwardTensors<'a, T>) -> MatmulTensors<'a, T> {
+        MatmulTensors {
+            c: t.y,
+            a: t.x,
+            b: t.w,
+            bias: t.b,
+        }
+    }
 }
 
 impl Op for LinearForward {
     type Tensors<'a, T: 'a> = LinearForwardTensors<'a, T>;
 
-    fn bind_cpu(&self, _: &Cpu, t: LinearForwardTensors<CpuTensor>) -> CpuOp {
-        let LinearShape { n, d_in, d_out } = self.shape;
-        let act = self.act;
-        let (yc, xc, wc, bc) = (t.y.clone(), t.x.clone(), t.w.clone(), t.b.cloned());
-        let mut ins = vec![t.x, t.w];
-        ins.extend(t.b);
-        CpuOp::new("linear_forward", &[t.y], &ins, move |s| unsafe {
-            let b = bc.as_ref().map(|b| b.get());
-            let (y, x, w) = (yc.get_mut(), xc.get(), wc.get());
-            fast::linear_forward(y, x, w, b, n, d_in, d_out, act, s.threads());
-        })
+    fn bind_cpu(&self, cpu: &Cpu, t: LinearForwardTensors<CpuTensor>) -> CpuOp {
+        self.product().bind_cpu(cpu, Self::tensors(t))
     }
 
     fn bind_gpu(&self, gpu: &Gpu, t: LinearForwardTensors<Tensor>) -> Launch {
-        let tensors = MatmulTensors {
-            c: t.y,
-            a: t.x,
-            b: t.w,
-            bias: t.b,
-        };
-        self.matmul().bind_gpu(gpu, tensors)
+        self.product().bind_gpu(gpu, Self::tensors(t))
     }
 }
 
@@ -447,54 +496,31 @@ pub struct LinearBackwardInputTensors<'a, T> {
     pub w: &'a T,
 }
 
-impl Op for LinearBackwardInput {
-    type Tensors<'a, T: 'a> = LinearBackwardInputTensors<'a, T>;
-
-    fn bind_cpu(&self, _: &Cpu, t: LinearBackwardInputTensors<CpuTensor>) -> CpuOp {
+impl LinearBackwardInput {
+    fn product(&self) -> Matmul {
         let LinearShape { n, d_in, d_out } = self.shape;
-        let accumulate = self.grad.accumulates();
-        let (dxc, dyc, wc) = (t.dx.clone(), t.dy.clone(), t.w.clone());
-        CpuOp::new(
-            "linear_backward_input",
-            &[t.dx],
-            &[t.dy, t.w],
-            move |s| unsafe {
-                fast::matmul_threaded(
-                    s.threads(),
-                    dxc.get_mut(),
-                    dyc.get(),
-                    wc.get(),
-                    n,
-                    d_in,
-                    d_out,
-                    false,
-                    false,
-                    accumulate,
-                );
-            },
-        )
+        product(n, d_in, d_out, false, self.grad, Activation::None)
     }
 
-    fn bind_gpu(&self, gpu: &Gpu, t: LinearBackwardInputTensors<Tensor>) -> Launch {
-        let LinearShape { n, d_in, d_out } = self.shape;
-        let product = Matmul {
-            shape: MatmulShape {
-                m: n,
-                n: d_in,
-                k: d_out,
-                trans_a: false,
-                trans_b: false,
-            },
-            grad: self.grad,
-            act: Activation::None,
-        };
-        let tensors = MatmulTensors {
+    fn tensors<'a, T>(t: LinearBackwardInputTensors<'a, T>) -> MatmulTensors<'a, T> {
+        MatmulTensors {
             c: t.dx,
             a: t.dy,
             b: t.w,
             bias: None,
-        };
-        product.bind_gpu(gpu, tensors)
+        }
+    }
+}
+
+impl Op for LinearBackwardInput {
+    type Tensors<'a, T: 'a> = LinearBackwardInputTensors<'a, T>;
+
+    fn bind_cpu(&self, cpu: &Cpu, t: LinearBackwardInputTensors<CpuTensor>) -> CpuOp {
+        self.product().bind_cpu(cpu, Self::tensors(t))
+    }
+
+    fn bind_gpu(&self, gpu: &Gpu, t: LinearBackwardInputTensors<Tensor>) -> Launch {
+        self.product().bind_gpu(gpu, Self::tensors(t))
     }
 }
 
@@ -510,53 +536,31 @@ pub struct LinearBackwardWeightTensors<'a, T> {
     pub x: &'a T,
 }
 
-impl Op for LinearBackwardWeight {
-    type Tensors<'a, T: 'a> = LinearBackwardWeightTensors<'a, T>;
-
-    fn bind_cpu(&self, _: &Cpu, t: LinearBackwardWeightTensors<CpuTensor>) -> CpuOp {
+impl LinearBackwardWeight {
+    fn product(&self) -> Matmul {
         let LinearShape { n, d_in, d_out } = self.shape;
-        let (dwc, dyc, xc) = (t.dw.clone(), t.dy.clone(), t.x.clone());
-        CpuOp::new(
-            "linear_backward_weight",
-            &[t.dw],
-            &[t.dy, t.x],
-            move |s| unsafe {
-                fast::matmul_threaded(
-                    s.threads(),
-                    dwc.get_mut(),
-                    dyc.get(),
-                    xc.get(),
-                    d_out,
-                    d_in,
-                    n,
-                    true,
-                    false,
-                    true,
-                );
-            },
-        )
+        product(d_out, d_in, n, true, Grad::Accumulate, Activation::None)
     }
 
-    fn bind_gpu(&self, gpu: &Gpu, t: LinearBackwardWeightTensors<Tensor>) -> Launch {
-        let LinearShape { n, d_in, d_out } = self.shape;
-        let product = Matmul {
-            shape: MatmulShape {
-                m: d_out,
-                n: d_in,
-                k: n,
-                trans_a: true,
-                trans_b: false,
-            },
-            grad: Grad::Accumulate,
-            act: Activation::None,
-        };
-        let tensors = MatmulTensors {
+    fn tensors<'a, T>(t: LinearBackwardWeightTensors<'a, T>) -> MatmulTensors<'a, T> {
+        MatmulTensors {
             c: t.dw,
             a: t.dy,
             b: t.x,
             bias: None,
-        };
-        product.bind_gpu(gpu, tensors)
+        }
+    }
+}
+
+impl Op for LinearBackwardWeight {
+    type Tensors<'a, T: 'a> = LinearBackwardWeightTensors<'a, T>;
+
+    fn bind_cpu(&self, cpu: &Cpu, t: LinearBackwardWeightTensors<CpuTensor>) -> CpuOp {
+        self.product().bind_cpu(cpu, Self::tensors(t))
+    }
+
+    fn bind_gpu(&self, gpu: &Gpu, t: LinearBackwardWeightTensors<Tensor>) -> Launch {
+        self.product().bind_gpu(gpu, Self::tensors(t))
     }
 }
 

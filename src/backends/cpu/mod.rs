@@ -162,7 +162,7 @@ pub(crate) struct Mask {
 
 impl Mask {
     /// The mask of (seed, stream, step) over `len` elements: kept, or drawn
-    /// afresh exactly as `cpu::dropout_forward` draws it.
+    /// afresh exactly as `ops::dropout_forward` draws it.
     pub(crate) fn get(
         &mut self,
         rate: f32,
