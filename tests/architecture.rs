@@ -132,3 +132,22 @@ fn the_check_catches_upward_and_sibling_imports() {
     assert!(problems[0].contains("core imports web") || problems[1].contains("core imports web"));
     assert!(problems.iter().any(|p| p.contains("train imports score")));
 }
+
+/// The README reads the registry too: every model's name and every
+/// setting's flag appear in it (so a new one cannot go undocumented).
+#[test]
+fn the_readme_names_every_model_and_setting() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for m in genlab::models::MODELS {
+        assert!(
+            readme.contains(&format!("`{}`", m.name)),
+            "README.md does not name the model {}",
+            m.name
+        );
+    }
+    for s in genlab::models::SETTINGS {
+        let flag = format!("--{}", s.key.replace('_', "-"));
+        assert!(readme.contains(&flag), "README.md does not name {flag}");
+    }
+}

@@ -146,8 +146,9 @@ const GEMM_MIN_SPLIT_K: usize = 256;
 fn required_limits(adapter: &wgpu::Limits) -> Result<wgpu::Limits, GpuError> {
     let mut need = wgpu::Limits::downlevel_defaults();
     need.max_storage_buffers_per_shader_stage = 8;
-    need.max_compute_invocations_per_workgroup = 256;
-    need.max_compute_workgroup_size_x = 256;
+    // The 1-D kernels' WG and every GEMM tile run WORKGROUP_SIZE threads.
+    need.max_compute_invocations_per_workgroup = WORKGROUP_SIZE;
+    need.max_compute_workgroup_size_x = WORKGROUP_SIZE;
     need.max_compute_workgroup_storage_size = 16384;
     let checks = [
         (

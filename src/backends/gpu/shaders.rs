@@ -267,6 +267,12 @@ mod tests {
         assert_eq!(Tile::choose(8, 12544), Tile::Wide); // G's dense layer at batch 8
         assert_eq!(Tile::choose(64 * 49, 128), Tile::Square);
         for tile in Tile::ALL {
+            let (wx, wy, ..) = tile.shape();
+            assert_eq!(
+                (wx * wy) as u32,
+                WORKGROUP_SIZE,
+                "{tile:?}: the device limits ask for WORKGROUP_SIZE threads per workgroup"
+            );
             let (m, n) = tile.size();
             assert!(
                 m * n >= 256,
