@@ -329,3 +329,95 @@ fn threaded_weight_gradients_repeat_exactly() {
         );
     }
 }
+
+/// Batch norm and Adam on threads give the reference's bits exactly: each
+/// channel (each weight) is computed by one thread, in the reference's order.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn threaded_batchnorm_and_adam_are_the_reference_to_the_bit() {
+    use genlab::core::{AdamConfig, BatchNormConfig, ChannelShape};
+    // Odd channel counts, images of 1 and 7×5 pixels, more channels than threads and fewer.
+    for (n, c, p) in [(64, 515, 1), (9, 3, 35), (33, 128, 49), (2, 1, 40000)] {
+        let s = ChannelShape { n, c, p };
+        let mut rng = Rng::new(c as u32, p as u32);
+        let x = rng.uniform_vec(s.len(), -2.0, 3.0);
+        let dy = rng.uniform_vec(s.len(), -1.0, 1.0);
+        let gamma = rng.uniform_vec(c, 0.5, 1.5);
+        let beta = rng.uniform_vec(c, -0.5, 0.5);
+        let cfg = BatchNormConfig::default();
+        let reference = || {
+            let (mut y, mut mean, mut inv) = (vec![0.0; s.len()], vec![0.0; c], vec![0.0; c]);
+            let (mut rm, mut rv) = (vec![0.1; c], vec![0.9; c]);
+            cpu::batchnorm_forward_train(
+                &mut y,
+                &mut mean,
+                &mut inv,
+                &mut rm,
+                &mut rv,
+                &x,
+                &gamma,
+                &beta,
+                (n, c, p),
+                cfg,
+            );
+            let (mut dx, mut dg, mut db) = (vec![0.5; s.len()], vec![0.25; c], vec![0.0; c]);
+            cpu::batchnorm_backward(
+                &mut dx,
+                &mut dg,
+                &mut db,
+                &dy,
+                &x,
+                &gamma,
+                &mean,
+                &inv,
+                (n, c, p),
+            );
+            [y, mean, inv, rm, rv, dx, dg, db]
+        };
+        let threaded = |threads| {
+            let (mut y, mut mean, mut inv) = (vec![0.0; s.len()], vec![0.0; c], vec![0.0; c]);
+            let (mut rm, mut rv) = (vec![0.1; c], vec![0.9; c]);
+            fast::batchnorm_forward_train(
+                &mut y, &mut mean, &mut inv, &mut rm, &mut rv, &x, &gamma, &beta, s, cfg, threads,
+            );
+            let (mut dx, mut dg, mut db) = (vec![0.5; s.len()], vec![0.25; c], vec![0.0; c]);
+            fast::batchnorm_backward(
+                &mut dx, &mut dg, &mut db, &dy, &x, &gamma, &mean, &inv, s, threads,
+            );
+            [y, mean, inv, rm, rv, dx, dg, db]
+        };
+        let want = reference();
+        for threads in [1, 2, 3, 8] {
+            assert!(
+                threaded(threads) == want,
+                "batch norm {s:?} on {threads} threads"
+            );
+        }
+    }
+    let len = 100_003;
+    let mut rng = Rng::new(3, 3);
+    let (p0, g) = (
+        rng.uniform_vec(len, -1.0, 1.0),
+        rng.uniform_vec(len, -1.0, 1.0),
+    );
+    let cfg = AdamConfig::default();
+    let run = |threads| {
+        let (mut p, mut m, mut v) = (p0.clone(), vec![0.0; len], vec![0.0; len]);
+        for t in 1..=3 {
+            fast::adam_step_threaded(threads, &mut p, &g, &mut m, &mut v, t, cfg);
+        }
+        [p, m, v]
+    };
+    let one = run(1);
+    let mut want = [p0.clone(), vec![0.0; len], vec![0.0; len]];
+    {
+        let [p, m, v] = &mut want;
+        for t in 1..=3 {
+            fast::adam_step(p, &g, m, v, t, cfg);
+        }
+    }
+    assert!(one == want);
+    for threads in [2, 3] {
+        assert!(run(threads) == want, "adam on {threads} threads");
+    }
+}

@@ -25,7 +25,41 @@ pub fn adam_step(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: u32,
 // ---------------------------------------------------------------- fast CPU
 
 pub mod fast {
+    use crate::backends::cpu::run_parts;
     use crate::core::AdamConfig;
+
+    /// [`adam_step`] with the parameters split between `threads` threads
+    /// (each element's update is independent: the split changes nothing).
+    pub fn adam_step_threaded(
+        threads: usize,
+        p: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        v: &mut [f32],
+        t: u32,
+        cfg: AdamConfig,
+    ) {
+        let parts = threads.min(p.len() >> 15).max(1);
+        if parts == 1 {
+            return adam_step(p, g, m, v, t, cfg);
+        }
+        assert!(
+            g.len() == p.len() && m.len() == p.len() && v.len() == p.len(),
+            "adam_step: {} params, {} grads, {} m, {} v",
+            p.len(),
+            g.len(),
+            m.len(),
+            v.len()
+        );
+        let per = p.len().div_ceil(parts);
+        run_parts(
+            p.chunks_mut(per)
+                .zip(g.chunks(per))
+                .zip(m.chunks_mut(per))
+                .zip(v.chunks_mut(per))
+                .map(|(((p, g), m), v)| move || adam_step(p, g, m, v, t, cfg)),
+        );
+    }
 
     /// `ops::adam_step` with the bias corrections computed once, not per weight.
     pub fn adam_step(
@@ -98,8 +132,9 @@ impl Op for AdamStep {
             "adam_step",
             &[t.p, t.m, t.v],
             &[t.g, t.step],
-            move |_| unsafe {
-                fast::adam_step(
+            move |s| unsafe {
+                fast::adam_step_threaded(
+                    s.threads(),
                     pc.get_mut(),
                     gc.get(),
                     mc.get_mut(),

@@ -101,6 +101,153 @@ pub fn batchnorm_backward(
     }
 }
 
+// ---------------------------------------------------------------- fast CPU
+
+/// The reference's arithmetic, in its order (so the results are the same
+/// to the bit), without its per-element index division, and with the
+/// channels split between threads.
+pub mod fast {
+    use crate::backends::cpu::{run_parts, Shared};
+    use crate::core::{BatchNormConfig, ChannelShape};
+
+    /// Channels `lo..hi` of one op, on one thread.
+    fn parts(threads: usize, s: ChannelShape) -> impl Iterator<Item = (usize, usize)> {
+        // Small layers are not worth a thread.
+        let parts = if s.len() < 1 << 15 {
+            1
+        } else {
+            threads.clamp(1, s.c.max(1))
+        };
+        let per = s.c.div_ceil(parts).max(1);
+        (0..s.c)
+            .step_by(per)
+            .map(move |lo| (lo, (lo + per).min(s.c)))
+    }
+
+    /// `ops::batchnorm_forward_train` on `threads` threads.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batchnorm_forward_train(
+        y: &mut [f32],
+        mean: &mut [f32],
+        invstd: &mut [f32],
+        running_mean: &mut [f32],
+        running_var: &mut [f32],
+        x: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        s: ChannelShape,
+        cfg: BatchNormConfig,
+        threads: usize,
+    ) {
+        let ChannelShape { n, c, p } = s;
+        assert!(
+            x.len() >= s.len()
+                && y.len() >= s.len()
+                && [gamma.len(), beta.len(), mean.len()]
+                    .iter()
+                    .all(|&l| l >= c),
+            "batchnorm_forward_train: buffers too small for {s:?}"
+        );
+        assert!(invstd.len() >= c && running_mean.len() >= c && running_var.len() >= c);
+        let m = (n * p) as f64;
+        let outs = [y, mean, invstd, running_mean, running_var].map(|t| Shared(t.as_mut_ptr()));
+        run_parts(parts(threads, s).map(|(lo, hi)| {
+            move || {
+                let [y, mean, invstd, rm, rv] = outs;
+                for ch in lo..hi {
+                    let rows = |f: &mut dyn FnMut(usize)| {
+                        for ni in 0..n {
+                            let base = (ni * c + ch) * p;
+                            for i in base..base + p {
+                                f(i)
+                            }
+                        }
+                    };
+                    let mut sum = 0.0f64;
+                    rows(&mut |i| sum += x[i] as f64);
+                    let mu = sum / m;
+                    let mut sq = 0.0f64;
+                    rows(&mut |i| sq += (x[i] as f64 - mu).powi(2));
+                    let var = sq / m;
+                    let inv = 1.0 / (var + cfg.eps as f64).sqrt();
+                    // SAFETY: each part writes only its own channels' elements
+                    // and statistics, inside the lengths asserted above.
+                    unsafe {
+                        rows(&mut |i| {
+                            *y.0.add(i) = gamma[ch] * ((x[i] as f64 - mu) * inv) as f32 + beta[ch]
+                        });
+                        *mean.0.add(ch) = mu as f32;
+                        *invstd.0.add(ch) = inv as f32;
+                        let (rm, rv) = (rm.0.add(ch), rv.0.add(ch));
+                        *rm = cfg.momentum * *rm + (1.0 - cfg.momentum) * mu as f32;
+                        *rv = cfg.momentum * *rv + (1.0 - cfg.momentum) * var as f32;
+                    }
+                }
+            }
+        }));
+    }
+
+    /// `ops::batchnorm_backward` on `threads` threads.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batchnorm_backward(
+        dx: &mut [f32],
+        dgamma: &mut [f32],
+        dbeta: &mut [f32],
+        dy: &[f32],
+        x: &[f32],
+        gamma: &[f32],
+        mean: &[f32],
+        invstd: &[f32],
+        s: ChannelShape,
+        threads: usize,
+    ) {
+        let ChannelShape { n, c, p } = s;
+        assert!(
+            dx.len() >= s.len() && dy.len() >= s.len() && x.len() >= s.len(),
+            "batchnorm_backward: buffers too small for {s:?}"
+        );
+        assert!([
+            dgamma.len(),
+            dbeta.len(),
+            gamma.len(),
+            mean.len(),
+            invstd.len()
+        ]
+        .iter()
+        .all(|&l| l >= c));
+        let m = (n * p) as f32;
+        let outs = [dx, dgamma, dbeta].map(|t| Shared(t.as_mut_ptr()));
+        run_parts(parts(threads, s).map(|(lo, hi)| {
+            move || {
+                let [dx, dgamma, dbeta] = outs;
+                for ch in lo..hi {
+                    let rows = |f: &mut dyn FnMut(usize)| {
+                        for ni in 0..n {
+                            let base = (ni * c + ch) * p;
+                            (base..base + p).for_each(&mut *f);
+                        }
+                    };
+                    let xhat = |i: usize| (x[i] - mean[ch]) * invstd[ch];
+                    let (mut sum_dy, mut sum_dyx) = (0.0f32, 0.0f32);
+                    rows(&mut |i| {
+                        sum_dy += dy[i];
+                        sum_dyx += dy[i] * xhat(i);
+                    });
+                    let k = gamma[ch] * invstd[ch];
+                    // SAFETY: each part writes only its own channels, in bounds (asserted).
+                    unsafe {
+                        *dgamma.0.add(ch) += sum_dyx;
+                        *dbeta.0.add(ch) += sum_dy;
+                        rows(&mut |i| {
+                            *dx.0.add(i) += k * (dy[i] - sum_dy / m - xhat(i) * sum_dyx / m)
+                        });
+                    }
+                }
+            }
+        }));
+    }
+}
+
 // ---------------------------------------------------------------- binding
 
 /// The uniform structs of this file's kernels (see `ops::uniform_layouts`).
@@ -172,7 +319,7 @@ impl Op for BatchNormForwardTrain {
     type Tensors<'a, T: 'a> = BatchNormTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: BatchNormTensors<CpuTensor>) -> CpuOp {
-        let (shape, cfg) = (tuple(self.shape), self.cfg);
+        let (shape, cfg) = (self.shape, self.cfg);
         let [x, gamma, beta, y, mean, invstd, rm, rv] = [
             t.x,
             t.gamma,
@@ -188,8 +335,8 @@ impl Op for BatchNormForwardTrain {
             "batchnorm_forward_train",
             &[t.y, t.mean, t.invstd, t.running_mean, t.running_var],
             &[t.x, t.gamma, t.beta],
-            move |_| unsafe {
-                batchnorm_forward_train(
+            move |s| unsafe {
+                fast::batchnorm_forward_train(
                     y.get_mut(),
                     mean.get_mut(),
                     invstd.get_mut(),
@@ -200,6 +347,7 @@ impl Op for BatchNormForwardTrain {
                     beta.get(),
                     shape,
                     cfg,
+                    s.threads(),
                 );
             },
         )
@@ -299,7 +447,7 @@ impl Op for BatchNormBackward {
     type Tensors<'a, T: 'a> = BatchNormBackwardTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: BatchNormBackwardTensors<CpuTensor>) -> CpuOp {
-        let (shape, accumulate) = (tuple(self.shape), self.grad.accumulates());
+        let (shape, accumulate) = (self.shape, self.grad.accumulates());
         let f = t.fwd;
         let [dxc, dgc, dbc, dyc, x, gamma, mean, invstd] = [
             t.dx, t.dgamma, t.dbeta, t.dy, f.x, f.gamma, f.mean, f.invstd,
@@ -309,10 +457,10 @@ impl Op for BatchNormBackward {
             "batchnorm_backward",
             &[t.dx, t.dgamma, t.dbeta],
             &[t.dy, f.x, f.gamma, f.mean, f.invstd],
-            move |_| unsafe {
+            move |s| unsafe {
                 let dx = dxc.get_mut();
                 zero_unless(accumulate, dx);
-                batchnorm_backward(
+                fast::batchnorm_backward(
                     dx,
                     dgc.get_mut(),
                     dbc.get_mut(),
@@ -322,6 +470,7 @@ impl Op for BatchNormBackward {
                     mean.get(),
                     invstd.get(),
                     shape,
+                    s.threads(),
                 );
             },
         )

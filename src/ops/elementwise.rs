@@ -162,8 +162,8 @@ impl Op for Fill {
 
     fn bind_cpu(&self, _: &Cpu, t: FillTensors<CpuTensor>) -> CpuOp {
         let (oc, value) = (t.out.clone(), self.value);
-        CpuOp::new("fill", &[t.out], &[], move |_| unsafe {
-            fill(oc.get_mut(), value);
+        CpuOp::new("fill", &[t.out], &[], move |s| unsafe {
+            par_chunks_mut(s.threads(), oc.get_mut(), |_, out| fill(out, value));
         })
     }
 

@@ -54,6 +54,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
 /// The fast CPU ops, named as their references.
 pub mod fast {
     pub use super::adam::fast::*;
+    pub use super::batchnorm::fast::*;
     pub use super::conv::fast::*;
     pub use super::dense::fast::*;
 }
