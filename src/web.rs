@@ -13,6 +13,7 @@ use crate::app::{
     digits_from_files, needs_rebuild, preset, with_setting, BackendChoice, Event, Lab, PageOptions,
     Picture, Size,
 };
+use crate::backends::gpu::Adapter;
 use crate::backends::Gpu;
 use crate::backends::{Backend, BackendError, Cpu, ErrorKind};
 use crate::core::rng::Rng;
@@ -142,30 +143,42 @@ struct Choice {
 const NO_WEBGPU: &str = "This browser has no WebGPU, so genlab trains on the CPU: slower, but everything works. For the GPU, use a browser with WebGPU: Chrome or Edge 113 or later, Safari 26, or Firefox 141 or later on Windows.";
 
 /// Chooses the backend: the GPU on a hardware adapter, else the CPU (a
-/// software WebGPU adapter computes 100× slower than the CPU backend in wasm).
+/// software WebGPU adapter computes 100× slower than the CPU backend in
+/// wasm). The adapter is probed first; a device is opened and its pipelines
+/// built only when the GPU is taken (on a software adapter that work took
+/// seconds, and nothing used it).
 async fn choose(choice: BackendChoice) -> Choice {
-    let gpu = shared_gpu().await;
-    let adapter = match &gpu {
-        Ok(g) => g.adapter_summary(),
+    let live = SHARED_GPU
+        .with(|s| s.borrow().clone())
+        .filter(|g| !g.is_lost());
+    let probe = match &live {
+        Some(g) => Ok(Adapter(g.info.clone())),
+        None => Adapter::probe().await.map_err(|e| e.to_string()),
+    };
+    let adapter = match &probe {
+        Ok(a) => a.summary(),
         Err(_) => "no WebGPU adapter".into(),
     };
-    let (gpu, note, detail) = match gpu {
-        Ok(_) if choice == BackendChoice::Cpu => (None, "CPU backend, as chosen.".into(), String::new()),
-        Err(e) if choice == BackendChoice::Cpu => (None, "CPU backend, as chosen.".into(), e),
-        Ok(g) if choice.takes(&g) => {
-            let note = if g.is_software() {
-                "WebGPU, as chosen, on a software adapter: expect it to be slow."
-            } else {
-                "WebGPU on a hardware adapter."
-            };
-            (Some(g), note.into(), String::new())
-        }
-        Ok(_) => (
-            None,
-            "CPU backend: this browser's WebGPU runs on a software adapter, about 100× slower than the CPU here.".into(),
+    let cpu = |note: &str, detail: String| (None, note.to_string(), detail);
+    let (gpu, note, detail) = match probe {
+        Ok(_) if choice == BackendChoice::Cpu => cpu("CPU backend, as chosen.", String::new()),
+        Err(e) if choice == BackendChoice::Cpu => cpu("CPU backend, as chosen.", e),
+        Ok(a) if choice.takes(&a) => match shared_gpu().await {
+            Ok(g) => {
+                let note = if a.is_software() {
+                    "WebGPU, as chosen, on a software adapter: expect it to be slow."
+                } else {
+                    "WebGPU on a hardware adapter."
+                };
+                (Some(g), note.into(), String::new())
+            }
+            Err(e) => cpu(NO_WEBGPU, e),
+        },
+        Ok(_) => cpu(
+            "CPU backend: this browser's WebGPU runs on a software adapter, about 100× slower than the CPU here.",
             String::new(),
         ),
-        Err(e) => (None, NO_WEBGPU.into(), e),
+        Err(e) => cpu(NO_WEBGPU, e),
     };
     Choice {
         gpu,

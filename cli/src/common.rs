@@ -2,6 +2,7 @@
 //! of backend (the rule of `genlab::backends::BackendChoice`, as on the page).
 
 use crate::args::TrainArgs;
+use genlab::backends::gpu::Adapter;
 use genlab::backends::{BackendChoice, Cpu, Gpu};
 use genlab::data::Digits;
 use std::path::Path;
@@ -49,9 +50,11 @@ pub fn choose_gpu(choice: BackendChoice) -> Result<Option<Gpu>, String> {
     Ok(match choice {
         BackendChoice::Cpu => None,
         BackendChoice::Gpu => Some(pollster::block_on(Gpu::new()).map_err(|e| e.to_string())?),
-        BackendChoice::Auto => pollster::block_on(Gpu::new())
-            .ok()
-            .filter(|g| choice.takes(g)),
+        // Probed first: no device is opened on an adapter that will not be used.
+        BackendChoice::Auto => match pollster::block_on(Adapter::probe()) {
+            Ok(a) if choice.takes(&a) => pollster::block_on(Gpu::new()).ok(),
+            _ => None,
+        },
     })
 }
 

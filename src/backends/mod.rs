@@ -44,12 +44,13 @@ impl BackendChoice {
         }
     }
 
-    /// Whether to run on `gpu`, the adapter found (the one rule of the page and the CLI).
-    pub fn takes(self, gpu: &Gpu) -> bool {
+    /// Whether to run on `adapter`, the one found (the one rule of the page
+    /// and the CLI). Decided before a device is opened or a pipeline built.
+    pub fn takes(self, adapter: &gpu::Adapter) -> bool {
         match self {
             BackendChoice::Cpu => false,
             BackendChoice::Gpu => true,
-            BackendChoice::Auto => !gpu.is_software(),
+            BackendChoice::Auto => !adapter.is_software(),
         }
     }
 }

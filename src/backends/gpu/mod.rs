@@ -186,24 +186,62 @@ fn required_limits(adapter: &wgpu::Limits) -> Result<wgpu::Limits, GpuError> {
     Ok(need)
 }
 
+/// The adapter genlab would use (a hardware one when there is one);
+/// `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF` choose natively.
+async fn adapter() -> Result<wgpu::Adapter, GpuError> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
+    let options = wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::from_env()
+            .unwrap_or(wgpu::PowerPreference::HighPerformance),
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        apply_limit_buckets: false,
+    };
+    instance
+        .request_adapter(&options)
+        .await
+        .map_err(|e| GpuError::NoAdapter(e.to_string()))
+}
+
+/// What an adapter is, known before a device is opened or a pipeline built:
+/// enough to decide whether to use it ([`crate::backends::BackendChoice`]).
+#[derive(Clone, Debug)]
+pub struct Adapter(pub wgpu::AdapterInfo);
+
+impl Adapter {
+    /// The adapter [`Gpu::new`] would open, without opening it (fast: no
+    /// device, no pipelines).
+    pub async fn probe() -> Result<Adapter, GpuError> {
+        Ok(Adapter(adapter().await?.get_info()))
+    }
+
+    /// "name (backend, device type)", for logs and the page.
+    pub fn summary(&self) -> String {
+        let name = match self.0.name.as_str() {
+            "" => "adapter name hidden by the browser",
+            name => name,
+        };
+        format!("{name} ({:?}, {:?})", self.0.backend, self.0.device_type)
+    }
+
+    /// A software rasteriser (lavapipe, SwiftShader, WARP): correct, but far
+    /// slower at compute than the CPU backend.
+    pub fn is_software(&self) -> bool {
+        let name = self.0.name.to_lowercase();
+        self.0.device_type == wgpu::DeviceType::Cpu
+            || ["llvmpipe", "lavapipe", "swiftshader", "warp", "software"]
+                .iter()
+                .any(|s| name.contains(s))
+    }
+}
+
 impl Gpu {
     /// Finds an adapter (a hardware one when there is one), opens a device and
     /// builds every pipeline. `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and
     /// `WGPU_POWER_PREF` choose among several natively.
     pub async fn new() -> Result<Gpu, GpuError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
-        let options = wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::from_env()
-                .unwrap_or(wgpu::PowerPreference::HighPerformance),
-            force_fallback_adapter: false,
-            compatible_surface: None,
-            apply_limit_buckets: false,
-        };
-        let adapter = instance
-            .request_adapter(&options)
-            .await
-            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let adapter = adapter().await?;
         let info = adapter.get_info();
         let limits = required_limits(&adapter.limits())?;
         let (device, queue) = adapter
@@ -252,24 +290,13 @@ impl Gpu {
 
     /// "name (backend, device type)", for logs and the page.
     pub fn adapter_summary(&self) -> String {
-        let name = match self.info.name.as_str() {
-            "" => "adapter name hidden by the browser",
-            name => name,
-        };
-        format!(
-            "{name} ({:?}, {:?})",
-            self.info.backend, self.info.device_type
-        )
+        Adapter(self.info.clone()).summary()
     }
 
     /// A software rasteriser (lavapipe, SwiftShader, WARP): correct, but far
     /// slower at compute than the CPU backend.
     pub fn is_software(&self) -> bool {
-        let name = self.info.name.to_lowercase();
-        self.info.device_type == wgpu::DeviceType::Cpu
-            || ["llvmpipe", "lavapipe", "swiftshader", "warp", "software"]
-                .iter()
-                .any(|s| name.contains(s))
+        Adapter(self.info.clone()).is_software()
     }
 
     /// Whether the device was lost: its buffers and pipelines are gone, so
