@@ -149,11 +149,6 @@ impl<B: Backend> Trained<B> for Autoencoder<B> {
         self.bound.net.backward(pass);
     }
 
-    fn step(&self, pass: &mut B::Pass<'_>) {
-        self.gradients(pass);
-        self.arenas[0].1.update(pass);
-    }
-
     fn sampler_net(&self) -> (&NetParams, usize) {
         (&self.net, PIXELS)
     }

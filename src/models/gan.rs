@@ -297,8 +297,9 @@ impl<B: Backend> Trained<B> for Gan<B> {
             self.d_update(pass);
         }
         self.gradients(pass);
-        self.generator().update(pass);
-        self.discriminator().update(pass);
+        for (_, a) in &self.arenas {
+            a.update(pass);
+        }
     }
 
     fn sampler_net(&self) -> (&NetParams, usize) {

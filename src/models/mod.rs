@@ -455,8 +455,14 @@ pub trait Trained<B: Backend> {
     /// loss, without updates: a pure function of the weights, the batch and
     /// the step counters, which tests can difference.
     fn gradients(&self, pass: &mut B::Pass<'_>);
-    /// One training step: the family's updates in their order.
-    fn step(&self, pass: &mut B::Pass<'_>);
+    /// One training step: the gradients, then each network's update (a GAN
+    /// adds its extra discriminator updates first).
+    fn step(&self, pass: &mut B::Pass<'_>) {
+        self.gradients(pass);
+        for (_, a) in self.arenas() {
+            a.update(pass);
+        }
+    }
     /// The network that draws samples, and its input per sample.
     fn sampler_net(&self) -> (&NetParams, usize);
     /// A held-out evaluation binding at batch `n` (None: the family has none).

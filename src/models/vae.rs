@@ -272,11 +272,6 @@ impl<B: Backend> Trained<B> for Vae<B> {
         v.enc.backward(pass);
     }
 
-    fn step(&self, pass: &mut B::Pass<'_>) {
-        self.gradients(pass);
-        self.arenas[0].1.update(pass);
-    }
-
     fn sampler_net(&self) -> (&NetParams, usize) {
         (&self.params.dec, self.config.latent)
     }

@@ -3,7 +3,7 @@
 //! A transposed convolution is described by the convolution it transposes.
 
 use super::{check_len, grid};
-use crate::backends::cpu::{zero_unless, Cpu, CpuOp, CpuTensor};
+use crate::backends::cpu::{zero_unless, Cpu, CpuOp, CpuTensor, Scratch};
 use crate::backends::gpu::uniform;
 use crate::backends::gpu::{Gpu, Kernel, Launch, Tensor, Uniform, UniformLayout};
 use crate::backends::Op;
@@ -573,6 +573,57 @@ pub struct ConvBackwardWeightTensors<'a, T> {
     pub x: &'a T,
 }
 
+/// The CPU bindings of the six convolution ops: the op's fast function
+/// over its tensors (a transposed convolution's are the convolution's, swapped).
+type ForwardFn =
+    fn(&mut [f32], &[f32], &[f32], Option<&[f32]>, &Conv2dGeom, Activation, &mut Scratch);
+type GradFn = fn(&mut [f32], &[f32], &[f32], &Conv2dGeom, &mut Scratch);
+
+fn cpu_forward(
+    name: &'static str,
+    f: ForwardFn,
+    g: Conv2dGeom,
+    act: Activation,
+    t: ConvForwardTensors<CpuTensor>,
+) -> CpuOp {
+    let (yc, xc, wc, bc) = (t.y.clone(), t.x.clone(), t.w.clone(), t.b.cloned());
+    let mut ins = vec![t.x, t.w];
+    ins.extend(t.b);
+    CpuOp::new(name, &[t.y], &ins, move |s| unsafe {
+        let b = bc.as_ref().map(|b| b.get());
+        f(yc.get_mut(), xc.get(), wc.get(), b, &g, act, s);
+    })
+}
+
+/// dx (+)= f(dy, w): written or accumulated as `grad` says.
+fn cpu_input_grad(
+    name: &'static str,
+    f: GradFn,
+    g: Conv2dGeom,
+    grad: Grad,
+    t: ConvBackwardInputTensors<CpuTensor>,
+) -> CpuOp {
+    let (dxc, dyc, wc) = (t.dx.clone(), t.dy.clone(), t.w.clone());
+    CpuOp::new(name, &[t.dx], &[t.dy, t.w], move |s| unsafe {
+        let dx = dxc.get_mut();
+        zero_unless(grad.accumulates(), dx);
+        f(dx, dyc.get(), wc.get(), &g, s);
+    })
+}
+
+/// dw += f(dy, x).
+fn cpu_weight_grad(
+    name: &'static str,
+    f: GradFn,
+    g: Conv2dGeom,
+    t: ConvBackwardWeightTensors<CpuTensor>,
+) -> CpuOp {
+    let (dwc, dyc, xc) = (t.dw.clone(), t.dy.clone(), t.x.clone());
+    CpuOp::new(name, &[t.dw], &[t.dy, t.x], move |s| unsafe {
+        f(dwc.get_mut(), dyc.get(), xc.get(), &g, s);
+    })
+}
+
 /// y = act(conv2d(x, w) + b).
 #[derive(Clone, Copy, Debug)]
 pub struct Conv2dForward {
@@ -584,14 +635,13 @@ impl Op for Conv2dForward {
     type Tensors<'a, T: 'a> = ConvForwardTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: ConvForwardTensors<CpuTensor>) -> CpuOp {
-        let (g, act) = (self.geom, self.act);
-        let (yc, xc, wc, bc) = (t.y.clone(), t.x.clone(), t.w.clone(), t.b.cloned());
-        let mut ins = vec![t.x, t.w];
-        ins.extend(t.b);
-        CpuOp::new("conv2d_forward", &[t.y], &ins, move |s| unsafe {
-            let b = bc.as_ref().map(|b| b.get());
-            fast::conv2d_forward(yc.get_mut(), xc.get(), wc.get(), b, &g, act, s);
-        })
+        cpu_forward(
+            "conv2d_forward",
+            fast::conv2d_forward,
+            self.geom,
+            self.act,
+            t,
+        )
     }
 
     fn bind_gpu(&self, gpu: &Gpu, t: ConvForwardTensors<Tensor>) -> Launch {
@@ -623,18 +673,8 @@ impl Op for Conv2dBackwardInput {
     type Tensors<'a, T: 'a> = ConvBackwardInputTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: ConvBackwardInputTensors<CpuTensor>) -> CpuOp {
-        let (g, accumulate) = (self.geom, self.grad.accumulates());
-        let (dxc, dyc, wc) = (t.dx.clone(), t.dy.clone(), t.w.clone());
-        CpuOp::new(
-            "conv2d_backward_input",
-            &[t.dx],
-            &[t.dy, t.w],
-            move |s| unsafe {
-                let dx = dxc.get_mut();
-                zero_unless(accumulate, dx);
-                fast::conv2d_backward_input(dx, dyc.get(), wc.get(), &g, s);
-            },
-        )
+        let f = fast::conv2d_backward_input;
+        cpu_input_grad("conv2d_backward_input", f, self.geom, self.grad, t)
     }
 
     fn bind_gpu(&self, gpu: &Gpu, t: ConvBackwardInputTensors<Tensor>) -> Launch {
@@ -663,16 +703,8 @@ impl Op for Conv2dBackwardWeight {
     type Tensors<'a, T: 'a> = ConvBackwardWeightTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: ConvBackwardWeightTensors<CpuTensor>) -> CpuOp {
-        let g = self.geom;
-        let (dwc, dyc, xc) = (t.dw.clone(), t.dy.clone(), t.x.clone());
-        CpuOp::new(
-            "conv2d_backward_weight",
-            &[t.dw],
-            &[t.dy, t.x],
-            move |s| unsafe {
-                fast::conv2d_backward_weight(dwc.get_mut(), dyc.get(), xc.get(), &g, s);
-            },
-        )
+        let f = fast::conv2d_backward_weight;
+        cpu_weight_grad("conv2d_backward_weight", f, self.geom, t)
     }
 
     fn bind_gpu(&self, gpu: &Gpu, t: ConvBackwardWeightTensors<Tensor>) -> Launch {
@@ -706,14 +738,8 @@ impl Op for ConvTranspose2dForward {
     type Tensors<'a, T: 'a> = ConvForwardTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: ConvForwardTensors<CpuTensor>) -> CpuOp {
-        let (g, act) = (self.geom, self.act);
-        let (yc, xc, wc, bc) = (t.y.clone(), t.x.clone(), t.w.clone(), t.b.cloned());
-        let mut ins = vec![t.x, t.w];
-        ins.extend(t.b);
-        CpuOp::new("conv_transpose2d_forward", &[t.y], &ins, move |s| unsafe {
-            let b = bc.as_ref().map(|b| b.get());
-            fast::conv_transpose2d_forward(yc.get_mut(), xc.get(), wc.get(), b, &g, act, s);
-        })
+        let f = fast::conv_transpose2d_forward;
+        cpu_forward("conv_transpose2d_forward", f, self.geom, self.act, t)
     }
 
     fn bind_gpu(&self, gpu: &Gpu, t: ConvForwardTensors<Tensor>) -> Launch {
@@ -746,14 +772,14 @@ impl Op for ConvTranspose2dBackwardInput {
     type Tensors<'a, T: 'a> = ConvBackwardInputTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: ConvBackwardInputTensors<CpuTensor>) -> CpuOp {
-        let (g, accumulate) = (self.geom, self.grad.accumulates());
-        let (dxc, dyc, wc) = (t.dx.clone(), t.dy.clone(), t.w.clone());
-        let name = "conv_transpose2d_backward_input";
-        CpuOp::new(name, &[t.dx], &[t.dy, t.w], move |s| unsafe {
-            let dx = dxc.get_mut();
-            zero_unless(accumulate, dx);
-            fast::conv_transpose2d_backward_input(dx, dyc.get(), wc.get(), &g, s);
-        })
+        let f = fast::conv_transpose2d_backward_input;
+        cpu_input_grad(
+            "conv_transpose2d_backward_input",
+            f,
+            self.geom,
+            self.grad,
+            t,
+        )
     }
 
     fn bind_gpu(&self, gpu: &Gpu, t: ConvBackwardInputTensors<Tensor>) -> Launch {
@@ -783,12 +809,8 @@ impl Op for ConvTranspose2dBackwardWeight {
     type Tensors<'a, T: 'a> = ConvBackwardWeightTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: ConvBackwardWeightTensors<CpuTensor>) -> CpuOp {
-        let g = self.geom;
-        let (dwc, dyc, xc) = (t.dw.clone(), t.dy.clone(), t.x.clone());
-        let name = "conv_transpose2d_backward_weight";
-        CpuOp::new(name, &[t.dw], &[t.dy, t.x], move |s| unsafe {
-            fast::conv_transpose2d_backward_weight(dwc.get_mut(), dyc.get(), xc.get(), &g, s);
-        })
+        let f = fast::conv_transpose2d_backward_weight;
+        cpu_weight_grad("conv_transpose2d_backward_weight", f, self.geom, t)
     }
 
     fn bind_gpu(&self, gpu: &Gpu, t: ConvBackwardWeightTensors<Tensor>) -> Launch {

@@ -171,7 +171,8 @@ pub fn entry_points(source: &str) -> Vec<(String, bool)> {
 /// Every pipeline, built once: one per entry point, one per tile for the
 /// GEMM entry points.
 pub(crate) struct Pipelines {
-    pipelines: HashMap<(&'static str, String, Tile), wgpu::ComputePipeline>,
+    /// By (module, tile), then entry point (looked up by `&str`: binding an op allocates nothing here).
+    pipelines: HashMap<(&'static str, Tile), HashMap<String, wgpu::ComputePipeline>>,
 }
 
 impl Pipelines {
@@ -198,7 +199,10 @@ impl Pipelines {
                             compilation_options: Default::default(),
                             cache: None,
                         });
-                    pipelines.insert((*name, entry, tile), pipeline);
+                    pipelines
+                        .entry((*name, tile))
+                        .or_insert_with(HashMap::new)
+                        .insert(entry, pipeline);
                 }
             }
         }
@@ -208,7 +212,8 @@ impl Pipelines {
     /// The pipeline of `kernel` at `tile` (non-GEMM kernels have only `Tile::Square`).
     pub(crate) fn get(&self, kernel: Kernel, tile: Tile) -> &wgpu::ComputePipeline {
         self.pipelines
-            .get(&(kernel.module, kernel.entry.to_string(), tile))
+            .get(&(kernel.module, tile))
+            .and_then(|m| m.get(kernel.entry))
             .unwrap_or_else(|| panic!("{kernel:?} at {tile:?}: no such entry point in shaders/"))
     }
 }
