@@ -296,6 +296,11 @@ def main():
             check(y["hi"] - y["lo"] > 60, f"pane {i}'s sample grid is not blank (pixel range {y['lo']}..{y['hi']})")
         states = b.js("return [...document.querySelectorAll('.pane')].map((p) => p.dataset.state)")
         check(states == ["training", "training"], f"both panes are training ({states})")
+        # The training runs in the panes' dedicated workers, each its own module.
+        workers = b.js("return window.genlab.state().panes.map((p) => p.worker)")
+        check([w["scope"] for w in workers] == ["DedicatedWorkerGlobalScope"] * 2
+              and [w["name"] for w in workers] == ["genlab-pane-1", "genlab-pane-2"],
+              f"each pane reports its own dedicated worker ({workers})")
 
         # 2b. The classifier scores both panes (first at step 200), with the real-digit floor.
         scores = b.wait("both panes' scores",
@@ -341,20 +346,36 @@ def main():
         b.screenshot(os.path.join(SHOTS, "page-e2e.png"))
         check_csp(b, "the page")
 
-        # 3c. A panic in the module (a bug) is reported, not answered with "busy"
-        # forever; Reset starts a new instance of the module, which trains again.
-        b.js("window.genlab.simulateCrash()")
+        # 3c. A panic in pane 0's worker (a bug in its module) is reported in that
+        # pane, not answered with "busy" forever; the other pane trains on; the
+        # pane's Reset starts a new worker, which trains again.
+        b.js("window.genlab.simulateCrash(0)")
         why = b.wait("the crash message",
-                     "const m = document.querySelector('.message');"
-                     " return [...document.querySelectorAll('.pane')].every((p) => p.dataset.state === 'crashed')"
-                     " && m && !m.hidden && m.textContent")
-        check("bug" in why and "Reset" in why, f"a panic is reported with what to do: {why}")
-        b.click("button[data-action=reset]")
-        b.wait("a new module", "return [...document.querySelectorAll('.pane[data-state]')].every((p) => p.dataset.state === 'ready')")
+                     "const m = document.querySelector('.message'); const p = document.querySelector('.pane[data-pane=\"0\"]');"
+                     " return p.dataset.state === 'crashed' && m && !m.hidden && p.querySelector('.pane-error').textContent")
+        check("bug" in why and "Reset" in why, f"a panic is reported in its pane with what to do: {why}")
+        other = b.js("return document.querySelector('.pane[data-pane=\"1\"]').dataset.state")
+        check(other == "training", f"the other pane is still training after the crash ({other})")
+        steps_then = b.js(STEPS)
+        b.wait("the other pane to go on", f"return Number(document.querySelector('.pane[data-pane=\"1\"]').dataset.step) > {steps_then}[1] + 3")
+        check(True, f"the other pane keeps training while pane 0 is crashed ({steps_then} -> {b.js(STEPS)})")
+        b.click(".pane[data-pane='0'] .pane-error button")
+        b.wait("a new worker", "return document.querySelector('.pane[data-pane=\"0\"]').dataset.state === 'ready'")
         b.click("button[data-action=train]")
-        b.wait("training after the restart", "return [...document.querySelectorAll('.pane')].every((p) => Number(p.dataset.step) > 5)")
-        check(True, f"after Reset both panes train again on a new module instance ({b.js(STEPS)})")
+        b.wait("training after the restart", "return [...document.querySelectorAll('.pane')].every((p) => p.dataset.state === 'training' && Number(p.dataset.step) > 5)")
+        workers = b.js("return window.genlab.state().panes.map((p) => p.worker)")
+        check(workers[0]["name"] == "genlab-pane-1-restart-1", f"pane 0 trains in its new worker ({workers[0]})")
         check_csp(b, "the page after a restart")
+
+        # 3d. Pause, clicked while both panes train, shows "paused" within a second
+        # (each worker finishes the step it is in; the main thread answers at once).
+        clicked = b.js("document.querySelector('button[data-action=pause]').click(); return performance.now()")
+        paused = b.wait("both panes paused", "return [...document.querySelectorAll('.pane')].every((p) => p.dataset.state === 'paused') && performance.now()")
+        check(paused - clicked < 1000, f"Pause shows on both panes within a second ({paused - clicked:.0f} ms, polled)")
+        time.sleep(1.0)
+        steps_then = b.js(STEPS)
+        time.sleep(1.5)
+        check(b.js(STEPS) == steps_then, f"paused panes stay at their steps ({steps_then})")
 
         # 4. Wrong URL parameters are each reported, under a line that says they
         # come from the address; a name is data, shortened, never a message of its own.

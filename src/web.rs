@@ -1,18 +1,18 @@
-//! Browser glue: [`Playground`], the page's handle on a [`Lab`] (which
-//! backend, the shared GPU device, one frame of training at a time, pictures
-//! and curves for the canvases, files in and out), and `bench`, the headless
-//! training benchmark behind www/bench.html. The page itself (DOM, events,
-//! charts) is www/playground.js; the logic it relies on is in playground.rs.
+//! Browser glue. On the page's main thread: [`schema`], [`page`] (the
+//! options a URL or `mount()` asks for) and [`next_state`], nothing that
+//! trains. In each pane's dedicated Web Worker (www/worker.js):
+//! [`Playground`], the worker's handle on a [`Lab`] of its one pane (which
+//! backend, the GPU device, one frame of training at a time, pictures and
+//! curves for the canvases, the commands of [`crate::app::protocol`]). And
+//! `bench`, the headless training benchmark behind www/bench.html. The
+//! page itself (DOM, events, charts) is www/playground.js.
 //!
-//! Calls from JavaScript must not overlap (www/playground.js queues them):
-//! a frame holds its lab across awaits; an overlapping call gets an error
+//! Calls from JavaScript must not overlap (www/worker.js queues them): a
+//! frame holds its lab across awaits; an overlapping call gets an error
 //! (every borrow is a `try_borrow_mut`), never a panic.
 #![allow(clippy::await_holding_refcell_ref)]
 
-use crate::app::{
-    digits_from_files, needs_rebuild, preset, with_setting, BackendChoice, Event, Lab, PageOptions,
-    Picture, Size,
-};
+use crate::app::{state_after, Answer, BackendChoice, Command, Lab, PageOptions, Picture, Size};
 use crate::backends::gpu::Adapter;
 use crate::backends::Gpu;
 use crate::backends::{Backend, BackendError, Cpu, ErrorKind};
@@ -20,6 +20,7 @@ use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS};
 use crate::models::{Model, ModelConfig, ModelKind};
 use crate::train::Trainer;
+use serde::Deserialize;
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -51,6 +52,53 @@ pub fn schema() -> Result<JsValue, JsValue> {
     crate::models::schema()
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(js_err)
+}
+
+/// The options `query` (URL parameters, or `mount()`'s as a query) asks
+/// for, with what was wrong in it: `{options: {models, autostart, seed,
+/// steps, controls, charts, compact, size, backend}, problems: [...]}`.
+/// Each pane's worker builds its model from the same query.
+#[wasm_bindgen]
+pub fn page(query: &str) -> Result<JsValue, JsValue> {
+    let (options, mut problems) = PageOptions::parse(query);
+    problems.extend(options.configs().1);
+    let obj = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &k.into(), &v).unwrap();
+    set("options", options_js(&options));
+    let list: js_sys::Array = problems.iter().map(|p| JsValue::from_str(p)).collect();
+    set("problems", list.into());
+    Ok(obj.into())
+}
+
+fn options_js(o: &PageOptions) -> JsValue {
+    let obj = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &k.into(), &v).unwrap();
+    let models: js_sys::Array = o
+        .models
+        .iter()
+        .map(|m| JsValue::from_str(m.name()))
+        .collect();
+    set("models", models.into());
+    set("autostart", o.autostart.into());
+    set("seed", o.seed.into());
+    set("steps", o.steps.map(|s| s as f64).into());
+    set("controls", o.controls.into());
+    set("charts", o.charts.into());
+    set("compact", o.compact.into());
+    set(
+        "size",
+        (if o.size == Size::Full { "full" } else { "page" }).into(),
+    );
+    set("backend", format!("{:?}", o.backend).to_lowercase().into());
+    obj.into()
+}
+
+/// The run state (`"ready"`, `"training"`, …) a pane in `state` moves to
+/// on `event` (`"train"`, `"pause"`, `"reset"`): the main thread shows a
+/// click at once, before the pane's worker has answered.
+#[wasm_bindgen]
+pub fn next_state(state: &str, event: &str) -> Result<String, JsValue> {
+    state_after(state, event).map(String::from).map_err(js_err)
 }
 
 #[wasm_bindgen]
@@ -108,8 +156,8 @@ macro_rules! with_lab {
 struct Inner {
     engine: Engine,
     options: PageOptions,
-    /// What was wrong in the options (from a URL or `mount()`): data, not the page's words.
-    problems: Vec<String>,
+    /// Whether the page's own thread has WebGPU.
+    webgpu: bool,
     /// The page's own notices (a classifier that did not load).
     notices: Vec<String>,
     /// The scoring classifier's file, kept to rebuild the lab.
@@ -146,13 +194,17 @@ const NO_WEBGPU: &str = "This browser has no WebGPU, so genlab trains on the CPU
 /// software WebGPU adapter computes 100× slower than the CPU backend in
 /// wasm). The adapter is probed first; a device is opened and its pipelines
 /// built only when the GPU is taken (on a software adapter that work took
-/// seconds, and nothing used it).
-async fn choose(choice: BackendChoice) -> Choice {
+/// seconds, and nothing used it). `webgpu` is whether the page's own
+/// thread has WebGPU: a worker whose page has none does not look for it.
+async fn choose(choice: BackendChoice, webgpu: bool) -> Choice {
     let live = SHARED_GPU
         .with(|s| s.borrow().clone())
         .filter(|g| !g.is_lost());
     let probe = match &live {
         Some(g) => Ok(Adapter(g.info.clone())),
+        None if !webgpu => {
+            Err("navigator.gpu is undefined in this page: the browser offers it no WebGPU".into())
+        }
         None => Adapter::probe().await.map_err(|e| e.to_string()),
     };
     let adapter = match &probe {
@@ -240,24 +292,31 @@ pub struct Playground {
 
 #[wasm_bindgen]
 impl Playground {
-    /// Parses `query` (URL parameters; wrong ones are reported by
-    /// `problems()` and left at their defaults), chooses the backend and
-    /// builds the panes on the digits in `images` and `labels` (IDX).
+    /// Builds pane `pane` of the page `query` asks for (URL parameters;
+    /// the main thread reports wrong ones, see [`page`]) on the digits in
+    /// `images` and `labels` (IDX), after choosing the backend (`webgpu`:
+    /// whether the page's own thread has WebGPU).
     pub async fn create(
         query: String,
+        pane: usize,
         images: Vec<u8>,
         labels: Vec<u8>,
         classifier: Option<Vec<u8>>,
+        webgpu: bool,
     ) -> Result<Playground, JsValue> {
-        let (options, mut problems) = PageOptions::parse(&query);
+        let (options, _) = PageOptions::parse(&query);
         let digits = Digits::from_idx(&images, &labels).map_err(js_err)?;
-        let (configs, more) = options.configs();
-        problems.extend(more);
-        let choice = choose(options.backend).await;
+        let configs = options.configs().0;
+        let n = configs.len();
+        let config = configs
+            .into_iter()
+            .nth(pane)
+            .ok_or_else(|| js_err(format!("there is no pane {pane} (the page has {n})")))?;
+        let choice = choose(options.backend, webgpu).await;
         let mut notices = Vec::new();
         let engine = build(
             choice.gpu,
-            &configs,
+            &[config],
             &digits,
             &options,
             classifier.as_deref(),
@@ -268,7 +327,7 @@ impl Playground {
             inner: Rc::new(RefCell::new(Inner {
                 engine,
                 options,
-                problems,
+                webgpu,
                 notices,
                 classifier,
                 note: choice.note,
@@ -284,37 +343,6 @@ impl Playground {
 
     fn inner(&self) -> Result<std::cell::RefMut<'_, Inner>, JsValue> {
         self.inner.try_borrow_mut().map_err(|_| busy())
-    }
-
-    /// The page options as parsed.
-    pub fn options(&self) -> Result<JsValue, JsValue> {
-        let i = self.inner()?;
-        let o = &i.options;
-        let obj = js_sys::Object::new();
-        let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &k.into(), &v).unwrap();
-        let models: js_sys::Array = o
-            .models
-            .iter()
-            .map(|m| JsValue::from_str(m.name()))
-            .collect();
-        set("models", models.into());
-        set("autostart", o.autostart.into());
-        set("seed", o.seed.into());
-        set("steps", o.steps.map(|s| s as f64).into());
-        set("controls", o.controls.into());
-        set("charts", o.charts.into());
-        set("compact", o.compact.into());
-        set(
-            "size",
-            (if o.size == Size::Full { "full" } else { "page" }).into(),
-        );
-        set("backend", format!("{:?}", o.backend).to_lowercase().into());
-        Ok(obj.into())
-    }
-
-    /// What was wrong in the URL parameters given to `create` (one message each).
-    pub fn problems(&self) -> Result<Vec<String>, JsValue> {
-        Ok(self.inner()?.problems.clone())
     }
 
     /// The page's own notices so far (one sentence or two each).
@@ -360,7 +388,8 @@ impl Playground {
     /// One animation frame of work: rounds of steps (one step of each
     /// training pane) for about `budget_ms`, then the losses (which waits
     /// for the GPU: never more than a frame of work is queued), and the
-    /// pictures every `draw_every_ms`. Resolves to "ok", or "device-lost".
+    /// pictures every `draw_every_ms`. Resolves to "ok", "drawn" (the
+    /// pictures are new) or "device-lost".
     pub fn frame(&self, budget_ms: f64, draw_every_ms: f64) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -374,6 +403,7 @@ impl Playground {
             let t0 = js_sys::Date::now();
             let target = (budget_ms / i.ms_per_round).floor().clamp(1.0, 64.0) as usize;
             let mut rounds = 0;
+            let mut drawn = false;
             let result: Result<(), BackendError> = with_lab!(&mut i.engine, |b, lab| 'work: {
                 while rounds < target && js_sys::Date::now() - t0 < budget_ms {
                     if lab.step_round(b) == 0 {
@@ -391,6 +421,7 @@ impl Playground {
                     if let Err(e) = lab.draw(b).await {
                         break 'work Err(e);
                     }
+                    drawn = true;
                 }
                 // Then one slice of scoring, if any is due.
                 lab.judge_tick(b).await.map(|_| ())
@@ -405,174 +436,99 @@ impl Playground {
                 let per = (js_sys::Date::now() - t0) / rounds as f64;
                 i.ms_per_round = 0.8 * i.ms_per_round + 0.2 * per.max(0.05);
             }
-            Ok("ok".into())
+            Ok((if drawn { "drawn" } else { "ok" }).into())
         })
     }
 
-    /// Pane `pane`'s picture: "grid", "reconstructions", "strip" or
-    /// "manifold" as {width, height, rgba}, or null if it has none (yet).
-    pub fn picture(&self, pane: usize, which: &str) -> Result<JsValue, JsValue> {
+    /// The pane's pictures and loss curve, for the worker to post:
+    /// `{grid, reconstructions, strip, manifold}`, each `{width, height,
+    /// rgba}` or null (none yet, or none for this model), and `curve`: per
+    /// point the step, then each loss (a Float32Array).
+    pub fn pictures(&self) -> Result<JsValue, JsValue> {
         let mut i = self.inner()?;
         with_lab!(&mut i.engine, |_b, lab| {
-            let p = lab.panes.get(pane).ok_or_else(|| js_err("no such pane"))?;
-            let pic = match which {
-                "grid" => Some(&p.grid).filter(|g| !g.grey.is_empty()),
-                "reconstructions" => p.reconstructions.as_ref(),
-                "strip" => p.strip.as_ref(),
-                "manifold" => p.manifold.as_ref(),
-                _ => return Err(js_err(format!("no picture {which:?}"))),
-            };
-            Ok(pic.map(picture_js).unwrap_or(JsValue::NULL))
-        })
-    }
-
-    /// Pane `pane`'s loss curve: per point the step, then each loss.
-    pub fn curve(&self, pane: usize) -> Result<Vec<f32>, JsValue> {
-        let mut i = self.inner()?;
-        with_lab!(&mut i.engine, |_b, lab| lab
-            .panes
-            .get(pane)
-            .map(|p| p.curve())
-            .ok_or_else(|| js_err("no such pane")))
-    }
-
-    /// "train", "pause" or "reset" pane `pane`.
-    pub fn command(&self, pane: usize, what: &str) -> Result<(), JsValue> {
-        let mut i = self.inner()?;
-        let r = with_lab!(&mut i.engine, |b, lab| match what {
-            "train" => lab.send(pane, Event::Train),
-            "pause" => lab.send(pane, Event::Pause),
-            "reset" => lab.reset(b, pane),
-            _ => Err(format!("unknown command {what:?}: train, pause or reset")),
-        });
-        if what == "reset" {
-            i.dirty = true;
-        }
-        r.map_err(js_err)
-    }
-
-    /// Whether setting `key` to `value` on pane `pane` rebuilds it (losing its
-    /// training); an invalid value is an error that says why.
-    pub fn setting_rebuilds(&self, pane: usize, key: &str, value: &str) -> Result<bool, JsValue> {
-        let mut i = self.inner()?;
-        with_lab!(&mut i.engine, |_b, lab| {
-            let p = lab.panes.get(pane).ok_or_else(|| js_err("no such pane"))?;
-            let new = with_setting(p.config(), key, value).map_err(js_err)?;
-            Ok(needs_rebuild(p.config(), &new))
-        })
-    }
-
-    /// Applies a setting: the learning rate in place, anything else by
-    /// rebuilding the pane.
-    pub fn set_setting(&self, pane: usize, key: &str, value: &str) -> Result<(), JsValue> {
-        let mut i = self.inner()?;
-        let rebuilt = with_lab!(&mut i.engine, |b, lab| {
-            let p = lab
-                .panes
-                .get_mut(pane)
-                .ok_or_else(|| js_err("no such pane"))?;
-            let new = with_setting(p.config(), key, value).map_err(js_err)?;
-            if needs_rebuild(p.config(), &new) {
-                lab.rebuild(b, pane, new).map_err(js_err)?;
-                true
-            } else {
-                p.trainer.model.set_lr(b, new.lr);
-                false
+            let p = lab.panes.first().ok_or_else(|| js_err("no pane"))?;
+            let obj = js_sys::Object::new();
+            let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &k.into(), &v).unwrap();
+            let grid = Some(&p.grid).filter(|g| !g.grey.is_empty());
+            for (name, pic) in [
+                ("grid", grid),
+                ("reconstructions", p.reconstructions.as_ref()),
+                ("strip", p.strip.as_ref()),
+                ("manifold", p.manifold.as_ref()),
+            ] {
+                set(name, pic.map(picture_js).unwrap_or(JsValue::NULL));
             }
-        });
-        i.dirty |= rebuilt;
-        Ok(())
+            set(
+                "curve",
+                js_sys::Float32Array::from(p.curve().as_slice()).into(),
+            );
+            Ok(obj.into())
+        })
     }
 
-    /// Replaces pane `pane` with `model` at the given size ("page" or "full").
-    pub fn set_model(&self, pane: usize, model: &str, size: &str) -> Result<(), JsValue> {
-        let mut i = self.inner()?;
-        let kind = ModelKind::parse(model).map_err(js_err)?;
-        let size = crate::app::parse_size(size).map_err(js_err)?;
-        let seed = i.options.seed;
-        with_lab!(&mut i.engine, |b, lab| lab
-            .rebuild(b, pane, preset(kind, size, seed))
-            .map_err(js_err))?;
-        i.dirty = true;
-        Ok(())
-    }
-
-    /// Trains on the MNIST-format files given (images and labels, gzip or
-    /// raw, either order). A bad file changes nothing; the error says why.
-    /// Returns a summary of the new data.
-    pub fn load_data(&self, a: Vec<u8>, b: Vec<u8>) -> Result<String, JsValue> {
-        let mut i = self.inner()?;
-        let digits = digits_from_files(&[&a, &b]).map_err(js_err)?;
-        let summary = with_lab!(&mut i.engine, |_b, lab| {
-            lab.set_data(&digits).map_err(js_err)?;
-            format!(
-                "training on {} digits, {} held out",
-                lab.train_set.len(),
-                lab.held_out.len()
-            )
-        });
-        i.dirty = true;
-        Ok(summary)
-    }
-
-    /// Pane `pane`'s weights (with Adam's state and the settings) as safetensors.
-    pub fn save(&self, pane: usize) -> js_sys::Promise {
+    /// Carries out a command of [`crate::app::protocol`] on this worker's
+    /// pane: `command` is the plain object (`{do: "setting", key, value}`),
+    /// `files` the contents of the files it carries (Uint8Arrays). Resolves
+    /// to the answer: undefined, a boolean (`setting-rebuilds`), a string
+    /// (`data`) or a Uint8Array (`save`); rejects with a message that says
+    /// why nothing changed.
+    pub fn handle(&self, command: JsValue, files: js_sys::Array) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
+            let files = files
+                .iter()
+                .map(|f| js_sys::Uint8Array::new(&f).to_vec())
+                .collect();
+            let command = Command::check(Command::deserialize(
+                serde_wasm_bindgen::Deserializer::from(command),
+            ))
+            .and_then(|c| c.with_files(files))
+            .map_err(js_err)?;
+            match command {
+                Command::Backend { backend } => {
+                    rebuild(&inner, &backend).await?;
+                    return Ok(JsValue::UNDEFINED);
+                }
+                Command::LoseDevice => {
+                    let i = inner.try_borrow().map_err(|_| busy())?;
+                    return Ok(match &i.engine {
+                        Engine::Gpu(g, _) => {
+                            g.destroy();
+                            true
+                        }
+                        Engine::Cpu(..) => false,
+                    }
+                    .into());
+                }
+                Command::Panic => {
+                    let _held = inner.try_borrow_mut().map_err(|_| busy())?;
+                    panic!("a deliberate panic, to test recovery from a bug");
+                }
+                _ => {}
+            }
             let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
-            let bytes =
-                with_lab!(&mut guard.engine, |b, lab| lab.save(b, pane).await).map_err(js_err)?;
-            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+            let i = &mut *guard;
+            let (answer, redraw) =
+                with_lab!(&mut i.engine, |b, lab| lab.handle(b, 0, command).await)
+                    .map_err(js_err)?;
+            i.dirty |= redraw;
+            Ok(match answer {
+                Answer::Done => JsValue::UNDEFINED,
+                Answer::Rebuilds(r) => r.into(),
+                Answer::Summary(s) => s.into(),
+                Answer::Bytes(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+            })
         })
     }
 
-    /// Replaces pane `pane` with the model saved in `bytes` (safetensors from
-    /// `save` or `genlab train`), continuing from its step.
-    pub fn load(&self, pane: usize, bytes: Vec<u8>) -> Result<(), JsValue> {
-        let mut i = self.inner()?;
-        with_lab!(&mut i.engine, |b, lab| lab.load(b, pane, &bytes)).map_err(js_err)?;
-        i.dirty = true;
-        Ok(())
-    }
-
-    /// Rebuilds every pane (same settings, new weights) on `backend` ("auto",
-    /// "gpu", "cpu"), or on a new GPU device after a loss.
+    /// Rebuilds the pane (same settings, new weights) on `backend`
+    /// ("auto", "gpu", "cpu"; "" for the one chosen before, on a new GPU
+    /// device after a loss).
     pub fn rebuild(&self, backend: String) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let choice = BackendChoice::parse(&backend).map_err(js_err)?;
-            let (configs, data, options, classifier) = {
-                let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
-                let (configs, data) = with_lab!(&mut i.engine, |_b, lab| {
-                    let c: Vec<ModelConfig> =
-                        lab.panes.iter().map(|p| p.config().clone()).collect();
-                    let mut all = lab.train_set.clone();
-                    all.images.extend(&lab.held_out.images);
-                    all.labels.extend(&lab.held_out.labels);
-                    (c, all)
-                });
-                (configs, data, i.options.clone(), i.classifier.clone())
-            };
-            let chosen = choose(choice).await;
-            let mut notices = Vec::new();
-            let engine = build(
-                chosen.gpu,
-                &configs,
-                &data,
-                &options,
-                classifier.as_deref(),
-                &mut notices,
-            )
-            .map_err(js_err)?;
-            let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
-            i.notices = notices;
-            i.engine = engine;
-            i.note = chosen.note;
-            i.note_detail = chosen.detail;
-            i.adapter = chosen.adapter;
-            i.options.backend = choice;
-            i.ms_per_round = 50.0;
-            i.dirty = true;
+            rebuild(&inner, &backend).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -581,25 +537,54 @@ impl Playground {
     pub fn device_lost(&self) -> Result<bool, JsValue> {
         Ok(matches!(&self.inner()?.engine, Engine::Gpu(g, _) if g.is_lost()))
     }
+}
 
-    /// Panics while holding the playground, as a bug would (to test that
-    /// the page recovers: see [`crashed`]).
-    pub fn debug_panic(&self) -> Result<(), JsValue> {
-        let _held = self.inner()?;
-        panic!("a deliberate panic, to test recovery from a bug");
-    }
-
-    /// Destroys the GPU device, as a driver reset would (to test recovery).
-    pub fn lose_device(&self) -> Result<bool, JsValue> {
-        let i = self.inner()?;
-        Ok(match &i.engine {
-            Engine::Gpu(g, _) => {
-                g.destroy();
-                true
-            }
-            Engine::Cpu(..) => false,
-        })
-    }
+/// Rebuilds the lab in `inner` (same settings, new weights) on `backend`;
+/// on an error the old one stays.
+async fn rebuild(inner: &Rc<RefCell<Inner>>, backend: &str) -> Result<(), JsValue> {
+    let (configs, data, options, classifier, webgpu) = {
+        let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
+        let (configs, data) = with_lab!(&mut i.engine, |_b, lab| {
+            let c: Vec<ModelConfig> = lab.panes.iter().map(|p| p.config().clone()).collect();
+            let mut all = lab.train_set.clone();
+            all.images.extend(&lab.held_out.images);
+            all.labels.extend(&lab.held_out.labels);
+            (c, all)
+        });
+        (
+            configs,
+            data,
+            i.options.clone(),
+            i.classifier.clone(),
+            i.webgpu,
+        )
+    };
+    // "" keeps the backend chosen before (after a device loss).
+    let choice = match backend {
+        "" => options.backend,
+        b => BackendChoice::parse(b).map_err(js_err)?,
+    };
+    let chosen = choose(choice, webgpu).await;
+    let mut notices = Vec::new();
+    let engine = build(
+        chosen.gpu,
+        &configs,
+        &data,
+        &options,
+        classifier.as_deref(),
+        &mut notices,
+    )
+    .map_err(js_err)?;
+    let mut i = inner.try_borrow_mut().map_err(|_| busy())?;
+    i.notices = notices;
+    i.engine = engine;
+    i.note = chosen.note;
+    i.note_detail = chosen.detail;
+    i.adapter = chosen.adapter;
+    i.options.backend = choice;
+    i.ms_per_round = 50.0;
+    i.dirty = true;
+    Ok(())
 }
 
 /// Trains `model` at `batch` for `warmup` then `steps` steps on `backend`

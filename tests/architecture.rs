@@ -151,3 +151,36 @@ fn the_readme_names_every_model_and_setting() {
         assert!(readme.contains(&flag), "README.md does not name {flag}");
     }
 }
+
+/// The names a script imports from the wasm module's glue (`../genlab.js`).
+fn module_imports(script: &str) -> Option<BTreeSet<String>> {
+    let line = script
+        .lines()
+        .find(|l| l.starts_with("import ") && l.contains("'../genlab.js'"))?;
+    let names = line.split('{').nth(1)?.split('}').next()?;
+    Some(names.split(',').map(|n| n.trim().to_string()).collect())
+}
+
+/// The page's main thread keeps the DOM; the panes' workers train. The
+/// page's scripts import from the module only what describes (the schema,
+/// the page options, the run-state machine); www/worker.js is the one
+/// script that builds a `Playground`, and the page starts it per pane.
+#[test]
+fn only_the_workers_train() {
+    let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
+    let read = |f: &str| std::fs::read_to_string(www.join(f)).unwrap();
+    let describes: BTreeSet<String> = ["schema", "page", "next_state"].map(String::from).into();
+    assert_eq!(module_imports(&read("playground.js")), Some(describes));
+    for f in ["main.js", "tutorial.js"] {
+        assert_eq!(
+            module_imports(&read(f)),
+            None,
+            "{f} goes through playground.js"
+        );
+    }
+    let worker = module_imports(&read("worker.js")).unwrap();
+    assert!(worker.contains("Playground"), "{worker:?}");
+    assert!(read("playground.js")
+        .contains("new Worker(new URL('worker.js', import.meta.url), { type: 'module'"));
+    assert!(!read("playground.js").contains("Playground."));
+}

@@ -2,13 +2,15 @@
 //! Chrome: URL parameters, the run-state machine, settings that do or do not
 //! rebuild, and a lab of two panes on the CPU backend (and the GPU): model
 //! switching, interleaved steps, the step limit, a diverged loss, pictures,
-//! weights from one pane to another, and data files.
+//! weights from one pane to another, and data files; and the protocol of
+//! the panes' Web Workers (commands decoded as the page sends them, each
+//! command carried out on a lab, the run states the page shows at once).
 
 mod common;
 
 use genlab::app::{
-    digits_from_files, needs_rebuild, preset, with_setting, BackendChoice, Event, Lab, PageOptions,
-    RunState, Size,
+    digits_from_files, needs_rebuild, preset, state_after, with_setting, Answer, BackendChoice,
+    Command, Event, Lab, PageOptions, RunState, Size,
 };
 use genlab::backends::Backend;
 use genlab::data::{Digits, PIXELS};
@@ -408,3 +410,200 @@ async fn lab_scores_in_slices<B: Backend>(b: &B) {
     assert!(e.contains("not a safetensors file"), "{e}");
 }
 cpu_test!(lab_scores_in_slices_cpu, lab_scores_in_slices);
+
+/// A command as the page posts it (a plain object; JSON here).
+fn command(json: &str) -> Result<Command, String> {
+    Command::check(serde_json::from_str::<Command>(json))
+}
+
+both!(decodes_worker_commands, {
+    assert_eq!(command(r#"{"do": "train"}"#), Ok(Command::Train));
+    assert_eq!(command(r#"{"do": "lose-device"}"#), Ok(Command::LoseDevice));
+    assert_eq!(
+        command(r#"{"do": "setting", "key": "lr", "value": "0.001"}"#),
+        Ok(Command::Setting {
+            key: "lr".into(),
+            value: "0.001".into()
+        })
+    );
+    assert_eq!(
+        command(r#"{"do": "model", "model": "mlp-vae", "size": "full"}"#),
+        Ok(Command::Model {
+            model: "mlp-vae".into(),
+            size: "full".into()
+        })
+    );
+    // What is not a command says what a command is.
+    for bad in [
+        r#"{"do": "fly"}"#,
+        r#"{"key": "lr"}"#,
+        r#"{"do": "setting", "key": "lr"}"#,
+        r#"{"do": "setting", "key": "lr", "value": "1", "pane": 2}"#,
+        r#"{"do": "model", "model": 3, "size": "page"}"#,
+    ] {
+        let e = command(bad).unwrap_err();
+        assert!(
+            e.contains("not a command") && e.contains("setting-rebuilds"),
+            "{bad}: {e}"
+        );
+    }
+    // Files travel beside the object, as many as the command takes.
+    let two = vec![vec![1u8], vec![2u8]];
+    let data = command(r#"{"do": "data"}"#).unwrap();
+    assert_eq!(
+        data.clone().with_files(two.clone()),
+        Ok(Command::Data { files: two.clone() })
+    );
+    assert!(data
+        .with_files(vec![vec![1]])
+        .unwrap_err()
+        .contains("choose two files"));
+    let load = command(r#"{"do": "load"}"#).unwrap();
+    assert!(load
+        .clone()
+        .with_files(two.clone())
+        .unwrap_err()
+        .contains("one weights file"));
+    assert!(load
+        .with_files(vec![])
+        .unwrap_err()
+        .contains("one weights file"));
+    assert!(Command::Train
+        .with_files(two)
+        .unwrap_err()
+        .contains("takes no files"));
+    // A file's contents never come from the object itself.
+    assert_eq!(
+        command(r#"{"do": "load", "files": [[1, 2]]}"#).map_err(|e| e.contains("not a command")),
+        Err(true)
+    );
+});
+
+both!(shows_run_commands_at_once, {
+    assert_eq!(state_after("training", "pause"), Ok("paused"));
+    assert_eq!(state_after("paused", "train"), Ok("training"));
+    assert_eq!(state_after("ready", "pause"), Ok("ready"));
+    assert_eq!(state_after("finished", "train"), Ok("finished"));
+    assert_eq!(state_after("failed", "train"), Ok("failed"));
+    assert_eq!(state_after("failed", "reset"), Ok("ready"));
+    assert!(state_after("crashed", "train").is_err());
+    assert!(state_after("training", "fly")
+        .unwrap_err()
+        .contains("train, pause or reset"));
+});
+
+async fn lab_answers_worker_commands<B: Backend>(b: &B) {
+    let mut lab = Lab::new(b, &[tiny(ModelKind::Dcgan)], &digits(), 5, None).unwrap();
+    let done = (Answer::Done, false);
+    assert_eq!(lab.handle(b, 0, Command::Train).await, Ok(done.clone()));
+    assert_eq!(lab.panes[0].state, RunState::Training);
+    for _ in 0..3 {
+        lab.step_round(b);
+    }
+    assert_eq!(lab.handle(b, 0, Command::Pause).await, Ok(done.clone()));
+    assert_eq!(lab.step_round(b), 0, "a paused pane does not step");
+
+    // Whether a setting rebuilds, without changing anything.
+    let ask = |key: &str, value: &str| Command::SettingRebuilds {
+        key: key.into(),
+        value: value.into(),
+    };
+    let set = |key: &str, value: &str| Command::Setting {
+        key: key.into(),
+        value: value.into(),
+    };
+    assert_eq!(
+        lab.handle(b, 0, ask("lr", "0.002")).await,
+        Ok((Answer::Rebuilds(false), false))
+    );
+    assert_eq!(
+        lab.handle(b, 0, ask("batch", "8")).await,
+        Ok((Answer::Rebuilds(true), false))
+    );
+    assert_eq!(lab.panes[0].trainer.step, 3);
+    // The learning rate in place; another batch rebuilds; a bad value changes nothing.
+    assert_eq!(
+        lab.handle(b, 0, set("lr", "0.002")).await,
+        Ok((Answer::Done, true))
+    );
+    assert_eq!(
+        (lab.panes[0].config().lr, lab.panes[0].trainer.step),
+        (0.002, 3)
+    );
+    let e = lab.handle(b, 0, set("batch", "0")).await.unwrap_err();
+    assert!(e.contains("batch"), "{e}");
+    assert_eq!(
+        (lab.panes[0].config().batch, lab.panes[0].trainer.step),
+        (6, 3)
+    );
+    let saved = match lab.handle(b, 0, Command::Save).await {
+        Ok((Answer::Bytes(bytes), false)) => bytes,
+        other => panic!("save answered {other:?}"),
+    };
+    lab.handle(b, 0, set("batch", "8")).await.unwrap();
+    assert_eq!(
+        (lab.panes[0].config().batch, lab.panes[0].trainer.step),
+        (8, 0)
+    );
+
+    // Weights back (the file's model and step), and a bad file refused.
+    let load = |f: &[u8]| Command::Load {
+        files: vec![f.to_vec()],
+    };
+    assert_eq!(
+        lab.handle(b, 0, load(&saved)).await,
+        Ok((Answer::Done, true))
+    );
+    assert_eq!(
+        (lab.panes[0].config().batch, lab.panes[0].trainer.step),
+        (6, 3)
+    );
+    let e = lab.handle(b, 0, load(b"junk")).await.unwrap_err();
+    assert!(e.contains("not a safetensors file"), "{e}");
+
+    // Another model; data files (a bad one refused with its cause).
+    let model = Command::Model {
+        model: "mlp-vae".into(),
+        size: "page".into(),
+    };
+    lab.handle(b, 0, model).await.unwrap();
+    assert_eq!(lab.panes[0].config().kind, ModelKind::MlpVae);
+    let e = lab
+        .handle(
+            b,
+            0,
+            Command::Model {
+                model: "nope".into(),
+                size: "page".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(e.contains("nope"), "{e}");
+    let data = |a: &[u8], c: &[u8]| Command::Data {
+        files: vec![a.to_vec(), c.to_vec()],
+    };
+    let e = lab
+        .handle(b, 0, data(b"\0\0\x08\x07rest", LABELS))
+        .await
+        .unwrap_err();
+    assert!(e.contains("magic"), "{e}");
+    assert_eq!(lab.train_set.len(), 540);
+    match lab.handle(b, 0, data(LABELS, IMAGES)).await {
+        Ok((Answer::Summary(s), true)) => {
+            assert_eq!(s, "training on 9000 digits, 1000 held out")
+        }
+        other => panic!("data answered {other:?}"),
+    }
+
+    // What needs the browser's worker, or a pane this lab lacks.
+    let e = lab.handle(b, 0, Command::LoseDevice).await.unwrap_err();
+    assert!(e.contains("browser"), "{e}");
+    let e = lab.handle(b, 3, Command::Train).await.unwrap_err();
+    assert!(e.contains("no pane 3"), "{e}");
+    assert_eq!(
+        lab.handle(b, 0, Command::Draw).await,
+        Ok((Answer::Done, true))
+    );
+}
+cpu_test!(lab_answers_worker_commands_cpu, lab_answers_worker_commands);

@@ -1,4 +1,4 @@
-// The genlab playground: the page around the wasm module's Playground.
+// The genlab playground: the page around genlab's wasm module.
 //
 //   import { mount } from './www/playground.js';
 //   const lab = await mount(element, { models: 'dcgan,conv-vae', autostart: 1 });
@@ -7,11 +7,16 @@
 //
 // The options are the page's URL parameters (a query string works too):
 // models, autostart, seed, steps, controls, charts, compact, backend, size.
-// Every instance on a page shares one GPU device. The model logic, the
-// parameter checks and the run states are Rust (src/app/); this
-// file builds the DOM, runs the animation loop and draws.
+//
+// Each pane trains in its own dedicated Web Worker (www/worker.js, its own
+// instance of the module, its own backend and GPU device), so the panes run
+// on separate cores and this thread only keeps the DOM: it sends commands
+// (src/app/protocol.rs) and draws the state and pictures the workers post.
+// Here the module only describes: the registry (schema), the options a
+// query asks for (page), the run-state machine (next_state). The model
+// logic, the parameter checks and the run states are Rust (src/app/).
 
-import init, * as genlab from '../genlab.js';
+import init, { schema, page, next_state } from '../genlab.js';
 
 // The registry, as Rust describes it (genlab::models::schema): the models
 // with their titles and loss names, every setting with its range and the
@@ -20,51 +25,17 @@ let SCHEMA = null;
 const title = (model) => SCHEMA.models.find((m) => m.name === model)?.title ?? model;
 const lossLabel = (name) => Object.fromEntries(SCHEMA.losses)[name] ?? name;
 const COLORS = ['#e0663a', '#3a8ee0'];
-// Milliseconds of training per animation frame: the rest of the frame is the page's.
-const BUDGET_MS = 12;
-const DRAW_EVERY_MS = 300;
 
-// The wasm module every instance on the page uses. A panic in it (a bug)
-// aborts the call and leaves its state unusable; Reset then starts a new
-// instance of the module (the same file under another URL is a new ES
-// module with its own memory) and rebuilds the playground from its options.
-let generation = 0;
-let current = null; // { Playground, crashed, exports } of the live instance
-let wasmReady = null;
-
+let moduleReady = null;
 function loadModule() {
-  wasmReady ??= (async () => {
-    const m = generation === 0 ? { default: init, ...genlab } : await import(`../genlab.js?instance=${generation}`);
-    const exports = await m.default({ module_or_path: new URL('../genlab_bg.wasm', import.meta.url) });
-    current = { Playground: m.Playground, crashed: m.crashed, exports };
-    SCHEMA = m.schema();
-    return current;
-  })();
-  return wasmReady;
+  moduleReady ??= init({ module_or_path: new URL('../genlab_bg.wasm', import.meta.url) }).then(() => {
+    SCHEMA = schema();
+  });
+  return moduleReady;
 }
 
-/// A live module: `dead`'s successor if `dead` is the current one.
-function freshModule(dead) {
-  if (dead && dead === current) {
-    generation += 1;
-    wasmReady = null;
-    creating = Promise.resolve();
-  }
-  return loadModule();
-}
-
-/// Why the module stopped (a panic's message), or null while it works.
-function crashedWhy(mod) {
-  try {
-    return mod.crashed() ?? null;
-  } catch (e) {
-    return `genlab stopped because of a bug (${reason(e)}). Press Reset to start it again; the training so far is lost.`;
-  }
-}
 let dataReady = null;
 let classifierReady = null;
-// Instances are created one after another, so that they share one device.
-let creating = Promise.resolve();
 
 async function fetchBytes(url) {
   const r = await fetch(url);
@@ -133,106 +104,149 @@ export function reason(e) {
 
 const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
 
-/// Mounts a playground in `element`; resolves to its handle.
+/// Mounts a playground in `element`; resolves to its handle once every
+/// pane's worker has built its model.
 export async function mount(element, options = {}) {
   const query = toQuery(options);
-  const [mod, pg] = await create(query, null);
+  // The digits and the classifier load while the module compiles.
+  bundledDigits();
+  classifierBytes();
+  await loadModule();
+  const { options: parsed, problems } = page(query);
+  const lab = new Lab(element, query, parsed);
   // A string is the page's own query (www/main.js): problems with it are about the address.
-  return new Lab(element, mod, pg, query, typeof options === 'string');
+  lab.showProblems(problems, typeof options === 'string');
+  await lab.started;
+  if (parsed.autostart) lab.train();
+  return lab;
 }
 
-/// A Playground for `query` on a live module (a new one if `dead` was the current one).
-async function create(query, dead) {
-  const mod = await freshModule(dead);
-  const [[images, labels], classifier] = await Promise.all([bundledDigits(), classifierBytes()]);
-  const made = creating.then(() => mod.Playground.create(query, images, labels, classifier));
-  creating = made.catch(() => {});
-  return [mod, await made];
+/// One pane's worker: starts it, sends it commands (each a promise of the
+/// worker's answer), and hands what it posts to the Lab.
+class PaneWorker {
+  constructor(lab, i) {
+    this.lab = lab;
+    this.i = i;
+    this.restarts = 0;
+  }
+
+  /// Starts a new worker (a new instance of the module); resolves when its
+  /// pane is built.
+  spawn() {
+    this.worker?.terminate();
+    this.failAll(new Error('the worker was restarted'));
+    this.pending = new Map();
+    this.nextId = 1;
+    this.state = null;
+    this.seq = 0;
+    this.intent = null;
+    this.crash = null;
+    const name = `genlab-pane-${this.i + 1}` + (this.restarts ? `-restart-${this.restarts}` : '');
+    this.worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module', name });
+    this.worker.onmessage = (e) => this.receive(e.data);
+    this.worker.onerror = (e) => {
+      e.preventDefault();
+      this.died(`its worker stopped (${e.message || 'the script did not load'})`);
+    };
+    this.started = new Promise((resolve, reject) => { this.onStarted = { resolve, reject }; });
+    Promise.all([bundledDigits(), classifierBytes()]).then(([[images, labels], classifier]) => {
+      this.worker.postMessage({
+        type: 'start', query: this.lab.query, pane: this.i, images, labels, classifier,
+        webgpu: !!navigator.gpu,
+      });
+    }, (e) => this.onStarted.reject(e));
+    return this.started;
+  }
+
+  /// Sends `command` ({do: …}) with `files` (Uint8Arrays, copied); resolves
+  /// to the answer, rejects with the worker's message.
+  request(command, files = []) {
+    if (this.crash) return Promise.reject(new Error(this.crash));
+    const id = this.nextId++;
+    this.worker.postMessage({ type: 'request', id, command, files });
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+  }
+
+  /// Sends a run command and shows its effect at once: the worker answers
+  /// after the step in progress.
+  run(what) {
+    const shown = this.view()?.state;
+    if (shown) this.intent = { id: this.nextId, state: next_state(shown, what) };
+    return this.request({ do: what });
+  }
+
+  /// The pane as the page shows it: the worker's last state, with a run
+  /// command it has not answered yet already applied.
+  view() {
+    const p = this.state?.panes[0];
+    if (!p) return null;
+    const v = { ...p, worker: this.state.worker };
+    if (this.crash) Object.assign(v, { state: 'crashed', error: this.crash });
+    else if (this.intent && this.seq < this.intent.id) v.state = this.intent.state;
+    return v;
+  }
+
+  receive(m) {
+    switch (m.type) {
+      case 'state':
+        this.state = m.state;
+        this.seq = m.seq;
+        this.onStarted.resolve();
+        this.lab.update(this.i);
+        break;
+      case 'pictures':
+        this.lab.drawPictures(this.i, m.pictures);
+        break;
+      case 'reply': {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.ok) p?.resolve(m.value); else p?.reject(new Error(m.error));
+        break;
+      }
+      case 'notice':
+        this.lab.message(`Model ${this.i + 1}: ${m.text}`, m.kind);
+        break;
+      case 'crashed':
+        this.died(m.why);
+        break;
+      case 'failed':
+        this.onStarted.reject(new Error(m.why));
+        break;
+    }
+  }
+
+  /// The worker's module panicked (a bug), or the worker itself failed.
+  died(why) {
+    if (this.crash) return;
+    this.crash = why.includes('bug') ? why : `genlab stopped because of a bug: ${why}. Press Reset to start it again; the training so far is lost.`;
+    this.failAll(new Error(this.crash));
+    this.onStarted?.reject(new Error(this.crash));
+    this.lab.crashed(this.i, this.crash);
+  }
+
+  failAll(e) {
+    for (const p of this.pending?.values() ?? []) p.reject(e);
+    this.pending?.clear();
+  }
+
+  terminate() {
+    this.worker?.terminate();
+    this.failAll(new Error('the playground was closed'));
+  }
 }
 
 class Lab extends EventTarget {
-  constructor(root, mod, pg, query, fromAddress) {
+  constructor(root, query, options) {
     super();
     this.root = root;
     this.query = query;
-    this.start(mod, pg);
-    this.showProblems(pg.problems(), pg.notices(), fromAddress);
-    if (this.options.autostart) this.train();
-  }
-
-  /// Builds the page around `pg` and starts its animation loop.
-  start(mod, pg) {
-    this.mod = mod;
-    this.pg = pg;
-    this.crash = null;
-    this.last = null;
-    this.chain = Promise.resolve();
-    this.options = pg.options();
+    this.options = options;
     this.rates = [];
-    this.running = true;
-    this.wantFrame = true;
+    this.shownSettings = [];
+    this.files = null;
     this.build();
-    this.refresh();
-    this.loops = (this.loops ?? 0) + 1;
-    this.loop(this.loops);
-  }
-
-  /// Runs `fn` after every earlier call into the module (calls must not
-  /// overlap). After a panic every call fails with its message.
-  call(fn) {
-    const p = this.chain.then(() => {
-      if (this.crash) throw new Error(this.crash);
-      return fn();
-    });
-    this.chain = p.catch(() => this.checkCrash());
-    return p;
-  }
-
-  /// After a failed call: if the module panicked, say so and stop the loop;
-  /// Reset (any of them) then starts genlab again.
-  checkCrash() {
-    if (this.crash) return;
-    const why = crashedWhy(this.mod);
-    if (!why) return;
-    this.crash = why;
-    this.running = false;
-    this.banner.textContent = 'genlab stopped because of a bug.';
-    this.banner.dataset.kind = 'error';
-    this.message(why, 'error');
-    for (const p of this.panes) {
-      p.root.dataset.state = 'crashed';
-      p.errorText.textContent = why;
-      p.error.hidden = false;
-    }
-    this.dispatchEvent(new CustomEvent('error', { detail: why }));
-  }
-
-  /// A new module instance and a new playground with the same options.
-  async restart() {
-    if (this.restarting) return this.restarting;
-    this.banner.textContent = 'Starting genlab again…';
-    this.restarting = (async () => {
-      try {
-        const [mod, pg] = await create(this.query, this.mod);
-        this.start(mod, pg);
-        this.message('genlab was started again after a bug; press Train to train from the start.', 'warn');
-      } catch (e) {
-        this.message(`genlab could not start again: ${reason(e)}. Reload the page.`, 'error');
-      } finally {
-        this.restarting = null;
-      }
-    })();
-    return this.restarting;
-  }
-
-  /// Memory of the page's module (for scripts/soak_page.py): {wasm_bytes}.
-  stats() {
-    return { wasm_bytes: this.mod.exports.memory.buffer.byteLength };
-  }
-
-  /// Makes the module panic, as a bug would (for the end-to-end test).
-  simulateCrash() {
-    return this.call(() => this.pg.debug_panic()).catch(() => {});
+    this.workers = options.models.map((_, i) => new PaneWorker(this, i));
+    this.started = Promise.all(this.workers.map((w) => w.spawn())).then(() => this.update());
   }
 
   // ------------------------------------------------------------ public API
@@ -241,26 +255,79 @@ class Lab extends EventTarget {
   pause() { return this.all('pause'); }
   reset() { return this.all('reset'); }
 
-  /// {backend, note, note_detail, adapter, panes: [{model, state, step, samples_seen, epoch, loss_names, losses, ...}]}
-  state() { return this.last ?? this.pg.state(); }
+  /// {backend, note, note_detail, adapter, real, scored, panes: [{model, state, step, samples_seen, epoch, loss_names, losses, worker, ...}]}
+  state() {
+    const states = this.workers.map((w) => w.state).filter(Boolean);
+    const first = states[0] ?? {};
+    return {
+      backend: first.backend, note: first.note ?? '', note_detail: first.note_detail ?? '', adapter: first.adapter ?? '',
+      real: states.map((s) => s.real).find(Boolean) ?? null,
+      scored: states.some((s) => s.scored),
+      panes: this.workers.map((w) => w.view()).filter(Boolean),
+    };
+  }
 
-  /// Destroys the GPU device, as a driver reset would: the page should say
-  /// so and rebuild its models on a new device (resolves false on the CPU).
-  simulateDeviceLoss() { return this.call(() => this.pg.lose_device()); }
+  /// Memory of the panes' modules (for scripts/soak_page.py): {wasm_bytes}, over every worker.
+  stats() {
+    return { wasm_bytes: this.workers.reduce((n, w) => n + (w.state?.wasm_bytes ?? 0), 0) };
+  }
+
+  /// Destroys every pane's GPU device, as a driver reset would: the page
+  /// should say so and rebuild the models on new devices (resolves false on the CPU).
+  async simulateDeviceLoss() {
+    const lost = await Promise.all(this.workers.map((w) => w.request({ do: 'lose-device' })));
+    return lost.some(Boolean);
+  }
+
+  /// Makes pane `i`'s module panic, as a bug would (for the end-to-end test).
+  simulateCrash(i = 0) {
+    return this.workers[i].request({ do: 'panic' }).catch(() => {});
+  }
 
   destroy() {
-    this.running = false;
+    for (const w of this.workers) w.terminate();
     this.root.replaceChildren();
   }
 
   all(what) {
-    if (this.crash) return what === 'reset' ? this.restart() : Promise.resolve();
-    return this.call(() => {
-      this.panes.forEach((_, i) => this.pg.command(i, what));
-      if (what === 'reset') this.rates = [];
-      this.wantFrame = true;
-      this.refresh();
-    });
+    return Promise.all(this.workers.map((w, i) => this.run(i, what)));
+  }
+
+  /// Sends `what` (train, pause, reset) to pane `i`: Reset starts a crashed pane's worker again.
+  run(i, what) {
+    const w = this.workers[i];
+    if (w.crash) return what === 'reset' ? this.restart(i) : Promise.resolve();
+    if (what === 'reset') this.rates = [];
+    const done = w.run(what).catch((e) => this.message(`Model ${i + 1}: could not ${what}: ${reason(e)}.`, 'error'));
+    this.update();
+    return done;
+  }
+
+  /// A new worker for pane `i` (a new instance of the module) after a bug.
+  async restart(i) {
+    const w = this.workers[i];
+    if (w.restarting) return w.restarting;
+    w.restarts += 1;
+    this.banner.textContent = `Starting model ${i + 1} again…`;
+    w.restarting = (async () => {
+      try {
+        await w.spawn();
+        if (this.files) await w.request({ do: 'data' }, this.files);
+        this.message(`Model ${i + 1} was started again after a bug; press Train to train it from the start.`, 'warn');
+      } catch (e) {
+        this.message(`Model ${i + 1} could not start again: ${reason(e)}. Reload the page.`, 'error');
+      } finally {
+        w.restarting = null;
+        this.update();
+      }
+    })();
+    return w.restarting;
+  }
+
+  crashed(i, why) {
+    this.message(why, 'error');
+    this.update(i);
+    this.dispatchEvent(new CustomEvent('error', { detail: why }));
   }
 
   // ------------------------------------------------------------------ DOM
@@ -269,15 +336,16 @@ class Lab extends EventTarget {
     const o = this.options;
     this.root.classList.add('genlab');
     this.root.classList.toggle('compact', o.compact);
-    this.banner = el('p', { class: 'banner', role: 'status' });
+    this.banner = el('p', { class: 'banner', role: 'status' }, 'Starting the models…');
     // The raw reason behind the banner (say, WebGPU's error), for whoever asks.
     this.detailText = el('pre');
     this.detail = el('details', { class: 'note-detail', hidden: true }, el('summary', {}, 'Technical details'), this.detailText);
     this.msg = el('div', { class: 'message', role: 'alert', hidden: true });
     const button = (text, fn, title) => el('button', { type: 'button', onclick: fn, title }, text);
-    this.trainButton = button('Train', () => this.train(), 'Train every model (both panes, interleaved)');
+    this.trainButton = button('Train', () => this.train(), 'Train every model (each in its own worker)');
     this.trainButton.classList.add('primary');
     this.trainButton.dataset.action = 'train';
+    this.trainButton.disabled = true;
     const pauseButton = button('Pause', () => this.pause(), 'Pause training');
     pauseButton.dataset.action = 'pause';
     const resetButton = button('Reset', () => this.reset(), 'New weights, step 0');
@@ -296,9 +364,12 @@ class Lab extends EventTarget {
       labelled('Model sizes', this.sizeSelect),
       labelled('Load MNIST files (images + labels)', this.dataInput));
     toolbar.hidden = !o.controls;
+    // What the side-by-side compares, now that each pane runs at its own speed.
+    const fair = el('p', { class: 'fairness', hidden: o.models.length < 2 },
+      'Each model trains in its own worker, at its own speed. At the same batch size both see the same mini-batches in the same order: compare them at the same step, not at the same moment.');
 
     this.panes = o.models.map((_, i) => this.buildPane(i));
-    this.root.replaceChildren(this.banner, this.detail, toolbar, this.msg, el('div', { class: 'panes' }, ...this.panes.map((p) => p.root)));
+    this.root.replaceChildren(this.banner, this.detail, toolbar, fair, this.msg, el('div', { class: 'panes' }, ...this.panes.map((p) => p.root)));
 
     this.root.addEventListener('dragover', (e) => { e.preventDefault(); this.root.classList.add('dropping'); });
     this.root.addEventListener('dragleave', () => this.root.classList.remove('dropping'));
@@ -357,7 +428,7 @@ class Lab extends EventTarget {
       weightsInput);
     actions.hidden = !o.controls;
 
-    p.resetButton = el('button', { type: 'button', onclick: () => this.crash ? this.restart() : this.call(() => { this.pg.command(i, 'reset'); this.wantFrame = true; this.refresh(); }) }, 'Reset this model');
+    p.resetButton = el('button', { type: 'button', onclick: () => this.run(i, 'reset') }, 'Reset this model');
     p.errorText = el('span');
     p.error.append(p.errorText, ' ', p.resetButton);
 
@@ -392,216 +463,196 @@ class Lab extends EventTarget {
     this.msg.hidden = false;
   }
 
+  message(text, kind = 'info') {
+    this.msg.textContent = text;
+    this.msg.dataset.kind = kind;
+    this.msg.hidden = !text;
+  }
+
+  /// What was wrong in the parameters. They are whatever a link said (one can
+  /// say "Your session has expired=1"), so they are shown as quoted items under
+  /// a line that says where they come from, never as the page's own words.
+  showProblems(params, fromAddress) {
+    if (!params.length) return;
+    const intro = fromAddress
+      ? 'This page’s address has parameters genlab could not use; it ignored them and kept its defaults:'
+      : 'genlab could not use some of the options it was given; it ignored them and kept its defaults:';
+    this.msg.replaceChildren(intro, el('ul', {}, ...params.map((p) => el('li', {}, p))));
+    this.msg.dataset.kind = 'warn';
+    this.msg.hidden = false;
+  }
+
   // -------------------------------------------------------------- actions
 
   confirmRebuild(i, what) {
-    const s = this.last?.panes[i];
+    const s = this.workers[i].view();
     return !s || s.step === 0 || confirm(`${what} rebuilds ${title(s.model)} with new weights: its ${s.step} steps of training are lost. Go on?`);
   }
 
-  changeSetting(i, key, value, input) {
-    return this.call(() => {
-      let rebuilds;
-      try {
-        rebuilds = this.pg.setting_rebuilds(i, key, value);
-      } catch (e) {
-        this.message(`Model ${i + 1}: ${reason(e)}. The setting was not changed.`, 'error');
-        this.refresh(true);
-        return;
-      }
-      if (rebuilds && !this.confirmRebuild(i, `Changing the ${input.closest('label').textContent.trim().toLowerCase()}`)) {
-        this.refresh(true);
-        return;
-      }
-      this.pg.set_setting(i, key, value);
-      this.message('');
-      this.wantFrame = true;
-      this.refresh(true);
-    });
+  /// Sends pane `i` a command that changes its model; on an error says so
+  /// with `failed(reason)` and shows the pane's settings as they are.
+  async change(i, command, failed, files = []) {
+    try {
+      await this.workers[i].request(command, files);
+      this.rates = [];
+      return true;
+    } catch (e) {
+      this.message(failed(reason(e)), 'error');
+      return false;
+    } finally {
+      this.shownSettings[i] = null;
+      this.update(i);
+    }
+  }
+
+  async changeSetting(i, key, value, input) {
+    let rebuilds;
+    try {
+      rebuilds = await this.workers[i].request({ do: 'setting-rebuilds', key, value });
+    } catch (e) {
+      this.message(`Model ${i + 1}: ${reason(e)}. The setting was not changed.`, 'error');
+      this.shownSettings[i] = null;
+      this.update(i);
+      return;
+    }
+    if (rebuilds && !this.confirmRebuild(i, `Changing the ${input.closest('label').textContent.trim().toLowerCase()}`)) {
+      this.shownSettings[i] = null;
+      this.update(i);
+      return;
+    }
+    if (await this.change(i, { do: 'setting', key, value }, (why) => `Model ${i + 1}: ${why}. The setting was not changed.`)) this.message('');
   }
 
   switchModel(i) {
     const p = this.panes[i];
-    return this.call(() => {
-      if (!this.confirmRebuild(i, 'Switching the model')) { this.refresh(true); return; }
-      this.pg.set_model(i, p.model.value, this.sizeSelect.value);
-      this.wantFrame = true;
-      this.refresh(true);
-    });
+    if (!this.confirmRebuild(i, 'Switching the model')) {
+      this.shownSettings[i] = null;
+      this.update(i);
+      return;
+    }
+    return this.change(i, { do: 'model', model: p.model.value, size: this.sizeSelect.value },
+      (why) => `Model ${i + 1}: could not switch the model: ${why}.`);
   }
 
   switchSize() {
-    return this.call(() => {
-      if (!this.panes.every((_, i) => this.confirmRebuild(i, 'Changing the model sizes'))) {
-        this.sizeSelect.value = this.sizeSelect.value === 'full' ? 'page' : 'full';
-        return;
-      }
-      const models = this.last.panes.map((s) => s.model);
-      models.forEach((m, i) => this.pg.set_model(i, m, this.sizeSelect.value));
-      this.wantFrame = true;
-      this.refresh(true);
-    });
+    if (!this.workers.every((_, i) => this.confirmRebuild(i, 'Changing the model sizes'))) {
+      this.sizeSelect.value = this.sizeSelect.value === 'full' ? 'page' : 'full';
+      return;
+    }
+    return Promise.all(this.workers.map((w, i) => this.change(i, { do: 'model', model: w.view().model, size: this.sizeSelect.value },
+      (why) => `Model ${i + 1}: could not change its size: ${why}.`)));
   }
 
-  switchBackend(choice = this.backendSelect.value) {
-    return this.call(async () => {
-      if (!this.panes.every((_, i) => this.confirmRebuild(i, 'Switching the backend'))) {
-        this.backendSelect.value = this.last?.backend === 'gpu' ? 'gpu' : 'cpu';
-        return;
-      }
-      this.banner.textContent = 'Rebuilding the models…';
-      try {
-        await this.pg.rebuild(choice);
-      } catch (e) {
-        // The old models are still there (rebuild replaces them only when it succeeds).
-        this.message(`Could not switch the backend: ${reason(e)}. The models stay where they were.`, 'error');
-        this.backendSelect.value = this.last?.backend === 'gpu' ? 'gpu' : 'cpu';
-        this.refresh();
-        return;
-      }
-      this.rates = [];
-      this.wantFrame = true;
-      this.refresh(true);
-    });
+  async switchBackend(choice = this.backendSelect.value) {
+    if (!this.workers.every((_, i) => this.confirmRebuild(i, 'Switching the backend'))) {
+      this.backendSelect.value = this.state().backend === 'gpu' ? 'gpu' : 'cpu';
+      return;
+    }
+    this.banner.textContent = 'Rebuilding the models…';
+    // The old models stay where they were when a rebuild fails (it replaces them only when it succeeds).
+    const ok = await Promise.all(this.workers.map((w, i) => this.change(i, { do: 'backend', backend: choice },
+      (why) => `Could not switch the backend of model ${i + 1}: ${why}. It stays where it was.`)));
+    if (!ok.every(Boolean)) this.backendSelect.value = this.state().backend === 'gpu' ? 'gpu' : 'cpu';
   }
 
-  loadData(files) {
-    return this.call(async () => {
+  async loadData(files) {
+    try {
       if (files.length !== 2) {
         this.message(`Choose two files, the images and the labels of an MNIST-format set (IDX, gzip or raw); got ${files.length}.`, 'error');
         return;
       }
-      const [a, b] = await Promise.all(files.map(async (f) => new Uint8Array(await f.arrayBuffer())));
-      try {
-        const summary = this.pg.load_data(a, b);
-        this.message(`Loaded ${files.map((f) => f.name).join(' and ')}: ${summary}.`, 'info');
-        this.wantFrame = true;
-      } catch (e) {
-        this.message(`Could not load ${files.map((f) => f.name).join(' and ')}: ${reason(e)}. Training goes on with the previous digits.`, 'error');
-      } finally {
-        this.dataInput.value = '';
+      const names = files.map((f) => f.name).join(' and ');
+      const bytes = await Promise.all(files.map(async (f) => new Uint8Array(await f.arrayBuffer())));
+      const answers = await Promise.allSettled(this.workers.map((w) => w.request({ do: 'data' }, bytes)));
+      const refused = answers.map((a, i) => [a, i]).filter(([a]) => a.status === 'rejected');
+      if (!refused.length) {
+        this.files = bytes;
+        this.message(`Loaded ${names}: ${answers[0].value}.`, 'info');
+      } else if (refused.length === answers.length) {
+        this.message(`Could not load ${names}: ${reason(refused[0][0].reason)}. Training goes on with the previous digits.`, 'error');
+      } else {
+        this.message(refused.map(([a, i]) => `Model ${i + 1} could not train on ${names}: ${reason(a.reason)}; it goes on with the previous digits.`).join(' '), 'error');
       }
-    });
+    } finally {
+      this.dataInput.value = '';
+    }
   }
 
-  saveWeights(i) {
-    return this.call(async () => {
-      const bytes = await this.pg.save(i);
-      const s = this.pg.state().panes[i];
+  async saveWeights(i) {
+    try {
+      const s = this.workers[i].view();
+      const bytes = await this.workers[i].request({ do: 'save' });
       download(new Blob([bytes], { type: 'application/octet-stream' }), `genlab-${s.model}-step${s.step}.safetensors`);
-    }).catch((e) => this.message(`Could not save model ${i + 1}: ${reason(e)}. Training goes on; try saving again later.`, 'error'));
+    } catch (e) {
+      this.message(`Could not save model ${i + 1}: ${reason(e)}. Training goes on; try saving again later.`, 'error');
+    }
   }
 
-  loadWeights(i, input) {
+  async loadWeights(i, input) {
     const file = input.files[0];
     input.value = '';
     if (!file) return;
-    return this.call(async () => {
-      try {
-        this.pg.load(i, new Uint8Array(await file.arrayBuffer()));
-        this.message(`Model ${i + 1}: loaded ${file.name}.`);
-        this.rates = [];
-        this.wantFrame = true;
-        this.refresh(true);
-      } catch (e) {
-        // The pane is replaced only once the new one is built (Lab::load), so nothing changed.
-        this.message(`Could not load the weights in ${file.name} into model ${i + 1}: ${reason(e)}. Model ${i + 1} is unchanged and goes on as before.`, 'error');
-      }
-    });
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    // The pane is replaced only once the new one is built (Lab::load), so on an error nothing changed.
+    if (await this.change(i, { do: 'load' }, (why) => `Could not load the weights in ${file.name} into model ${i + 1}: ${why}. Model ${i + 1} is unchanged and goes on as before.`, [bytes])) {
+      this.message(`Model ${i + 1}: loaded ${file.name}.`);
+    }
   }
 
   exportPng(i) {
-    const s = this.last.panes[i];
+    const s = this.workers[i].view();
     this.panes[i].grid.toBlob((blob) => download(blob, `genlab-${s.model}-step${s.step}.png`), 'image/png');
   }
 
-  // ----------------------------------------------------------------- loop
+  // --------------------------------------------------------------- drawing
 
-  async loop(id) {
-    // A restart starts a new loop; this one ends.
-    while (this.running && this.root.isConnected && id === this.loops) {
-      await new Promise((r) => requestAnimationFrame(r));
-      const training = this.last?.panes.some((p) => p.state === 'training');
-      if (!training && !this.wantFrame) continue;
-      this.wantFrame = false;
-      try {
-        const result = await this.call(() => this.pg.frame(BUDGET_MS, DRAW_EVERY_MS));
-        if (result === 'device-lost') {
-          await this.recover();
-          continue;
-        }
-        await this.call(() => { this.refresh(); this.draw(); });
-        this.dispatchEvent(new CustomEvent('progress', { detail: this.last }));
-      } catch (e) {
-        if (this.crash) break;
-        // A device lost mid-frame fails the frame's read before the loss is reported.
-        await new Promise((r) => setTimeout(r, 200));
-        if (await this.call(() => this.pg.device_lost())) {
-          await this.recover();
-          continue;
-        }
-        this.message(`Training was paused by an error: ${reason(e)}. Press Train to go on, or Reset to start over.`, 'error');
-        this.dispatchEvent(new CustomEvent('error', { detail: String(e) }));
-        await this.call(() => { this.panes.forEach((_, i) => this.pg.command(i, 'pause')); this.refresh(); });
-      }
+  /// Shows the state the workers posted last (pane `only`'s, or every pane's).
+  update(only) {
+    const s = this.state();
+    const first = this.workers.find((w) => w.state)?.state;
+    if (first) {
+      this.banner.textContent = `${s.note.replace(/[\s.]+$/, '')}. Adapter: ${s.adapter}.`;
+      this.banner.dataset.kind = s.backend;
     }
-  }
-
-  async recover() {
-    this.banner.textContent = 'The GPU device was lost: rebuilding the models on a new device (their training starts over)…';
-    this.banner.dataset.kind = 'error';
-    try {
-      await this.call(() => this.pg.rebuild(this.backendSelect.value));
-    } catch (e) {
-      // The old models died with the device: nothing is left to train.
-      this.running = false;
-      this.banner.textContent = 'The GPU device was lost.';
-      this.message(`The GPU device was lost and the models could not be rebuilt: ${reason(e)}. Reload the page to start again.`, 'error');
-      return;
-    }
-    this.message('The GPU device was lost and the models were rebuilt on a new device; press Train to start again.', 'warn');
-    this.rates = [];
-    this.wantFrame = true;
-    await this.call(() => this.refresh(true));
-  }
-
-  /// Updates the text and controls from the module's state.
-  refresh(settings = false) {
-    const s = this.pg.state();
-    const first = !this.last;
-    this.last = s;
-    this.banner.textContent = `${s.note.replace(/[\s.]+$/, '')}. Adapter: ${s.adapter}.`;
-    this.banner.dataset.kind = s.backend;
     const detail = s.note_detail ?? '';
     if (this.detailText.textContent !== detail) this.detailText.textContent = detail;
     this.detail.hidden = !detail;
     const now = performance.now();
-    this.rates.push([now, s.panes.map((p) => p.step)]);
+    const steps = this.workers.map((w) => w.view()?.step ?? 0);
+    this.rates.push([now, steps]);
     while (this.rates.length > 2 && now - this.rates[0][0] > 2000) this.rates.shift();
     const [t0, steps0] = this.rates[0];
-    s.panes.forEach((ps, i) => {
+    this.workers.forEach((w, i) => {
+      if (only !== undefined && only !== i) return;
+      const ps = w.view();
       const p = this.panes[i];
+      if (!ps) return;
       const rate = now > t0 ? ((ps.step - (steps0[i] ?? ps.step)) * 1000) / (now - t0) : 0;
       const losses = ps.losses.map((v, k) => `${lossLabel(ps.loss_names[k])} ${fmt(v)}`).join(' · ');
       p.stats.textContent = `${ps.state} · step ${ps.step} · ${ps.samples_seen.toLocaleString('en')} digits seen · epoch ${ps.epoch.toFixed(2)} · ${rate.toFixed(1)} steps/s${losses ? ' · ' + losses : ''}`;
       p.root.dataset.state = ps.state;
       p.root.dataset.step = ps.step;
       p.error.hidden = !ps.error;
-      this.showScore(p, ps, s);
       p.errorText.textContent = ps.error ?? '';
-      if (first || settings) {
+      this.showScore(p, ps, s);
+      // The settings boxes follow the model's settings (after a change, a load, a Reset).
+      const shown = JSON.stringify(SCHEMA.settings.map((x) => ps[x.key]).concat(ps.model));
+      if (this.shownSettings[i] !== shown) {
+        this.shownSettings[i] = shown;
         p.model.value = ps.model;
         const model = SCHEMA.models.find((m) => m.name === ps.model);
         const titles = Object.fromEntries(model.titles);
-        for (const s of SCHEMA.settings) {
-          p.inputs[s.key].value = ps[s.key];
-          p.fields[s.key].hidden = !s.models.includes(ps.model);
-          p.fields[s.key].querySelector('span').textContent = titles[s.key] ?? s.title;
+        for (const x of SCHEMA.settings) {
+          p.inputs[x.key].value = ps[x.key];
+          p.fields[x.key].hidden = !x.models.includes(ps.model);
+          p.fields[x.key].querySelector('span').textContent = titles[x.key] ?? x.title;
         }
         p.root.setAttribute('aria-label', `Model ${i + 1}: ${model.title}`);
       }
     });
-    this.trainButton.disabled = !s.panes.some((p) => ['ready', 'paused'].includes(p.state));
+    const panes = this.workers.map((w) => w.view());
+    this.trainButton.disabled = !panes.some((p) => p && ['ready', 'paused'].includes(p.state));
+    if (panes.every(Boolean)) this.dispatchEvent(new CustomEvent('progress', { detail: s }));
   }
 
   showScore(p, ps, s) {
@@ -623,21 +674,21 @@ class Lab extends EventTarget {
     });
   }
 
-  draw() {
-    this.last.panes.forEach((ps, i) => {
-      const p = this.panes[i];
-      for (const [name, canvas, fig] of [['grid', p.grid, p.gridFig], ['reconstructions', p.recon, p.reconFig], ['strip', p.strip, p.stripFig], ['manifold', p.manifold, p.manifoldFig]]) {
-        const pic = this.pg.picture(i, name);
-        fig.hidden = !pic;
-        if (!pic) continue;
-        if (canvas.width !== pic.width || canvas.height !== pic.height) {
-          canvas.width = pic.width;
-          canvas.height = pic.height;
-        }
-        canvas.getContext('2d').putImageData(new ImageData(pic.rgba, pic.width, pic.height), 0, 0);
+  /// Puts pane `i`'s new pictures on its canvases.
+  drawPictures(i, pictures) {
+    const p = this.panes[i];
+    for (const [name, canvas, fig] of [['grid', p.grid, p.gridFig], ['reconstructions', p.recon, p.reconFig], ['strip', p.strip, p.stripFig], ['manifold', p.manifold, p.manifoldFig]]) {
+      const pic = pictures[name];
+      fig.hidden = !pic;
+      if (!pic) continue;
+      if (canvas.width !== pic.width || canvas.height !== pic.height) {
+        canvas.width = pic.width;
+        canvas.height = pic.height;
       }
-      if (this.options.charts) drawChart(p.chart, this.pg.curve(i), ps.loss_names);
-    });
+      canvas.getContext('2d').putImageData(new ImageData(pic.rgba, pic.width, pic.height), 0, 0);
+    }
+    const ps = this.workers[i].view();
+    if (this.options.charts && ps) drawChart(p.chart, pictures.curve, ps.loss_names);
   }
 }
 

@@ -5,7 +5,8 @@
 //! interleaved on the same mini-batches ([`pane`]), with their sample
 //! grids, reconstructions, interpolation strips, 2-D manifolds and loss
 //! curves, all read back a few times a second, never per step, and scored
-//! by the classifier a slice at a time ([`judge`]).
+//! by the classifier a slice at a time ([`judge`]); and what the main
+//! thread and a pane's Web Worker say to each other ([`protocol`]).
 
 mod files;
 mod judge;
@@ -13,6 +14,7 @@ mod lab;
 mod latents;
 mod options;
 mod pane;
+mod protocol;
 mod run_state;
 
 pub use crate::backends::BackendChoice;
@@ -25,6 +27,7 @@ pub use latents::{interpolation_latents, manifold_latents, normal_quantile};
 pub use options::{parse_size, shown, PageOptions, PARAMETERS};
 use pane::split;
 pub use pane::{Pane, PaneView, Picture};
+pub use protocol::{state_after, Answer, Command, COMMANDS};
 pub use run_state::{Event, RunState};
 
 use crate::backends::{Backend, BackendError};
