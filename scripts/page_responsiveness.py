@@ -5,9 +5,15 @@ during SECONDS of training, the delay from a click on Pause to every pane
 showing "paused", and each pane's steps/s, with the page's two panes and
 with the first pane alone. One fresh browser profile per measurement.
 
-Usage: scripts/page_responsiveness.py [DIST] [SECONDS] [SIZE]
-  e.g. scripts/page_responsiveness.py dist 20 page      (SIZE: page or full)
-Prints one JSON line per page and a summary line."""
+Usage: scripts/page_responsiveness.py [DIST] [SECONDS] [SIZE] [ROUNDS]
+  e.g. scripts/page_responsiveness.py dist 20 page 3    (SIZE: page or full)
+Each round measures two panes and one pane, side by side (the order
+alternates between rounds). Prints one JSON line per page and a summary
+line with medians over the rounds.
+
+The Pause delay is measured twice: from the click event in the page to
+every pane showing "paused" (pause_delay_ms), and from before WebDriver's
+click command (pause_delay_webdriver_ms, which adds the driver's latency)."""
 import json
 import os
 import sys
@@ -19,6 +25,7 @@ from page_e2e import Browser, chromedriver, serve  # noqa: E402
 DIST = sys.argv[1] if len(sys.argv) > 1 else "dist"
 SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
 SIZE = sys.argv[3] if len(sys.argv) > 3 else "page"
+ROUNDS = int(sys.argv[4]) if len(sys.argv) > 4 else 1
 
 READY = """
 const done = arguments[0];
@@ -32,6 +39,8 @@ const t = setInterval(() => {
       .observe({ type: 'longtask' });
     // When every pane shows "paused", in the page's clock (Date.now, shared with the test).
     window.__paused = null;
+    window.__clicked = null;
+    train.parentElement.querySelector('[data-action=pause]').addEventListener('click', () => { window.__clicked = Date.now(); }, { capture: true });
     new MutationObserver(() => {
       if (window.__paused === null && [...document.querySelectorAll('.pane')].every((p) => p.dataset.state === 'paused'))
         window.__paused = Date.now();
@@ -64,7 +73,8 @@ def measure(origin, port, models):
             "models": models, "size": SIZE, "ready_ms": round(ready_ms),
             "steps_per_s": [round(r, 2) for r in rates],
             "long_tasks": len(long_tasks), "longest_task_ms": round(max(long_tasks, default=0)),
-            "pause_delay_ms": round(paused - clicked),
+            "pause_delay_ms": round(paused - b.js("return window.__clicked")),
+            "pause_delay_webdriver_ms": round(paused - clicked),
         }
         print(json.dumps(out))
         return out
@@ -82,24 +92,37 @@ def measure_or_frozen(origin, port, models):
         return None
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 def main():
     server, origin = serve(DIST)
     driver, port = chromedriver()
+    rounds = []
     try:
-        two = measure_or_frozen(origin, port, "dcgan,conv-vae")
-        one = measure_or_frozen(origin, port, "dcgan")
+        for r in range(ROUNDS):
+            order = ["dcgan,conv-vae", "dcgan"] if r % 2 == 0 else ["dcgan", "dcgan,conv-vae"]
+            got = {m: measure_or_frozen(origin, port, m) for m in order}
+            if None in got.values():
+                return
+            rounds.append((got["dcgan,conv-vae"], got["dcgan"]))
     finally:
         driver.kill()
         server.shutdown()
-    if two is None or one is None:
-        return
+    twos = [t for t, _ in rounds]
     print(json.dumps({
-        "summary": f"{SIZE} sizes, {SECONDS:.0f} s of training",
-        "long_tasks_two_panes": two["long_tasks"], "longest_task_ms": two["longest_task_ms"],
-        "pause_delay_ms": two["pause_delay_ms"],
-        "dcgan_steps_per_s_with_two_panes": two["steps_per_s"][0],
-        "dcgan_steps_per_s_alone": one["steps_per_s"][0],
-        "two_over_one": round(two["steps_per_s"][0] / max(one["steps_per_s"][0], 1e-9), 2),
+        "summary": f"{SIZE} sizes, {SECONDS:.0f} s of training, median of {len(rounds)} rounds",
+        "ready_ms": median([t["ready_ms"] for t, _ in rounds] + [o["ready_ms"] for _, o in rounds]),
+        "long_tasks_two_panes": max(t["long_tasks"] for t in twos),
+        "longest_task_ms": max(t["longest_task_ms"] for t in twos),
+        "pause_delay_ms": median([t["pause_delay_ms"] for t in twos]),
+        "pause_delay_webdriver_ms": median([t["pause_delay_webdriver_ms"] for t in twos]),
+        "dcgan_steps_per_s_with_two_panes": median([t["steps_per_s"][0] for t in twos]),
+        "dcgan_steps_per_s_alone": median([o["steps_per_s"][0] for _, o in rounds]),
+        "two_over_one": median([t["steps_per_s"][0] / max(o["steps_per_s"][0], 1e-9) for t, o in rounds]),
     }))
 
 

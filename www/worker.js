@@ -18,8 +18,8 @@ import init, { Playground, crashed } from '../genlab.js';
 // Milliseconds of training per frame: no screen waits on this thread, but a
 // request waits for the frame in progress.
 const BUDGET_MS = 30;
-const DRAW_EVERY_MS = 300;
-const STATE_EVERY_MS = 100;
+const DRAW_EVERY_MS = 500;
+const STATE_EVERY_MS = 200;
 const IDENTITY = { name: self.name, scope: self.constructor.name };
 
 let pg = null;
