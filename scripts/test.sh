@@ -8,8 +8,10 @@
 #   4. the playground builds with trunk and works end to end in headless
 #      Chromium under its Content-Security-Policy: Train advances both
 #      panes, the grids change, both panes get their classifier scores, a
-#      bad IDX file and a huge weights file get messages, a panic is
-#      reported and Reset recovers, bad URL parameters are reported, a lost
+#      bad IDX file and a huge weights file get messages, each pane trains
+#      in its own dedicated worker, a panic in one pane's worker is reported
+#      in that pane while the other trains on and its Reset starts a new
+#      worker, Pause shows within a second, bad URL parameters are reported, a lost
 #      GPU device is recovered from, the tutorial's mount() instance trains,
 #      the benchmark refuses a freezing step count, a browser without WebGPU
 #      is told so (scripts/page_e2e.py; screenshots in target/)
