@@ -4,6 +4,8 @@
 #                    mesa-vulkan-drivers (native wgpu on lavapipe)
 #   Rust             the wasm32-unknown-unknown target; wasm-bindgen-cli at exactly
 #                    the version in Cargo.lock; wasm-pack; trunk 0.21.x
+#   Python           numpy and onnxruntime from PyPI, in a virtual environment in
+#                    target/py (the export check, scripts/check_export.py)
 # Needs rustup's cargo (https://rustup.rs) and, for the Debian packages, root or sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,5 +72,20 @@ if trunk --version 2>/dev/null | grep -q '^trunk 0\.21\.'; then
 else
     say "installing trunk 0.21"
     cargo install -q trunk --version '~0.21' --locked --force || cargo install -q trunk --version '~0.21' --force
+fi
+# --- Python packages for the export check -------------------------------------
+if target/py/bin/python -c "import numpy, onnxruntime" 2>/dev/null; then
+    say "numpy and onnxruntime present (target/py)"
+else
+    say "installing numpy and onnxruntime in target/py"
+    if ! python3 -m venv target/py 2>/dev/null; then
+        # Debian's python3 needs its venv package for this.
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv target/py
+    fi
+    target/py/bin/pip install -q --upgrade pip
+    target/py/bin/pip install -q numpy onnxruntime
 fi
 say "done"

@@ -4,8 +4,11 @@
 #   2. native: unit tests, finite differences of the CPU reference, every WGSL
 #      kernel against the CPU reference and the training-step test on the
 #      native GPU (lavapipe where there is no GPU; a missing adapter fails)
-#   3. the same GPU tests in headless Chromium on WebGPU (SwiftShader)
-#   4. the playground builds with trunk and works end to end in headless
+#   3. the exports (genlab export): ONNX files run in ONNX Runtime, and PyTorch
+#      state dicts through a NumPy forward pass that follows PyTorch, draw
+#      genlab's own images from the same inputs (scripts/check_export.py)
+#   4. the same GPU tests in headless Chromium on WebGPU (SwiftShader)
+#   5. the playground builds with trunk and works end to end in headless
 #      Chromium under its Content-Security-Policy: Train advances both
 #      panes, the grids change, both panes get their classifier scores, a
 #      bad IDX file and a huge weights file get messages, each pane trains
@@ -34,6 +37,11 @@ step "native tests (CPU reference, GPU kernels on the native adapter)"
 cargo run -q -p genlab-cli -- info
 cargo test --workspace 2>&1 | tee "$logs/native.log"
 
+step "export check (ONNX Runtime and PyTorch's semantics against genlab's samples)"
+cargo build -q -p genlab-cli
+target/py/bin/python scripts/check_export.py target/debug/genlab target/export-check | tee "$logs/export.log"
+export_passed=1
+
 step "browser tests (headless Chromium, WebGPU)"
 # SwiftShader is slow and CI shares two cores: more than the runner's default 20 s per test.
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
@@ -51,5 +59,5 @@ native_passed=$(total "$logs/native.log" passed)
 browser_passed=$(total "$logs/browser.log" passed)
 failed=$(($(total "$logs/native.log" failed) + $(total "$logs/browser.log" failed)))
 echo
-echo "native: $native_passed passed; headless Chrome: $browser_passed passed; page: $page_passed passed"
-echo "$((native_passed + browser_passed + page_passed)) passed, $failed failed"
+echo "native: $native_passed passed; export: $export_passed passed; headless Chrome: $browser_passed passed; page: $page_passed passed"
+echo "$((native_passed + export_passed + browser_passed + page_passed)) passed, $failed failed"

@@ -9,8 +9,8 @@
 //! Layers, each importing only those above it in this list (see the
 //! README's ARCHITECTURE section): [`core`] (shapes, settings, errors) →
 //! [`data`] → [`backends`] (where ops run) → [`ops`] → [`nn`] (layers) →
-//! [`models`] → [`train`] / [`score`] → [`playground`] (what the page
-//! decides) → `web` (the browser glue).
+//! [`models`] → [`train`] / [`score`] → [`export`] (ONNX and PyTorch) →
+//! [`app`] (what the page decides) → `web` (the browser glue).
 //!
 //! Shape letters, used throughout: N batch, C channels, H×W image, K kernel,
 //! S stride, Z latent. Images are NCHW.
@@ -19,6 +19,7 @@ pub mod app;
 pub mod backends;
 pub mod core;
 pub mod data;
+pub mod export;
 pub mod models;
 pub mod nn;
 pub mod ops;

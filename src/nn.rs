@@ -18,7 +18,7 @@ mod safetensors;
 
 pub use learner::Learner;
 pub use loss_sums::LossSums;
-pub use safetensors::{read_safetensors, write_safetensors};
+pub use safetensors::{read_safetensors, write_safetensors, write_safetensors_shaped};
 
 use crate::backends::{Backend, BackendError, ErrorKind, TensorLen};
 use crate::core::rng::Rng;
@@ -37,6 +37,9 @@ use crate::ops::{
     LinearForwardTensors, StepIncrement, StepTensors,
 };
 
+/// A named tensor with its real shape (row-major values), as saved.
+pub type ShapedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// A parameter's place in its arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ParamId(usize);
@@ -48,6 +51,8 @@ pub struct StateId(usize);
 #[derive(Clone, Debug)]
 struct Slot {
     name: String,
+    /// The tensor's real shape (its values are row-major), as saved.
+    shape: Vec<usize>,
     offset: usize,
     len: usize,
 }
@@ -62,7 +67,8 @@ struct Slots {
 }
 
 impl Slots {
-    fn add(&mut self, align: usize, name: &str, len: usize, init: Option<Vec<f32>>) -> usize {
+    fn add(&mut self, align: usize, name: &str, shape: &[usize], init: Option<Vec<f32>>) -> usize {
+        let len = shape.iter().product();
         let offset = self.end.next_multiple_of(align);
         if let Some(init) = init {
             assert_eq!(
@@ -76,6 +82,7 @@ impl Slots {
         }
         self.slots.push(Slot {
             name: name.to_string(),
+            shape: shape.to_vec(),
             offset,
             len,
         });
@@ -124,22 +131,22 @@ impl ParamsBuilder {
         }
     }
 
-    /// Adds a parameter of `len` values, `init()` its initial values (not
-    /// called by a layout-only builder); each starts on a binding boundary.
-    pub fn add(&mut self, name: &str, len: usize, init: impl FnOnce() -> Vec<f32>) -> ParamId {
+    /// Adds a parameter of `shape` (row-major), `init()` its initial values
+    /// (not called by a layout-only builder); each starts on a binding boundary.
+    pub fn add(&mut self, name: &str, shape: &[usize], init: impl FnOnce() -> Vec<f32>) -> ParamId {
         let init = (!self.layout_only).then(init);
-        ParamId(self.params.add(self.align, name, len, init))
+        ParamId(self.params.add(self.align, name, shape, init))
     }
 
     /// Adds a value that forward passes update but the optimiser does not.
     pub fn add_state(
         &mut self,
         name: &str,
-        len: usize,
+        shape: &[usize],
         init: impl FnOnce() -> Vec<f32>,
     ) -> StateId {
         let init = (!self.layout_only).then(init);
-        StateId(self.state.add(self.align, name, len, init))
+        StateId(self.state.add(self.align, name, shape, init))
     }
 
     /// Parameters declared so far (without padding).
@@ -326,16 +333,17 @@ impl<B: Backend> ParamArena<B> {
     }
 
     /// Every named tensor of the arena that a saved model holds, read back.
-    pub async fn export(&self, b: &B) -> Result<Vec<(String, Vec<f32>)>, BackendError> {
+    pub async fn export(&self, b: &B) -> Result<Vec<ShapedTensor>, BackendError> {
         self.read_parts(b, &ArenaPart::SAVED).await
     }
 
-    /// The named tensors of these parts (without the alignment padding), read back.
+    /// The named tensors of these parts (without the alignment padding),
+    /// with their shapes, read back.
     pub async fn read_parts(
         &self,
         b: &B,
         parts: &[ArenaPart],
-    ) -> Result<Vec<(String, Vec<f32>)>, BackendError> {
+    ) -> Result<Vec<ShapedTensor>, BackendError> {
         let mut out = Vec::new();
         for &part in parts {
             let (t, slots) = self.part(part);
@@ -343,6 +351,7 @@ impl<B: Backend> ParamArena<B> {
             for s in slots {
                 out.push((
                     part.saved_name(&s.name),
+                    s.shape.clone(),
                     all[s.offset..s.offset + s.len].to_vec(),
                 ));
             }
@@ -518,10 +527,10 @@ impl LinearParams {
         bias: bool,
         rng: &mut Rng,
     ) -> Self {
-        let w = builder.add(&format!("{name}.weight"), d_out * d_in, || {
+        let w = builder.add(&format!("{name}.weight"), &[d_out, d_in], || {
             glorot_uniform(rng, d_in, d_out, d_out * d_in)
         });
-        let b = bias.then(|| builder.add(&format!("{name}.bias"), d_out, || vec![0.0; d_out]));
+        let b = bias.then(|| builder.add(&format!("{name}.bias"), &[d_out], || vec![0.0; d_out]));
         LinearParams { w, b, d_in, d_out }
     }
 }
@@ -639,10 +648,11 @@ impl ConvParams {
         rng: &mut Rng,
     ) -> Self {
         let kk = geom.k * geom.k;
-        let w = builder.add(&format!("{name}.weight"), geom.weight_len(), || {
+        let shape = [geom.c_out, geom.c_in, geom.k, geom.k];
+        let w = builder.add(&format!("{name}.weight"), &shape, || {
             glorot_uniform(rng, geom.c_in * kk, geom.c_out * kk, geom.weight_len())
         });
-        let b = bias_channels.map(|c| builder.add(&format!("{name}.bias"), c, || vec![0.0; c]));
+        let b = bias_channels.map(|c| builder.add(&format!("{name}.bias"), &[c], || vec![0.0; c]));
         ConvParams { w, b, geom }
     }
 
@@ -861,12 +871,14 @@ pub struct BatchNormParams {
 impl BatchNormParams {
     pub fn declare(builder: &mut ParamsBuilder, name: &str, channels: usize) -> Self {
         BatchNormParams {
-            gamma: builder.add(&format!("{name}.gamma"), channels, || vec![1.0; channels]),
-            beta: builder.add(&format!("{name}.beta"), channels, || vec![0.0; channels]),
-            running_mean: builder.add_state(&format!("{name}.running_mean"), channels, || {
+            gamma: builder.add(&format!("{name}.gamma"), &[channels], || {
+                vec![1.0; channels]
+            }),
+            beta: builder.add(&format!("{name}.beta"), &[channels], || vec![0.0; channels]),
+            running_mean: builder.add_state(&format!("{name}.running_mean"), &[channels], || {
                 vec![0.0; channels]
             }),
-            running_var: builder.add_state(&format!("{name}.running_var"), channels, || {
+            running_var: builder.add_state(&format!("{name}.running_var"), &[channels], || {
                 vec![1.0; channels]
             }),
             channels,

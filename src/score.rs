@@ -276,7 +276,7 @@ impl<B: Backend> Classifier<B> {
             .arena
             .read_parts(b, &[ArenaPart::Value, ArenaPart::State])
             .await?;
-        crate::nn::write_safetensors(&tensors, self.config.to_metadata())
+        crate::nn::write_safetensors_shaped(&tensors, self.config.to_metadata())
     }
 
     /// A classifier from a file written by [`Classifier::save`].

@@ -12,7 +12,7 @@ use crate::backends::{Backend, BackendError, ErrorKind};
 use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::models::{Evaluator, Model, ModelConfig, ModelKind, Sampler};
-use crate::nn::{read_safetensors, write_safetensors, Learner, LossSums};
+use crate::nn::{read_safetensors, write_safetensors_shaped, Learner, LossSums};
 use std::collections::HashMap;
 
 /// The random stream of epoch e's data order is this + e.
@@ -433,7 +433,8 @@ impl ModelConfig {
 }
 
 /// Every tensor of the model (parameters, Adam moments, batch-norm running
-/// statistics) as safetensors (f32, one dimension each), with the config
+/// statistics) as safetensors (f32, each with its real shape: a dense
+/// weight `[out, in]`, a convolution's `[out, in, k, k]`), with the config
 /// and the step count in the header.
 pub async fn save_weights<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<u8>, BackendError> {
     let mut tensors = Vec::new();
@@ -445,7 +446,7 @@ pub async fn save_weights<B: Backend>(b: &B, model: &Model<B>) -> Result<Vec<u8>
         "genlab.step".to_string(),
         model.steps_done(b).await?.to_string(),
     );
-    write_safetensors(&tensors, meta)
+    write_safetensors_shaped(&tensors, meta)
 }
 
 /// Reads a genlab weights file. Everything is checked before anything

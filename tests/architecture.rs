@@ -15,6 +15,7 @@ const LIBRARY: &[&[&str]] = &[
     &["nn"],
     &["models"],
     &["train", "score"],
+    &["export"],
     &["app"],
     &["web"],
 ];
@@ -24,7 +25,7 @@ const CLI: &[&[&str]] = &[
     &["args"],
     &["common"],
     &["bench", "score"],
-    &["classifier"],
+    &["classifier", "export"],
     &["train"],
     &["main"],
 ];

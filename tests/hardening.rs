@@ -351,7 +351,7 @@ fn the_layout_matches_the_built_model() {
                 all
             });
             let saved: Vec<(String, usize)> =
-                saved.into_iter().map(|(n, v)| (n, v.len())).collect();
+                saved.into_iter().map(|(n, _, v)| (n, v.len())).collect();
             let declared: Vec<(String, usize)> = layout
                 .arenas
                 .iter()

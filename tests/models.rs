@@ -95,7 +95,7 @@ async fn one_step_agrees(gpu: &Gpu, config: ModelConfig) {
         let tg = ag.read_parts(gpu, &parts).await.unwrap();
         let tc = ac.read_parts(&cpu, &parts).await.unwrap();
         assert_eq!(tg.len(), tc.len());
-        for ((tensor, g), (_, c)) in tg.iter().zip(&tc) {
+        for ((tensor, _, g), (_, _, c)) in tg.iter().zip(&tc) {
             let scale = c.iter().fold(0.0f32, |m, v| m.max(v.abs()));
             let what = format!("{what}: {name} {tensor}");
             if tensor.ends_with(".grad") {

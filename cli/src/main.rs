@@ -5,7 +5,7 @@
 //! checks a pair of IDX files.
 
 // Modules import only those listed above them: args, common → bench,
-// score → classifier → train.
+// score → classifier, export → train.
 mod args;
 mod common;
 
@@ -13,6 +13,7 @@ mod bench;
 mod score;
 
 mod classifier;
+mod export;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     Train(Box<args::TrainArgs>),
     /// Evaluate a trained autoencoder or VAE (−ELBO in nats per digit) or classifier (accuracy) on held-out digits.
     Eval(train::EvalArgs),
+    /// Export a trained model's generator or decoder as ONNX, or as a PyTorch state dict with its model.py.
+    Export(export::ExportArgs),
     /// Score generated digits with the scoring classifier: FID, Inception Score, digit shares (JSON).
     Score(score::ScoreArgs),
     /// Check an MNIST-format pair of IDX files (gzip or raw) and print its size and digit counts.
@@ -74,6 +77,7 @@ fn main() {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => train::eval(args),
         Command::Score(args) => score::score(args),
+        Command::Export(args) => export::run(args),
     };
     if let Err(e) = result {
         eprintln!("genlab: {e}");

@@ -1,23 +1,43 @@
 //! Named f32 tensors in safetensors files, with string metadata in the
 //! header: how weights (a model's arenas, the scoring classifier) are saved.
 
+use super::ShapedTensor;
 use crate::backends::{BackendError, ErrorKind};
 use std::collections::HashMap;
 
-/// Named f32 tensors (one-dimensional) as a safetensors file with `meta` in its header.
+/// Named f32 tensors, one-dimensional, as a safetensors file with `meta` in
+/// its header (genlab's files before they stored shapes).
 pub fn write_safetensors(
     tensors: &[(String, Vec<f32>)],
     meta: HashMap<String, String>,
 ) -> Result<Vec<u8>, BackendError> {
+    let shaped: Vec<ShapedTensor> = tensors
+        .iter()
+        .map(|(n, v)| (n.clone(), vec![v.len()], v.clone()))
+        .collect();
+    write_safetensors_shaped(&shaped, meta)
+}
+
+/// Named f32 tensors with their shapes as a safetensors file with `meta` in its header.
+pub fn write_safetensors_shaped(
+    tensors: &[ShapedTensor],
+    meta: HashMap<String, String>,
+) -> Result<Vec<u8>, BackendError> {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
-        .map(|(_, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
         .collect();
     let views = tensors
         .iter()
         .zip(&bytes)
-        .map(|((name, v), data)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![v.len()], data)
+        .map(|((name, shape, v), data)| {
+            if shape.iter().product::<usize>() != v.len() {
+                return Err(BackendError::new(
+                    ErrorKind::BadInput,
+                    format!("tensor {name}: shape {shape:?} for {} values", v.len()),
+                ));
+            }
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
                 .map(|view| (name.clone(), view))
                 .map_err(|e| BackendError::new(ErrorKind::BadInput, format!("tensor {name}: {e}")))
         })
@@ -26,7 +46,8 @@ pub fn write_safetensors(
         .map_err(|e| BackendError::new(ErrorKind::BadInput, format!("writing safetensors: {e}")))
 }
 
-/// Every f32 tensor of a safetensors file by name, and its header's metadata.
+/// Every f32 tensor of a safetensors file by name (its values, whatever its
+/// shape: files before shapes were stored read the same), and its header's metadata.
 #[allow(clippy::type_complexity)]
 pub fn read_safetensors(
     bytes: &[u8],
