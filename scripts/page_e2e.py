@@ -74,7 +74,7 @@ def webdriver(port, method, path, body=None):
 def serve(dist):
     """Serves `dist` on loopback, every response with the pages' policy; returns (server, origin)."""
     class Handler(http.server.SimpleHTTPRequestHandler):
-        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm", ".js": "text/javascript"}
+        extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript"}
 
         def end_headers(self):
             self.send_header("Content-Security-Policy", CSP)
@@ -236,7 +236,7 @@ def safetensors(header):
 
 def main():
     # No inline script or style in the built pages (the policy would refuse it).
-    for page in ["index.html", "www/tutorial.html", "www/bench.html"]:
+    for page in ["index.html", "www/tutorial.html", "www/bench.html", "www/onnx.html"]:
         finder = InlineFinder()
         with open(os.path.join(DIST, page), encoding="utf-8") as f:
             finder.feed(f.read())
@@ -424,6 +424,31 @@ def main():
         out = b.wait("the benchmark's answer", "const t = document.getElementById('out').textContent; return t !== 'pending' && t")
         check("steps must be 1 to 1000" in out, f"bench.html refuses steps=4294967295 at once: {out}")
         check_csp(b, "the benchmark page")
+
+        # 6c. A pane's Save… → ONNX and PyTorch files; the ONNX file runs in ONNX
+        # Runtime Web on www/onnx.html (no genlab code on that page).
+        b.go(f"{origin}/")
+        b.wait("the panes", "return !!window.genlab && window.genlab.state().panes.length === 2")
+        names = b.js_async("window.genlab.exportFiles(0, 'pytorch').then((f) => arguments[0](f.map((x) => [x.name, x.bytes.length])))")
+        check([n for n, _ in names] == ["genlab-dcgan-step0.safetensors", "model.py"] and all(size > 0 for _, size in names),
+              f"Save… → PyTorch gives the state dict and model.py ({names})")
+        onnx_b64 = b.js_async("""window.genlab.exportFiles(0, 'onnx').then(([f]) => {
+            let s = '';
+            for (let i = 0; i < f.bytes.length; i += 8192) s += String.fromCharCode.apply(null, f.bytes.subarray(i, i + 8192));
+            arguments[0]([f.name, btoa(s)]);
+        })""")
+        check(onnx_b64[0] == "genlab-dcgan-step0.onnx", f"Save… → ONNX gives {onnx_b64[0]}")
+        onnx_path = os.path.join(tmp, onnx_b64[0])
+        with open(onnx_path, "wb") as f:
+            f.write(base64.b64decode(onnx_b64[1]))
+        b.go(f"{origin}/www/onnx.html")
+        b.send_files("#model", [onnx_path])
+        got = b.wait("ONNX Runtime Web's samples", "return window.onnxResult")
+        status = b.js("return document.getElementById('status').textContent")
+        print(f"onnx.html: {got}; {status}")
+        check(got.get("dims") == [64, 1, 28, 28] and 0 <= got["min"] < got["max"] <= 1,
+              "the exported DCGAN generator runs in ONNX Runtime Web: 64 samples [64, 1, 28, 28] in [0, 1]")
+        check_csp(b, "the ONNX Runtime Web page")
 
         # 7. Without WebGPU the banner says so in a sentence; the error itself
         # waits under "Technical details". (Hidden before the page's scripts run.)

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what genlab's build and tests need, skipping whatever is present:
 #   Debian packages  chromium, chromium-driver (headless WebGPU on SwiftShader),
-#                    mesa-vulkan-drivers (native wgpu on lavapipe)
+#                    mesa-vulkan-drivers (native wgpu on lavapipe), npm when missing
 #   Rust             the wasm32-unknown-unknown target; wasm-bindgen-cli at exactly
 #                    the version in Cargo.lock; wasm-pack; trunk 0.21.x
 #   Python           numpy and onnxruntime from PyPI, in a virtual environment in
 #                    target/py (the export check, scripts/check_export.py)
+#   npm              onnxruntime-web (for www/onnx.html), installed in target/npm and
+#                    its wasm build copied into www/vendor/onnxruntime-web/
 # Needs rustup's cargo (https://rustup.rs) and, for the Debian packages, root or sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +28,8 @@ for p in "${packages[@]}"; do
 done
 # The page smoke test drives chromedriver from Python's standard library.
 command -v python3 >/dev/null || missing+=(python3)
+# npm fetches onnxruntime-web for www/onnx.html (below).
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
     if ! command -v apt-get >/dev/null; then
         echo "setup: missing ${missing[*]} and no apt-get: install their equivalents (Chromium + ChromeDriver, a Vulkan driver) by hand" >&2
@@ -87,5 +91,23 @@ else
     fi
     target/py/bin/pip install -q --upgrade pip
     target/py/bin/pip install -q numpy onnxruntime
+fi
+# --- onnxruntime-web for www/onnx.html, served from the page's own origin ------
+ort_version=1.31.1
+ort_dir=www/vendor/onnxruntime-web
+if [ "$(cat "$ort_dir/VERSION" 2>/dev/null)" = "$ort_version" ]; then
+    say "onnxruntime-web $ort_version present ($ort_dir)"
+else
+    command -v npm >/dev/null || { echo "setup: npm is needed for onnxruntime-web (Debian: apt-get install npm)" >&2; exit 1; }
+    say "installing onnxruntime-web $ort_version into $ort_dir"
+    mkdir -p target/npm "$ort_dir"
+    [ -f target/npm/package.json ] || echo '{"private": true}' > target/npm/package.json
+    npm install -s --prefix target/npm "onnxruntime-web@$ort_version" >/dev/null
+    # The wasm backend only (no WebGPU/WebGL build): its module, its loader and its wasm.
+    for f in ort.wasm.min.mjs ort-wasm-simd-threaded.mjs ort-wasm-simd-threaded.wasm; do
+        cp "target/npm/node_modules/onnxruntime-web/dist/$f" "$ort_dir/"
+    done
+    cp target/npm/node_modules/onnxruntime-web/LICENSE "$ort_dir/" 2>/dev/null || true
+    echo "$ort_version" > "$ort_dir/VERSION"
 fi
 say "done"

@@ -471,7 +471,8 @@ impl Playground {
     /// pane: `command` is the plain object (`{do: "setting", key, value}`),
     /// `files` the contents of the files it carries (Uint8Arrays). Resolves
     /// to the answer: undefined, a boolean (`setting-rebuilds`), a string
-    /// (`data`) or a Uint8Array (`save`); rejects with a message that says
+    /// (`data`), a Uint8Array (`save`) or [name, Uint8Array] pairs
+    /// (`export`); rejects with a message that says
     /// why nothing changed.
     pub fn handle(&self, command: JsValue, files: js_sys::Array) -> js_sys::Promise {
         let inner = self.inner.clone();
@@ -518,6 +519,16 @@ impl Playground {
                 Answer::Rebuilds(r) => r.into(),
                 Answer::Summary(s) => s.into(),
                 Answer::Bytes(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                Answer::Files(files) => files
+                    .iter()
+                    .map(|(name, bytes)| {
+                        let pair = js_sys::Array::new();
+                        pair.push(&JsValue::from_str(name));
+                        pair.push(&js_sys::Uint8Array::from(bytes.as_slice()).into());
+                        JsValue::from(pair)
+                    })
+                    .collect::<js_sys::Array>()
+                    .into(),
             })
         })
     }

@@ -433,6 +433,12 @@ both!(decodes_worker_commands, {
             size: "full".into()
         })
     );
+    assert_eq!(
+        command(r#"{"do": "export", "format": "onnx"}"#),
+        Ok(Command::Export {
+            format: "onnx".into()
+        })
+    );
     // What is not a command says what a command is.
     for bad in [
         r#"{"do": "fly"}"#,
@@ -595,6 +601,20 @@ async fn lab_answers_worker_commands<B: Backend>(b: &B) {
         }
         other => panic!("data answered {other:?}"),
     }
+
+    // The network the model draws with, for other runtimes.
+    let export = |format: &str| Command::Export {
+        format: format.into(),
+    };
+    match lab.handle(b, 0, export("pytorch")).await {
+        Ok((Answer::Files(files), false)) => {
+            let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["genlab-mlp-vae-step0.safetensors", "model.py"]);
+        }
+        other => panic!("export answered {other:?}"),
+    }
+    let e = lab.handle(b, 0, export("keras")).await.unwrap_err();
+    assert!(e.contains("onnx, pytorch"), "{e}");
 
     // What needs the browser's worker, or a pane this lab lacks.
     let e = lab.handle(b, 0, Command::LoseDevice).await.unwrap_err();

@@ -204,7 +204,7 @@ class PaneWorker {
         break;
       }
       case 'notice':
-        this.lab.message(`Model ${this.i + 1}: ${m.text}`, m.kind);
+        this.lab.notice(this.i, m.text, m.kind);
         break;
       case 'crashed':
         this.died(m.why);
@@ -421,8 +421,20 @@ class Lab extends EventTarget {
     const weightsInput = el('input', { type: 'file', accept: '.safetensors', class: 'weights-file', hidden: true });
     weightsInput.addEventListener('change', () => this.loadWeights(i, weightsInput));
     const small = (text, fn) => el('button', { type: 'button', onclick: fn }, text);
+    // Save: genlab's weights (to load here or resume with genlab train), or the
+    // network the model draws with for other runtimes (ONNX; PyTorch: a state dict and model.py).
+    const saveAs = (format, text, title) => {
+      const b = el('button', { type: 'button', title, onclick: () => { this.saveAs(i, format); menu.open = false; } }, text);
+      b.dataset.format = format;
+      return b;
+    };
+    const menu = el('details', { class: 'save-menu' }, el('summary', {}, 'Save…'),
+      el('div', { class: 'save-items' },
+        saveAs('weights', 'genlab weights (.safetensors)', 'Weights, Adam’s state and settings: Load weights here, or genlab train --resume'),
+        saveAs('onnx', 'ONNX (.onnx)', 'The network that draws the digits, for ONNX Runtime and other runtimes'),
+        saveAs('pytorch', 'PyTorch (state dict + model.py)', 'The network that draws the digits as a torch.nn.Sequential state dict, and the model.py that builds it')));
     const actions = el('div', { class: 'actions' },
-      small('Save weights', () => this.saveWeights(i)),
+      menu,
       small('Load weights', () => weightsInput.click()),
       small('Export PNG', () => this.exportPng(i)),
       weightsInput);
@@ -443,9 +455,23 @@ class Lab extends EventTarget {
   }
 
   message(text, kind = 'info') {
+    this.notes = [];
     this.msg.textContent = text;
     this.msg.dataset.kind = kind;
     this.msg.hidden = !text;
+  }
+
+  /// A worker's own notice (a device loss and what became of it): the
+  /// latest of each pane, one line each, so that one pane's news does not
+  /// hide the other's.
+  notice(i, text, kind) {
+    this.notes ??= [];
+    this.notes[i] = { text: `Model ${i + 1}: ${text}`, kind };
+    const notes = this.notes.filter(Boolean);
+    this.msg.replaceChildren(...notes.map((n) => el('span', { class: 'line' }, n.text)));
+    const rank = { info: 0, warn: 1, error: 2 };
+    this.msg.dataset.kind = notes.map((n) => n.kind).reduce((a, b) => (rank[b] > rank[a] ? b : a), 'info');
+    this.msg.hidden = false;
   }
 
   /// What was wrong in the parameters. They are whatever a link said (one can
@@ -464,9 +490,23 @@ class Lab extends EventTarget {
   }
 
   message(text, kind = 'info') {
+    this.notes = [];
     this.msg.textContent = text;
     this.msg.dataset.kind = kind;
     this.msg.hidden = !text;
+  }
+
+  /// A worker's own notice (a device loss and what became of it): the
+  /// latest of each pane, one line each, so that one pane's news does not
+  /// hide the other's.
+  notice(i, text, kind) {
+    this.notes ??= [];
+    this.notes[i] = { text: `Model ${i + 1}: ${text}`, kind };
+    const notes = this.notes.filter(Boolean);
+    this.msg.replaceChildren(...notes.map((n) => el('span', { class: 'line' }, n.text)));
+    const rank = { info: 0, warn: 1, error: 2 };
+    this.msg.dataset.kind = notes.map((n) => n.kind).reduce((a, b) => (rank[b] > rank[a] ? b : a), 'info');
+    this.msg.hidden = false;
   }
 
   /// What was wrong in the parameters. They are whatever a link said (one can
@@ -578,11 +618,23 @@ class Lab extends EventTarget {
     }
   }
 
-  async saveWeights(i) {
+  /// Pane `i`'s files as `format`: 'weights' (genlab's safetensors), 'onnx'
+  /// or 'pytorch' (a state dict and model.py). Resolves to [{name, bytes}].
+  async exportFiles(i, format) {
+    const w = this.workers[i];
+    if (format === 'weights') {
+      const s = w.view();
+      return [{ name: `genlab-${s.model}-step${s.step}.safetensors`, bytes: await w.request({ do: 'save' }) }];
+    }
+    const files = await w.request({ do: 'export', format });
+    return files.map(([name, bytes]) => ({ name, bytes }));
+  }
+
+  async saveAs(i, format) {
     try {
-      const s = this.workers[i].view();
-      const bytes = await this.workers[i].request({ do: 'save' });
-      download(new Blob([bytes], { type: 'application/octet-stream' }), `genlab-${s.model}-step${s.step}.safetensors`);
+      for (const f of await this.exportFiles(i, format)) {
+        download(new Blob([f.bytes], { type: f.name.endsWith('.py') ? 'text/x-python' : 'application/octet-stream' }), f.name);
+      }
     } catch (e) {
       this.message(`Could not save model ${i + 1}: ${reason(e)}. Training goes on; try saving again later.`, 'error');
     }

@@ -93,7 +93,8 @@ async function request(m) {
   try {
     const value = await call(() => pg.handle(m.command, m.files ?? []));
     seq = m.id;
-    const transfer = value instanceof Uint8Array ? [value.buffer] : [];
+    const transfer = value instanceof Uint8Array ? [value.buffer]
+      : Array.isArray(value) ? value.map(([, bytes]) => bytes.buffer) : [];
     post({ type: 'reply', id: m.id, ok: true, value }, transfer);
   } catch (e) {
     seq = m.id;

@@ -2,6 +2,7 @@
 //! the data they share, and the scoring judge.
 
 use super::*;
+use crate::export::{export, Files, Format};
 
 /// The panes of one page, trained interleaved (one step of each in turn)
 /// on the same data, the same data order and so, at one batch size, the
@@ -246,6 +247,15 @@ impl<B: Backend> Lab<B> {
         train::save_weights(b, &p.trainer.model)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Pane `i`'s sampling network as `format`'s files ([`crate::export`]),
+    /// named `genlab-{model}-step{step}`.
+    pub async fn export(&self, b: &B, i: usize, format: Format) -> Result<Files, String> {
+        let saved = train::read_weights(&self.save(b, i).await?)?;
+        let p = &self.panes[i];
+        let stem = format!("genlab-{}-step{}", p.config().kind, p.trainer.step);
+        export(&saved, format, &stem)
     }
 
     /// Replaces pane `i` with the model in a safetensors file written by

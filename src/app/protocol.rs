@@ -13,6 +13,7 @@
 //! device, a deliberate panic).
 
 use super::*;
+use crate::export::Format;
 use serde::Deserialize;
 
 /// A command to a pane's worker (`do` names it, in kebab case).
@@ -47,6 +48,11 @@ pub enum Command {
     },
     /// The weights, Adam's state and the settings as safetensors: answers [`Answer::Bytes`].
     Save,
+    /// The network the model draws with, as `format` ("onnx", or
+    /// "pytorch": a state dict and its model.py): answers [`Answer::Files`].
+    Export {
+        format: String,
+    },
     /// Replaces the model with the one in the safetensors file attached.
     Load {
         #[serde(skip)]
@@ -65,7 +71,7 @@ pub enum Command {
 }
 
 /// The names of the commands, for the message about an unknown one.
-pub const COMMANDS: &str = "train, pause, reset, setting-rebuilds, setting, model, data, save, load, draw, backend, lose-device, panic";
+pub const COMMANDS: &str = "train, pause, reset, setting-rebuilds, setting, model, data, save, export, load, draw, backend, lose-device, panic";
 
 impl Command {
     /// Turns a decoding error (serde-wasm-bindgen's in the browser, any
@@ -113,6 +119,8 @@ pub enum Answer {
     Summary(String),
     /// A file (saved weights).
     Bytes(Vec<u8>),
+    /// Named files (an export).
+    Files(Vec<(String, Vec<u8>)>),
 }
 
 /// Whether an answer means the pane's pictures are out of date.
@@ -176,6 +184,10 @@ impl<B: Backend> Lab<B> {
                 )))
             }
             Command::Save => self.save(b, i).await.map(Answer::Bytes),
+            Command::Export { format } => {
+                let format = Format::parse(&format)?;
+                self.export(b, i, format).await.map(Answer::Files)
+            }
             Command::Load { files } => match files.first() {
                 Some(bytes) => self.load(b, i, bytes).map(|_| Answer::Done),
                 None => Err("load takes one weights file; got none".into()),
