@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Checks genlab's exports against genlab's own samples, on the CPU.
 
-For each exportable model: trains it briefly (`genlab train`), exports it
-as ONNX and as a PyTorch state dict (`genlab export --reference 16`), then
+For each model: trains it briefly (`genlab train`), exports every part (a
+GAN's generator; a VAE's or the autoencoder's decoder and encoder) as ONNX
+and as PyTorch state dicts (`genlab export --reference 16`), then, per part:
   - runs the ONNX file in ONNX Runtime on the inputs genlab used and
-    compares with genlab's images (max |difference| <= 1e-4 per pixel);
-  - checks that the PyTorch safetensors holds exactly the names, shapes and
-    dtypes model.py declares (EXPECTED), and that a NumPy forward pass that
-    follows PyTorch's documented semantics for each module of model.py's
-    LAYERS reproduces genlab's images (<= 1e-4);
+    compares every output (images, or an encoder's mu and logvar or code)
+    with genlab's (max |difference| <= 1e-4);
+  - checks that the part's safetensors holds exactly the names, shapes and
+    dtypes model.py declares (PARTS[part]["expected"]), and that a NumPy
+    forward pass that follows PyTorch's documented semantics for each module
+    of PARTS[part]["layers"] reproduces genlab's outputs (<= 1e-4);
   - checks that genlab's own weights file stores real shapes.
 With PyTorch installed, scripts/check_pytorch_export.py runs the strict
 load_state_dict and the same comparison with real PyTorch.
@@ -92,6 +94,7 @@ def zero_pad2d(x, padding):
 
 
 def numpy_forward(layers, state, x):
+    """The outputs of model.py's Sequential on x: one array, or a tuple (Heads)."""
     x = x.astype(np.float64)
     for i, (name, kw) in enumerate(layers):
         p = lambda s: state[f"{i}.{s}"].astype(np.float64)  # noqa: E731
@@ -122,6 +125,8 @@ def numpy_forward(layers, state, x):
             x = x.reshape(x.shape[0], -1)
         elif name == "Unflatten":
             x = x.reshape((x.shape[0],) + tuple(kw["unflattened_size"]))
+        elif name == "Heads":
+            return tuple(x @ p(f"{h}.weight").T + (p(f"{h}.bias") if kw["bias"] else 0) for h in kw["names"])
         elif name == "Pixels":
             x = np.clip((x + 1) * 0.5, 0, 1) if kw["kind"] == "tanh" else 1 / (1 + np.exp(-x))
         else:
@@ -150,30 +155,41 @@ def main():
         shaped = [n for n, a in weights.items() if a.ndim > 1]
         check(shaped, f"{model}: genlab's weights file stores real shapes ({len(shaped)} tensors of 2 or more dimensions)")
 
-        onnx_path = os.path.join(d, "onnx", "model.onnx")
-        run([genlab, "export", d, "--format", "onnx", "--out", onnx_path, "--reference", "16"])
-        ref, _ = read_safetensors(os.path.join(d, "onnx", "reference.safetensors"))
-        session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
-        (inp,) = session.get_inputs()
-        (images,) = session.run(["images"], {inp.name: ref["input"]})
-        diff = float(np.abs(images - ref["images"]).max())
-        check(images.shape == (16, 1, 28, 28) and diff <= TOLERANCE,
-              f"{model}: ONNX Runtime {ort.__version__} draws genlab's images from the same inputs (max |diff| {diff:.2e})")
+        onnx_dir = os.path.join(d, "onnx")
+        run([genlab, "export", d, "--format", "onnx", "--out", onnx_dir, "--reference", "16"])
+        parts = sorted(f[len(f"genlab-{model}-"):-len(".onnx")] for f in os.listdir(onnx_dir) if f.endswith(".onnx"))
+        want_parts = ["generator"] if model.endswith("gan") else ["decoder", "encoder"]
+        check(parts == want_parts, f"{model}: ONNX files for {parts}")
+        for part in parts:
+            ref, _ = read_safetensors(os.path.join(onnx_dir, f"reference-{part}.safetensors"))
+            session = ort.InferenceSession(os.path.join(onnx_dir, f"genlab-{model}-{part}.onnx"),
+                                           providers=["CPUExecutionProvider"])
+            (inp,) = session.get_inputs()
+            names = [o.name for o in session.get_outputs()]
+            outs = session.run(names, {inp.name: ref["input"]})
+            diffs = {n: float(np.abs(o - ref[n]).max()) for n, o in zip(names, outs)}
+            check(all(o.shape == ref[n].shape for n, o in zip(names, outs)) and max(diffs.values()) <= TOLERANCE,
+                  f"{model} {part}: ONNX Runtime {ort.__version__} computes genlab's {'/'.join(names)} from the same {inp.name} "
+                  f"(max |diff| {max(diffs.values()):.2e})")
 
         torch_dir = os.path.join(d, "pytorch")
         run([genlab, "export", d, "--format", "pytorch", "--out", torch_dir, "--reference", "16"])
         mod = load_module(os.path.join(torch_dir, "model.py"))
-        (st_name,) = [f for f in os.listdir(torch_dir) if f.endswith(".safetensors") and f != "reference.safetensors"]
-        state, meta = read_safetensors(os.path.join(torch_dir, st_name))
-        got = {n: (tuple(a.shape), a.dtype.name) for n, a in state.items()}
-        want = {n: (tuple(s), t) for n, (s, t) in mod.EXPECTED.items()}
-        check(got == want, f"{model}: {st_name} holds exactly the names, shapes and dtypes model.py declares ({len(got)} tensors)")
-        check(meta.get("format") == "pt", f"{model}: the state dict is marked as PyTorch's")
-        ref, _ = read_safetensors(os.path.join(torch_dir, "reference.safetensors"))
-        out = numpy_forward(mod.LAYERS, state, ref["input"])
-        diff = float(np.abs(out - ref["images"]).max())
-        check(out.shape == (16, 1, 28, 28) and diff <= TOLERANCE,
-              f"{model}: PyTorch's semantics (in NumPy) over model.py's modules draw genlab's images (max |diff| {diff:.2e})")
+        check(sorted(mod.PARTS) == want_parts, f"{model}: model.py builds {sorted(mod.PARTS)}")
+        for part, spec in mod.PARTS.items():
+            state, meta = read_safetensors(os.path.join(torch_dir, spec["weights"]))
+            got = {n: (tuple(a.shape), a.dtype.name) for n, a in state.items()}
+            want = {n: (tuple(s), t) for n, (s, t) in spec["expected"].items()}
+            check(got == want and meta.get("format") == "pt",
+                  f"{model} {part}: {spec['weights']} holds exactly the names, shapes and dtypes model.py declares ({len(got)} tensors)")
+            ref, _ = read_safetensors(os.path.join(torch_dir, f"reference-{part}.safetensors"))
+            out = numpy_forward(spec["layers"], state, ref["input"])
+            outs = out if isinstance(out, tuple) else (out,)
+            names = [n for n, _ in spec["outputs"]]
+            diff = max(float(np.abs(o - ref[n]).max()) for n, o in zip(names, outs))
+            check(all(o.shape == ref[n].shape for n, o in zip(names, outs)) and diff <= TOLERANCE,
+                  f"{model} {part}: PyTorch's semantics (in NumPy) over model.py's modules compute genlab's {'/'.join(names)} "
+                  f"(max |diff| {diff:.2e})")
     print(f"export check passed in {work}")
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The PyTorch export, checked with real PyTorch: builds model.py's
-Sequential, loads the state dict with strict=True, and compares its images
-with genlab's own from the same inputs (reference.safetensors, written by
+"""The PyTorch export, checked with real PyTorch: for each part in
+model.py's PARTS, builds its Sequential, loads its state dict with
+strict=True, and compares its outputs with genlab's own from the same
+inputs (reference-{part}.safetensors, written by
 `genlab export DIR --format pytorch --out FOLDER --reference 16`).
 
 CI cannot install PyTorch (its wheels pull GPU libraries); run this wherever
@@ -25,20 +26,22 @@ def main():
     spec = importlib.util.spec_from_file_location("exported_model", os.path.join(folder, "model.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    (weights,) = [f for f in os.listdir(folder) if f.endswith(".safetensors") and f != "reference.safetensors"]
-    net = mod.build()
-    state = safetensors.torch.load_file(os.path.join(folder, weights))
-    missing, unexpected = net.load_state_dict(state, strict=True)
-    print(f"ok: strict load_state_dict of {weights} (missing {missing}, unexpected {unexpected})")
-    net.eval()
-    ref = safetensors.torch.load_file(os.path.join(folder, "reference.safetensors"))
-    with torch.no_grad():
-        images = net(ref["input"])
-    diff = float((images - ref["images"]).abs().max())
-    print(f"torch {torch.__version__}: images {tuple(images.shape)}, max |diff| from genlab's {diff:.2e}")
-    if images.shape != ref["images"].shape or diff > TOLERANCE:
-        sys.exit(f"PyTorch does not draw genlab's images (max |diff| {diff:.2e} > {TOLERANCE})")
-    print("ok: PyTorch draws genlab's images from the same inputs")
+    for part, p in mod.PARTS.items():
+        net = mod.build(part)
+        state = safetensors.torch.load_file(os.path.join(folder, p["weights"]))
+        result = net.load_state_dict(state, strict=True)
+        print(f"ok: {part}: strict load_state_dict of {p['weights']} ({result})")
+        net.eval()
+        ref = safetensors.torch.load_file(os.path.join(folder, f"reference-{part}.safetensors"))
+        with torch.no_grad():
+            out = net(ref["input"])
+        outs = out if isinstance(out, tuple) else (out,)
+        for (name, _), o in zip(p["outputs"], outs):
+            diff = float((o - ref[name]).abs().max())
+            print(f"torch {torch.__version__}: {part} {name} {tuple(o.shape)}, max |diff| from genlab's {diff:.2e}")
+            if o.shape != ref[name].shape or diff > TOLERANCE:
+                sys.exit(f"PyTorch does not compute genlab's {part} {name} (max |diff| {diff:.2e} > {TOLERANCE})")
+    print("ok: PyTorch computes genlab's outputs from the same inputs")
 
 
 if __name__ == "__main__":

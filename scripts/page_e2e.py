@@ -430,14 +430,14 @@ def main():
         b.go(f"{origin}/")
         b.wait("the panes", "return !!window.genlab && window.genlab.state().panes.length === 2")
         names = b.js_async("window.genlab.exportFiles(0, 'pytorch').then((f) => arguments[0](f.map((x) => [x.name, x.bytes.length])))")
-        check([n for n, _ in names] == ["genlab-dcgan-step0.safetensors", "model.py"] and all(size > 0 for _, size in names),
+        check([n for n, _ in names] == ["genlab-dcgan-step0-generator.safetensors", "model.py"] and all(size > 0 for _, size in names),
               f"Save… → PyTorch gives the state dict and model.py ({names})")
         onnx_b64 = b.js_async("""window.genlab.exportFiles(0, 'onnx').then(([f]) => {
             let s = '';
             for (let i = 0; i < f.bytes.length; i += 8192) s += String.fromCharCode.apply(null, f.bytes.subarray(i, i + 8192));
             arguments[0]([f.name, btoa(s)]);
         })""")
-        check(onnx_b64[0] == "genlab-dcgan-step0.onnx", f"Save… → ONNX gives {onnx_b64[0]}")
+        check(onnx_b64[0] == "genlab-dcgan-step0-generator.onnx", f"Save… → ONNX gives {onnx_b64[0]}")
         onnx_path = os.path.join(tmp, onnx_b64[0])
         with open(onnx_path, "wb") as f:
             f.write(base64.b64decode(onnx_b64[1]))

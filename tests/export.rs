@@ -11,7 +11,7 @@ mod common;
 
 use genlab::backends::{Backend, Cpu};
 use genlab::export::onnx::{ModelProto, OPSET};
-use genlab::export::{export, Format, Graph, Node, Pixels};
+use genlab::export::{export, parts, Format, Graph, Node, Part, Pixels};
 use genlab::models::{Model, ModelConfig, ModelKind};
 use genlab::train;
 use prost::Message;
@@ -66,9 +66,12 @@ async fn weights_keep_real_shapes<B: Backend>(b: &B) {
 cpu_test!(weights_keep_real_shapes_cpu, weights_keep_real_shapes);
 
 async fn exports_the_sampler_network(_: &Cpu) {
-    let g = Graph::from_weights(&train::read_weights(&saved_file(ModelKind::Dcgan).await).unwrap())
-        .unwrap();
-    assert_eq!((g.network, g.input.as_slice()), ("generator", &[100][..]));
+    let g = Graph::from_weights(
+        &train::read_weights(&saved_file(ModelKind::Dcgan).await).unwrap(),
+        Part::Generator,
+    )
+    .unwrap();
+    assert_eq!((g.input_name, g.input.as_slice()), ("z", &[100][..]));
     // TensorFlow's 'same' for a 5×5 transposed convolution: stride 1 crops
     // 2 a side; stride 2 crops 1 before and 2 after.
     let crops: Vec<([usize; 4], usize)> = g
@@ -91,30 +94,34 @@ async fn exports_the_sampler_network(_: &Cpu) {
         .count();
     assert_eq!(bn, 3);
 
-    // The conv VAE's decoder ends in logits: the sigmoid; the autoencoder takes digits.
-    let v =
-        Graph::from_weights(&train::read_weights(&saved_file(ModelKind::ConvVae).await).unwrap())
-            .unwrap();
-    assert_eq!(
-        (v.network, v.nodes.last()),
-        ("decoder", Some(&Node::Pixels(Pixels::Sigmoid)))
-    );
-    let a = Graph::from_weights(
-        &train::read_weights(&saved_file(ModelKind::Autoencoder).await).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        (a.input_name(), a.input.as_slice()),
-        ("x", &[1, 28, 28][..])
-    );
+    // The conv VAE: its decoder ends in logits, so the sigmoid; its encoder
+    // takes digits and ends in the μ and log σ² heads.
+    let vae = train::read_weights(&saved_file(ModelKind::ConvVae).await).unwrap();
+    assert_eq!(parts(ModelKind::ConvVae), [Part::Decoder, Part::Encoder]);
+    let v = Graph::from_weights(&vae, Part::Decoder).unwrap();
+    assert_eq!(v.nodes.last(), Some(&Node::Pixels(Pixels::Sigmoid)));
+    let e = Graph::from_weights(&vae, Part::Encoder).unwrap();
+    assert_eq!((e.input_name, e.input.as_slice()), ("x", &[1, 28, 28][..]));
+    let z = vae.config.as_ref().unwrap().latent;
+    assert_eq!(e.outputs, [("mu", vec![z]), ("logvar", vec![z])]);
+    assert!(matches!(e.nodes.last(), Some(Node::Heads(h)) if h.len() == 2));
+    let err = Graph::from_weights(&vae, Part::Generator).unwrap_err();
+    assert!(err.contains("no generator"), "{err}");
+    // The autoencoder splits at its code: the encoder's output, the decoder's input.
+    let ae = train::read_weights(&saved_file(ModelKind::Autoencoder).await).unwrap();
+    let code = ae.config.as_ref().unwrap().latent;
+    let enc = Graph::from_weights(&ae, Part::Encoder).unwrap();
+    let dec = Graph::from_weights(&ae, Part::Decoder).unwrap();
+    assert_eq!(enc.outputs, [("code", vec![code])]);
+    assert_eq!(dec.input, [code]);
 }
 cpu_test!(exports_the_sampler_network_cpu, exports_the_sampler_network);
 
 async fn onnx_file_is_the_model(_: &Cpu) {
     let saved = train::read_weights(&saved_file(ModelKind::MlpGan).await).unwrap();
-    let files = export(&saved, Format::Onnx, "g").unwrap();
+    let files = export(&saved, Format::Onnx, "g", &[]).unwrap();
     assert_eq!(files.len(), 1);
-    assert_eq!(files[0].0, "g.onnx");
+    assert_eq!(files[0].0, "g-generator.onnx");
     let m = ModelProto::decode(files[0].1.as_slice()).unwrap();
     assert_eq!((m.ir_version, m.opset_import[0].version), (8, OPSET));
     let graph = m.graph.unwrap();
@@ -159,9 +166,9 @@ async fn onnx_file_is_the_model(_: &Cpu) {
     assert_eq!(values, saved.tensors["generator.0.weight"]);
 
     // PyTorch: the state dict and model.py.
-    let files = export(&saved, Format::Pytorch, "g").unwrap();
+    let files = export(&saved, Format::Pytorch, "g", &[]).unwrap();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["g.safetensors", "model.py"]);
+    assert_eq!(names, ["g-generator.safetensors", "model.py"]);
     let st = safetensors::SafeTensors::deserialize(&files[0].1).unwrap();
     assert_eq!(st.tensor("0.weight").unwrap().shape(), [16, 100]);
     let py = String::from_utf8(files[1].1.clone()).unwrap();
@@ -179,10 +186,13 @@ cpu_test!(onnx_file_is_the_model_cpu, onnx_file_is_the_model);
 async fn bad_files_are_refused(_: &Cpu) {
     let mut saved = train::read_weights(&saved_file(ModelKind::ConvVae).await).unwrap();
     saved.tensors.remove("decoder.2.weight");
-    let e = Graph::from_weights(&saved).unwrap_err();
+    let e = Graph::from_weights(&saved, Part::Decoder).unwrap_err();
     assert!(e.contains("no tensor decoder.2.weight"), "{e}");
+    saved.tensors.remove("encoder.mu.bias");
+    let e = Graph::from_weights(&saved, Part::Encoder).unwrap_err();
+    assert!(e.contains("no tensor encoder.mu.bias"), "{e}");
     saved.config = None;
-    let e = Graph::from_weights(&saved).unwrap_err();
+    let e = Graph::from_weights(&saved, Part::Decoder).unwrap_err();
     assert!(e.contains("no genlab settings"), "{e}");
     assert!(Format::parse("keras")
         .unwrap_err()

@@ -609,7 +609,14 @@ async fn lab_answers_worker_commands<B: Backend>(b: &B) {
     match lab.handle(b, 0, export("pytorch")).await {
         Ok((Answer::Files(files), false)) => {
             let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-            assert_eq!(names, ["genlab-mlp-vae-step0.safetensors", "model.py"]);
+            assert_eq!(
+                names,
+                [
+                    "genlab-mlp-vae-step0-decoder.safetensors",
+                    "genlab-mlp-vae-step0-encoder.safetensors",
+                    "model.py"
+                ]
+            );
         }
         other => panic!("export answered {other:?}"),
     }

@@ -37,8 +37,8 @@ async function draw() {
   const per = shape.slice(1);
   if (!per.length || per.some((d) => typeof d !== 'number')) throw new Error(`the model's input ${name} has no fixed size per sample (${JSON.stringify(shape)})`);
   const len = per.reduce((a, b) => a * b, 1);
-  // Latents for a generator or decoder; an autoencoder (input x) gets noise images.
-  const data = name === 'z' ? normal(SAMPLES * len) : Float32Array.from({ length: SAMPLES * len }, () => Math.random());
+  if (name !== 'z') throw new Error(`this part takes ${name}, not latents z: it is an encoder; choose a generator's or a decoder's file`);
+  const data = normal(SAMPLES * len);
   const out = await session.run({ [name]: new ort.Tensor('float32', data, [SAMPLES, ...per]) });
   const images = out[session.outputNames[0]];
   const [n, c, h, w] = images.dims;
@@ -62,7 +62,7 @@ async function draw() {
   for (const v of px) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
   // For scripts/page_e2e.py.
   window.onnxResult = { input: name, dims: images.dims, min: lo, max: hi };
-  say(`ONNX Runtime Web ${ort.env.versions.web} drew ${n} samples from ${name === 'z' ? 'random latents' : 'noise images'}: output [${images.dims.join(', ')}], pixels ${lo.toFixed(3)} to ${hi.toFixed(3)}.`);
+  say(`ONNX Runtime Web ${ort.env.versions.web} drew ${n} samples from random latents: output [${images.dims.join(', ')}], pixels ${lo.toFixed(3)} to ${hi.toFixed(3)}.`);
 }
 
 input.addEventListener('change', async () => {

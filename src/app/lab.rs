@@ -255,7 +255,7 @@ impl<B: Backend> Lab<B> {
         let saved = train::read_weights(&self.save(b, i).await?)?;
         let p = &self.panes[i];
         let stem = format!("genlab-{}-step{}", p.config().kind, p.trainer.step);
-        export(&saved, format, &stem)
+        export(&saved, format, &stem, &[])
     }
 
     /// Replaces pane `i` with the model in a safetensors file written by

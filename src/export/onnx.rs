@@ -238,17 +238,18 @@ impl Builder {
     }
 }
 
-/// The ONNX model of `g`: input `z` [N, Z] (or `x` [N, 1, 28, 28] for the
-/// autoencoder), output `images` [N, 1, 28, 28] in [0, 1].
+/// The ONNX model of `g`: input `z` [N, Z] or `x` [N, 1, 28, 28]; outputs
+/// `images` [N, 1, 28, 28] in [0, 1], or an encoder's `mu` and `logvar`
+/// (or `code`) [N, Z].
 pub fn write(g: &Graph) -> Result<Vec<u8>, String> {
     let mut b = Builder {
         nodes: Vec::new(),
         init: Vec::new(),
-        last: g.input_name().into(),
+        last: g.input_name.into(),
         count: 0,
     };
     for (i, node) in g.nodes.iter().enumerate() {
-        let p = format!("{}.{i}", g.network);
+        let p = format!("{}.{i}", g.part.name());
         match node {
             Node::Linear { weight, bias } => {
                 let mut inputs = vec![b.constant(format!("{p}.weight"), weight)];
@@ -338,6 +339,27 @@ pub fn write(g: &Graph) -> Result<Vec<u8>, String> {
                 b.op("Reshape", vec![name], vec![]);
             }
             Node::Pixels(Pixels::Sigmoid) => b.op("Sigmoid", vec![], vec![]),
+            Node::Heads(heads) => {
+                // Side by side on the same input, each an output of the graph.
+                let x = b.last.clone();
+                for h in heads {
+                    let mut inputs = vec![
+                        x.clone(),
+                        b.constant(format!("{p}.{}.weight", h.name), &h.weight),
+                    ];
+                    if let Some(bias) = &h.bias {
+                        inputs.push(b.constant(format!("{p}.{}.bias", h.name), bias));
+                    }
+                    b.nodes.push(NodeProto {
+                        input: inputs,
+                        output: vec![h.name.into()],
+                        name: format!("{p}.{}", h.name),
+                        op_type: "Gemm".into(),
+                        attribute: vec![int("transB", 1)],
+                    });
+                }
+                b.last = String::new();
+            }
             Node::Pixels(Pixels::Tanh) => {
                 let one = b.scalar("one", 1.0);
                 let half = b.scalar("half", 0.5);
@@ -348,14 +370,17 @@ pub fn write(g: &Graph) -> Result<Vec<u8>, String> {
             }
         }
     }
-    // The last value is the output, under its own name.
-    b.op("Identity", vec![], vec![]);
-    let last = b.nodes.last_mut().unwrap();
-    last.output = vec!["images".into()];
-    let mut input_dims = vec![None];
-    input_dims.extend(g.input.iter().map(|&d| Some(d)));
-    let mut output_dims = vec![None];
-    output_dims.extend(g.output.iter().map(|&d| Some(d)));
+    // The last value is the output, under its own name (heads name theirs).
+    if !b.last.is_empty() {
+        b.op("Identity", vec![], vec![]);
+        let last = b.nodes.last_mut().unwrap();
+        last.output = vec![g.outputs[0].0.into()];
+    }
+    let batch = |dims: &[usize]| -> Vec<Option<usize>> {
+        std::iter::once(None)
+            .chain(dims.iter().map(|&d| Some(d)))
+            .collect()
+    };
     let model = ModelProto {
         ir_version: IR_VERSION,
         opset_import: vec![OperatorSetIdProto {
@@ -367,11 +392,15 @@ pub fn write(g: &Graph) -> Result<Vec<u8>, String> {
         doc_string: g.description(),
         graph: Some(GraphProto {
             node: b.nodes,
-            name: format!("genlab-{}-{}", g.config.kind, g.network),
+            name: format!("genlab-{}-{}", g.config.kind, g.part.name()),
             initializer: b.init,
             doc_string: g.description(),
-            input: vec![value_info(g.input_name(), &input_dims)],
-            output: vec![value_info("images", &output_dims)],
+            input: vec![value_info(g.input_name, &batch(&g.input))],
+            output: g
+                .outputs
+                .iter()
+                .map(|(name, dims)| value_info(name, &batch(dims)))
+                .collect(),
         }),
     };
     Ok(model.encode_to_vec())

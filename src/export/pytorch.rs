@@ -1,13 +1,14 @@
-//! An exported network as a PyTorch state dict: a safetensors file whose
-//! tensors have their real shapes and the names of a `torch.nn.Sequential`
-//! of standard modules, and the `model.py` that builds that Sequential.
+//! Exported networks as PyTorch state dicts: per part, a safetensors file
+//! whose tensors have their real shapes and the names of a
+//! `torch.nn.Sequential` of standard modules; and one `model.py` that
+//! builds each part's Sequential.
 //!
-//! `model.py` holds the module list as data (`LAYERS`) and the state dict's
-//! names and shapes (`EXPECTED`), and imports torch only to build the
-//! model, so that a checker without PyTorch can read both (genlab's test
-//! suite does, with NumPy: scripts/check_export.py).
+//! `model.py` holds each part's module list as data (`layers`) and its
+//! state dict's names and shapes (`expected`), and imports torch only to
+//! build a model, so that a checker without PyTorch can read both (genlab's
+//! test suite does, with NumPy: scripts/check_export.py).
 
-use super::{Graph, Node, Pixels, Tensor};
+use super::{Files, Graph, Node, Pixels, Tensor};
 use crate::core::Activation;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -17,7 +18,7 @@ use std::fmt::Write;
 struct Module<'a> {
     class: &'static str,
     args: String,
-    tensors: Vec<(&'static str, &'a Tensor)>,
+    tensors: Vec<(String, &'a Tensor)>,
 }
 
 fn module<'a>(class: &'static str, args: String) -> Module<'a> {
@@ -50,9 +51,9 @@ fn modules(g: &Graph) -> Vec<Module<'_>> {
                         py_bool(bias.is_some())
                     ),
                 );
-                m.tensors.push(("weight", weight));
+                m.tensors.push(("weight".into(), weight));
                 if let Some(b) = bias {
-                    m.tensors.push(("bias", b));
+                    m.tensors.push(("bias".into(), b));
                 }
                 out.push(m);
             }
@@ -75,9 +76,9 @@ fn modules(g: &Graph) -> Vec<Module<'_>> {
                         py_bool(bias.is_some())
                     ),
                 );
-                m.tensors.push(("weight", weight));
+                m.tensors.push(("weight".into(), weight));
                 if let Some(b) = bias {
-                    m.tensors.push(("bias", b));
+                    m.tensors.push(("bias".into(), b));
                 }
                 out.push(m);
             }
@@ -97,9 +98,9 @@ fn modules(g: &Graph) -> Vec<Module<'_>> {
                         py_bool(bias.is_some())
                     ),
                 );
-                m.tensors.push(("weight", weight));
+                m.tensors.push(("weight".into(), weight));
                 if let Some(b) = bias {
-                    m.tensors.push(("bias", b));
+                    m.tensors.push(("bias".into(), b));
                 }
                 out.push(m);
                 // Negative padding crops (TensorFlow's 'same' crops less before than after).
@@ -127,10 +128,10 @@ fn modules(g: &Graph) -> Vec<Module<'_>> {
                     format!("num_features={}, eps={eps:e}", weight.shape[0]),
                 );
                 m.tensors.extend([
-                    ("weight", weight),
-                    ("bias", bias),
-                    ("running_mean", mean),
-                    ("running_var", var),
+                    ("weight".into(), weight),
+                    ("bias".into(), bias),
+                    ("running_mean".into(), mean),
+                    ("running_var".into(), var),
                 ]);
                 out.push(m);
             }
@@ -148,6 +149,27 @@ fn modules(g: &Graph) -> Vec<Module<'_>> {
                 "Unflatten",
                 format!("dim=1, unflattened_size=({c}, {h}, {w})"),
             )),
+            Node::Heads(heads) => {
+                let names: Vec<String> = heads.iter().map(|h| format!("{:?}", h.name)).collect();
+                let has_bias = heads.iter().all(|h| h.bias.is_some());
+                let mut m = module(
+                    "Heads",
+                    format!(
+                        "in_features={}, out_features={}, bias={}, names=({},)",
+                        heads[0].weight.shape[1],
+                        heads[0].weight.shape[0],
+                        py_bool(has_bias),
+                        names.join(", ")
+                    ),
+                );
+                for h in heads {
+                    m.tensors.push((format!("{}.weight", h.name), &h.weight));
+                    if let Some(b) = &h.bias {
+                        m.tensors.push((format!("{}.bias", h.name), b));
+                    }
+                }
+                out.push(m);
+            }
             Node::Pixels(p) => out.push(module(
                 "Pixels",
                 format!(
@@ -163,9 +185,8 @@ fn modules(g: &Graph) -> Vec<Module<'_>> {
     out
 }
 
-/// The safetensors file (the state dict of `model.py`'s `build()`) and
-/// `model.py` itself, which loads `weights_file` when run.
-pub fn write(g: &Graph, weights_file: &str) -> Result<(Vec<u8>, String), String> {
+/// One part's state dict as a safetensors file, and its entry in model.py's `PARTS`.
+fn part(g: &Graph, weights_file: &str) -> Result<(Vec<u8>, String), String> {
     let mods = modules(g);
     // The state dict: every module's tensors under "{index}.{name}", and
     // batch norm's count of batches seen (PyTorch's own buffer).
@@ -202,64 +223,101 @@ pub fn write(g: &Graph, weights_file: &str) -> Result<(Vec<u8>, String), String>
     let weights = safetensors::serialize(views, Some(meta))
         .map_err(|e| format!("writing safetensors: {e}"))?;
 
+    let tuple = |d: &[usize]| {
+        let items: Vec<String> = d.iter().map(|x| x.to_string()).collect();
+        format!(
+            "({}{})",
+            items.join(", "),
+            if items.len() == 1 { "," } else { "" }
+        )
+    };
     let mut py = String::new();
+    let _ = writeln!(py, "    {:?}: dict(", g.part.name());
+    let _ = writeln!(py, "        # {}", g.description());
+    let _ = writeln!(py, "        weights={weights_file:?},");
     let _ = writeln!(
         py,
-        r#""""{desc}.
-
-Exported by `genlab export --format pytorch`, with the weights in
-{weights_file}. Load and sample:
-
-    import torch, safetensors.torch, model
-    net = model.build()
-    net.load_state_dict(safetensors.torch.load_file("{weights_file}"), strict=True)
-    net.eval()
-    images = net(torch.randn(16, *model.INPUT))  # [16, 1, 28, 28] in [0, 1]
-
-`python model.py` does the same and writes samples.png (with Pillow).
-Every module is one of torch.nn's except Pixels (no parameters), which
-maps the last output to pixels. LAYERS and EXPECTED are plain data, so
-that a checker without PyTorch can read them.
-"""
-
-# The model's input per sample ({input}) and output per sample.
-INPUT = ({input_dims},)
-OUTPUT = (1, 28, 28)
-# Genlab's settings of the model.
-SETTINGS = {settings}
-# The Sequential's modules: (torch.nn class, keyword arguments).
-LAYERS = ["#,
-        desc = g.description(),
-        input = g.input_name(),
-        input_dims = g
-            .input
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        settings = python_dict(&g.config.to_pairs()),
+        "        input=({:?}, {}),",
+        g.input_name,
+        tuple(&g.input)
     );
+    let outs: Vec<String> = g
+        .outputs
+        .iter()
+        .map(|(n, d)| format!("({n:?}, {})", tuple(d)))
+        .collect();
+    let _ = writeln!(py, "        outputs=[{}],", outs.join(", "));
+    let _ = writeln!(py, "        layers=[");
     for m in &mods {
-        let _ = writeln!(py, "    ({:?}, dict({})),", m.class, m.args);
+        let _ = writeln!(py, "            ({:?}, dict({})),", m.class, m.args);
     }
-    let _ = writeln!(
-        py,
-        "]\n# The state dict: every tensor's name, shape and dtype.\nEXPECTED = {{"
-    );
+    let _ = writeln!(py, "        ],\n        expected={{");
     for (name, t) in &floats {
-        let dims: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
         let _ = writeln!(
             py,
-            "    {name:?}: (({}{}), \"float32\"),",
-            dims.join(", "),
-            if dims.len() == 1 { "," } else { "" }
+            "            {name:?}: ({}, \"float32\"),",
+            tuple(&t.shape)
         );
     }
     for name in &counts {
-        let _ = writeln!(py, "    {name:?}: ((), \"int64\"),");
+        let _ = writeln!(py, "            {name:?}: ((), \"int64\"),");
     }
-    py.push_str(PY_TAIL.replace("WEIGHTS_FILE", weights_file).as_str());
+    let _ = writeln!(py, "        }},\n    ),");
     Ok((weights, py))
+}
+
+/// Each part's safetensors (`{stem}-{part}.safetensors`) and `model.py`.
+pub fn write(graphs: &[Graph], stem: &str) -> Result<Files, String> {
+    let first = graphs.first().ok_or("nothing to export")?;
+    let mut files = Vec::new();
+    let mut parts = String::new();
+    for g in graphs {
+        let name = format!("{stem}-{}.safetensors", g.part.name());
+        let (weights, entry) = part(g, &name)?;
+        files.push((name, weights));
+        parts.push_str(&entry);
+    }
+    let main = first.part.name();
+    let mut py = String::new();
+    let _ = write!(
+        py,
+        r#""""genlab {kind} (step {step}), exported by `genlab export --format pytorch`.
+
+{lines}
+
+Each part is a torch.nn.Sequential of standard modules (and, for the last
+steps, Pixels: the output as pixels in [0, 1]; Heads: dense layers side by
+side, a VAE encoder's mu and logvar). Load and run:
+
+    import torch, safetensors.torch, model
+    net = model.build("{main}")
+    net.load_state_dict(safetensors.torch.load_file(model.PARTS["{main}"]["weights"]), strict=True)
+    net.eval()
+
+`python model.py` does that and, for a generator or decoder, writes
+samples.png (with Pillow). PARTS is plain data (each part's modules and
+state dict's names, shapes and dtypes), so that a checker without PyTorch
+can read it.
+"""
+
+# genlab's settings of the model.
+SETTINGS = {settings}
+
+PARTS = {{
+{parts}}}
+"#,
+        kind = first.config.kind,
+        step = first.step,
+        lines = graphs
+            .iter()
+            .map(|g| g.description())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        settings = python_dict(&first.config.to_pairs()),
+    );
+    py.push_str(&PY_TAIL.replace("MAIN_PART", main));
+    files.push(("model.py".to_string(), py.into_bytes()));
+    Ok(files)
 }
 
 fn python_dict(pairs: &[(&str, String)]) -> String {
@@ -267,11 +325,10 @@ fn python_dict(pairs: &[(&str, String)]) -> String {
     format!("{{{}}}", items.join(", "))
 }
 
-const PY_TAIL: &str = r#"}
+const PY_TAIL: &str = r#"
 
-
-def build():
-    """The torch.nn.Sequential of LAYERS (imports torch)."""
+def build(part="MAIN_PART"):
+    """The torch.nn.Sequential of PARTS[part]["layers"] (imports torch)."""
     import torch
     from torch import nn
 
@@ -287,26 +344,44 @@ def build():
                 return ((y + 1) * 0.5).clamp(0, 1)
             return torch.sigmoid(y)
 
-    return nn.Sequential(*[Pixels(**kw) if name == "Pixels" else getattr(nn, name)(**kw) for name, kw in LAYERS])
+    class Heads(nn.Module):
+        """Dense layers side by side on the same input: a tuple of outputs."""
+
+        def __init__(self, in_features, out_features, bias, names):
+            super().__init__()
+            self.names = names
+            for name in names:
+                setattr(self, name, nn.Linear(in_features, out_features, bias=bias))
+
+        def forward(self, x):
+            return tuple(getattr(self, name)(x) for name in self.names)
+
+    custom = {"Pixels": Pixels, "Heads": Heads}
+    return nn.Sequential(*[custom[name](**kw) if name in custom else getattr(nn, name)(**kw)
+                           for name, kw in PARTS[part]["layers"]])
 
 
 if __name__ == "__main__":
-    import torch
     import safetensors.torch
+    import torch
 
-    net = build()
-    net.load_state_dict(safetensors.torch.load_file("WEIGHTS_FILE"), strict=True)
-    net.eval()
-    with torch.no_grad():
-        x = torch.randn(64, *INPUT) if len(INPUT) == 1 else torch.rand(64, *INPUT)
-        images = net(x)
-    print("images", tuple(images.shape), float(images.min()), float(images.max()))
-    try:
-        from PIL import Image
+    for part, spec in PARTS.items():
+        net = build(part)
+        net.load_state_dict(safetensors.torch.load_file(spec["weights"]), strict=True)
+        net.eval()
+        name, shape = spec["input"]
+        with torch.no_grad():
+            x = torch.randn(64, *shape) if name == "z" else torch.rand(64, *shape)
+            out = net(x)
+        outs = out if isinstance(out, tuple) else (out,)
+        print(part, [(n, tuple(o.shape)) for (n, _), o in zip(spec["outputs"], outs)])
+        if spec["outputs"][0][0] == "images":
+            try:
+                from PIL import Image
 
-        grid = images.reshape(8, 8, 28, 28).permute(0, 2, 1, 3).reshape(224, 224)
-        Image.fromarray((grid * 255).round().byte().numpy(), "L").save("samples.png")
-        print("wrote samples.png")
-    except ImportError:
-        pass
+                grid = out.reshape(8, 8, 28, 28).permute(0, 2, 1, 3).reshape(224, 224)
+                Image.fromarray((grid * 255).round().byte().numpy(), "L").save("samples.png")
+                print("wrote samples.png")
+            except ImportError:
+                pass
 "#;

@@ -10,7 +10,9 @@ use crate::backends::Backend;
 use crate::core::rng::Rng;
 use crate::core::Activation;
 use crate::data::PIXELS;
-use crate::nn::{InputGrad, Mode, NetParams, NetSpec, ParamArena, ParamsBuilder, Sequential};
+use crate::nn::{
+    InputGrad, Layer, Mode, NetParams, NetSpec, ParamArena, ParamsBuilder, Sequential,
+};
 use crate::ops::{StepIncrement, StepTensors};
 
 pub(super) const INFO: ModelInfo = ModelInfo {
@@ -30,6 +32,13 @@ pub(super) const INFO: ModelInfo = ModelInfo {
     page: |c| ModelConfig { batch: 64, ..c },
     networks: |c| vec![("autoencoder", autoencoder(c))],
 };
+
+/// The index of the code layer (its output is the code) among the
+/// autoencoder's layers: the encoder is the layers up to it, the decoder
+/// the layers after.
+pub fn code_layer(c: &ModelConfig) -> usize {
+    usize::from(c.hidden > 0)
+}
 
 /// 784 → [hidden →] code → [hidden →] 784 logits.
 fn autoencoder(c: &ModelConfig) -> NetSpec {
@@ -76,6 +85,8 @@ pub struct AeBinding<B: Backend> {
     pub x: B::Tensor,
     pub net: Sequential<B>,
     recon_loss: B::Op,
+    /// The code layer's index ([`code_layer`]).
+    code: usize,
 }
 
 fn bind<B: Backend>(
@@ -90,7 +101,12 @@ fn bind<B: Backend>(
     let x = b.zeros(n * PIXELS);
     let net = net.bind(b, a, n, &x, InputGrad::None, None, mode, (c.seed, 0));
     let recon_loss = reconstruction(b, &net.dy, &net.y, &x, losses);
-    AeBinding { x, net, recon_loss }
+    AeBinding {
+        x,
+        net,
+        recon_loss,
+        code: code_layer(c),
+    }
 }
 
 impl<B: Backend> Reconstructs<B> for AeBinding<B> {
@@ -105,6 +121,13 @@ impl<B: Backend> Reconstructs<B> for AeBinding<B> {
     fn forward(&self, pass: &mut B::Pass<'_>) {
         self.net.forward(pass); // logits: [N, 784]
         B::record(pass, &self.recon_loss);
+    }
+
+    fn codes(&self) -> Vec<(&'static str, &B::Tensor)> {
+        match &self.net.layers[self.code] {
+            Layer::Linear(l) => vec![("code", &l.y)],
+            _ => unreachable!("the code layer is dense"),
+        }
     }
 }
 

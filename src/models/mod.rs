@@ -22,6 +22,7 @@ mod mlp_vae;
 mod settings;
 mod vae;
 
+pub use autoencoder::code_layer;
 pub use gan::{GanBinding, GanLoss};
 pub use settings::{schema, ModelView, Range, Schema, Setting, SettingView, SETTINGS};
 pub use vae::VaeBinding;
@@ -811,6 +812,9 @@ pub trait Reconstructs<B: Backend> {
     fn output(&self) -> &B::Tensor;
     /// Forward and losses.
     fn forward(&self, pass: &mut B::Pass<'_>);
+    /// The encoder's outputs after a forward, by name: a VAE's `mu` and
+    /// `logvar` [N, Z], the autoencoder's `code` [N, Z].
+    fn codes(&self) -> Vec<(&'static str, &B::Tensor)>;
 }
 
 /// Held-out evaluation of an autoencoder or VAE, a batch of `n` at a time.
@@ -831,6 +835,11 @@ impl<B: Backend> Evaluator<B> {
 
     pub fn output(&self) -> &B::Tensor {
         self.net.output()
+    }
+
+    /// The encoder's outputs by name ([`Reconstructs::codes`]).
+    pub fn codes(&self) -> Vec<(&'static str, &B::Tensor)> {
+        self.net.codes()
     }
 
     /// One batch: forward and losses, then the next ε draw.

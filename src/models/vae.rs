@@ -108,6 +108,10 @@ impl<B: Backend> Reconstructs<B> for VaeBinding<B> {
         B::record(pass, &self.recon_loss);
         B::record(pass, &self.kl);
     }
+
+    fn codes(&self) -> Vec<(&'static str, &B::Tensor)> {
+        vec![("mu", &self.mu.y), ("logvar", &self.logvar.y)]
+    }
 }
 
 /// A VAE bound for training.
