@@ -186,6 +186,8 @@ impl ParamsBuilder {
         let v = b.zeros(len);
         let step = b.zeros(1);
         let state = b.upload(&self.state.init);
+        // The moving average starts at the initial weights.
+        let average = (adam.average > 0.0).then(|| b.upload(&self.params.init));
         let zero = b.bind(&Fill { value: 0.0 }, FillTensors { out: &grads });
         let tick = b.bind(&StepIncrement, StepTensors { step: &step });
         let adam_op = b.bind(
@@ -196,6 +198,7 @@ impl ParamsBuilder {
                 m: &m,
                 v: &v,
                 step: &step,
+                avg: average.as_ref(),
             },
         );
         ParamArena {
@@ -205,6 +208,7 @@ impl ParamsBuilder {
             v,
             step,
             state,
+            average,
             slots: self.params.slots,
             state_slots: self.state.slots,
             adam,
@@ -226,6 +230,8 @@ pub struct ParamArena<B: Backend> {
     /// One u32: the number of updates so far (Adam's t; the RNG's step).
     pub step: B::Tensor,
     pub state: B::Tensor,
+    /// The moving average of the values, when `adam.average` > 0.
+    pub average: Option<B::Tensor>,
     slots: Vec<Slot>,
     state_slots: Vec<Slot>,
     pub adam: AdamConfig,
@@ -242,6 +248,8 @@ pub enum ArenaPart {
     AdamM,
     AdamV,
     State,
+    /// The moving average of the values (an arena with `adam.average` > 0).
+    Average,
 }
 
 impl ArenaPart {
@@ -259,6 +267,7 @@ impl ArenaPart {
         match self {
             ArenaPart::Value | ArenaPart::State => name.to_string(),
             ArenaPart::Grad => format!("{name}.grad"),
+            ArenaPart::Average => format!("{name}.average"),
             ArenaPart::AdamM => format!("{name}.adam_m"),
             ArenaPart::AdamV => format!("{name}.adam_v"),
         }
@@ -313,6 +322,7 @@ impl<B: Backend> ParamArena<B> {
                 m: &self.m,
                 v: &self.v,
                 step: &self.step,
+                avg: self.average.as_ref(),
             },
         );
     }
@@ -329,12 +339,21 @@ impl<B: Backend> ParamArena<B> {
             ArenaPart::AdamM => (&self.m, &self.slots),
             ArenaPart::AdamV => (&self.v, &self.slots),
             ArenaPart::State => (&self.state, &self.state_slots),
+            ArenaPart::Average => (
+                self.average.as_ref().expect("this arena keeps no average"),
+                &self.slots,
+            ),
         }
     }
 
-    /// Every named tensor of the arena that a saved model holds, read back.
+    /// Every named tensor of the arena that a saved model holds (with the
+    /// moving average of the weights, when it keeps one), read back.
     pub async fn export(&self, b: &B) -> Result<Vec<ShapedTensor>, BackendError> {
-        self.read_parts(b, &ArenaPart::SAVED).await
+        let mut parts = ArenaPart::SAVED.to_vec();
+        if self.average.is_some() {
+            parts.push(ArenaPart::Average);
+        }
+        self.read_parts(b, &parts).await
     }
 
     /// The named tensors of these parts (without the alignment padding),
@@ -397,8 +416,69 @@ impl<B: Backend> ParamArena<B> {
                 }
             }
         }
+        // The average as saved; from weights saved without one, the weights.
+        if let Some(avg) = &self.average {
+            for s in &self.slots {
+                let v = get(&ArenaPart::Average.saved_name(&s.name))
+                    .filter(|v| v.len() == s.len)
+                    .or_else(|| get(&s.name))
+                    .expect("checked above");
+                b.write(avg, s.offset, &v);
+            }
+        }
         b.write(&self.step, 0, &[f32::from_bits(step.unwrap_or(0))]);
         Ok(())
+    }
+}
+
+/// Where a network's layers find their tensors when bound: an arena's
+/// live weights ([`ParamArena`]) or their moving average ([`Averaged`]).
+pub trait Weights<B: Backend> {
+    fn value(&self, b: &B, id: ParamId) -> B::Tensor;
+    fn grad(&self, b: &B, id: ParamId) -> B::Tensor;
+    fn state_value(&self, b: &B, id: StateId) -> B::Tensor;
+    /// The update counter (the random streams' step).
+    fn step(&self) -> &B::Tensor;
+}
+
+impl<B: Backend> Weights<B> for ParamArena<B> {
+    fn value(&self, b: &B, id: ParamId) -> B::Tensor {
+        ParamArena::value(self, b, id)
+    }
+    fn grad(&self, b: &B, id: ParamId) -> B::Tensor {
+        ParamArena::grad(self, b, id)
+    }
+    fn state_value(&self, b: &B, id: StateId) -> B::Tensor {
+        ParamArena::state_value(self, b, id)
+    }
+    fn step(&self) -> &B::Tensor {
+        &self.step
+    }
+}
+
+/// An arena's moving average of its weights, where it keeps one (else its
+/// weights): what a GAN's generator samples with.
+pub struct Averaged<'a, B: Backend>(pub &'a ParamArena<B>);
+
+impl<B: Backend> Weights<B> for Averaged<'_, B> {
+    fn value(&self, b: &B, id: ParamId) -> B::Tensor {
+        let a = self.0;
+        match &a.average {
+            Some(avg) => {
+                let s = &a.slots[id.0];
+                b.slice(avg, s.offset, s.len)
+            }
+            None => a.value(b, id),
+        }
+    }
+    fn grad(&self, b: &B, id: ParamId) -> B::Tensor {
+        self.0.grad(b, id)
+    }
+    fn state_value(&self, b: &B, id: StateId) -> B::Tensor {
+        self.0.state_value(b, id)
+    }
+    fn step(&self) -> &B::Tensor {
+        &self.0.step
     }
 }
 
@@ -553,7 +633,7 @@ impl<B: Backend> Linear<B> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         b: &B,
-        arena: &ParamArena<B>,
+        arena: &impl Weights<B>,
         params: LinearParams,
         n: usize,
         x: &B::Tensor,
@@ -692,7 +772,7 @@ impl<B: Backend> Conv2d<B> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         b: &B,
-        arena: &ParamArena<B>,
+        arena: &impl Weights<B>,
         params: ConvParams,
         n: usize,
         x: &B::Tensor,
@@ -785,7 +865,7 @@ impl<B: Backend> ConvTranspose2d<B> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         b: &B,
-        arena: &ParamArena<B>,
+        arena: &impl Weights<B>,
         params: ConvParams,
         n: usize,
         x: &B::Tensor,
@@ -904,7 +984,7 @@ pub struct BatchNorm<B: Backend> {
 impl<B: Backend> BatchNorm<B> {
     pub fn new(
         b: &B,
-        arena: &ParamArena<B>,
+        arena: &impl Weights<B>,
         params: BatchNormParams,
         x: &B::Tensor,
         dx: &B::Tensor,
@@ -1239,7 +1319,7 @@ impl NetParams {
     pub fn bind<B: Backend>(
         &self,
         b: &B,
-        arena: &ParamArena<B>,
+        arena: &impl Weights<B>,
         n: usize,
         x: &B::Tensor,
         dx: InputGrad<B::Tensor>,
@@ -1316,7 +1396,7 @@ impl NetParams {
                         rate,
                         seed,
                         stream + i as u32,
-                        &arena.step,
+                        arena.step(),
                     ))
                 }
                 (LayerSpec::Dropout(_) | LayerSpec::Reshape(_), _) => {

@@ -1056,6 +1056,7 @@ async fn adam_and_fill(gpu: &'static Gpu) {
             m: &gm,
             v: &gv,
             step: &step,
+            avg: None,
         },
     );
     for t in 1..=3u32 {
@@ -1074,6 +1075,70 @@ async fn adam_and_fill(gpu: &'static Gpu) {
     );
     assert_close("adam_step m", &gm.read(gpu).await.unwrap(), &m, 1e-4, 1e-6);
     assert_close("adam_step v", &gv.read(gpu).await.unwrap(), &v, 1e-4, 1e-7);
+
+    // With the moving average of the weights (a GAN generator's EMA), on
+    // an odd length: the same update, then avg = d·avg + (1 − d)·p.
+    let len2 = 1000 + 37;
+    let cfg2 = AdamConfig {
+        lr: 1e-2,
+        average: 0.9,
+        ..Default::default()
+    };
+    let mut p2 = rng.uniform_vec(len2, -1.0, 1.0);
+    let mut avg = p2.clone();
+    let (mut m2, mut v2) = (vec![0.0; len2], vec![0.0; len2]);
+    let (gp2, gg2, gm2, gv2, ga2, step2) = (
+        upload(gpu, &p2),
+        Tensor::zeros(gpu, len2),
+        Tensor::zeros(gpu, len2),
+        Tensor::zeros(gpu, len2),
+        upload(gpu, &avg),
+        Tensor::zeros(gpu, 1),
+    );
+    let tick2 = gpu.bind(&StepIncrement, StepTensors { step: &step2 });
+    let averaged = gpu.bind(
+        &AdamStep { cfg: cfg2 },
+        AdamTensors {
+            p: &gp2,
+            g: &gg2,
+            m: &gm2,
+            v: &gv2,
+            step: &step2,
+            avg: Some(&ga2),
+        },
+    );
+    for t in 1..=4u32 {
+        let g = rng.uniform_vec(len2, -1.0, 1.0);
+        gg2.write(gpu, &g);
+        gpu.run(&[&tick2, &averaged]);
+        cpu::adam_step(&mut p2, &g, &mut m2, &mut v2, t, cfg2);
+        cpu::average_update(&mut avg, &p2, cfg2.average);
+    }
+    // Steps of 1e-2: f32 rounding in the bias corrections reaches 1e-6 near zero.
+    assert_close(
+        "averaged adam_step p",
+        &gp2.read(gpu).await.unwrap(),
+        &p2,
+        1e-4,
+        1e-5,
+    );
+    assert_close(
+        "adam_step average",
+        &ga2.read(gpu).await.unwrap(),
+        &avg,
+        1e-4,
+        1e-5,
+    );
+    // The average moved, and lags the weights.
+    let moved = avg
+        .iter()
+        .zip(&p2)
+        .filter(|(a, p)| (*a - *p).abs() > 1e-4)
+        .count();
+    assert!(
+        moved > len2 / 2,
+        "{moved} of {len2} averages differ from the weights"
+    );
     let zero = gpu.bind(&Fill { value: 0.0 }, FillTensors { out: &gg });
     assert_close(
         "fill",

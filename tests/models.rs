@@ -666,3 +666,98 @@ mod registry {
         assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
     }
 }
+
+/// A GAN's generator keeps the moving average of its weights (at
+/// `g_average`) beside them, updated in the same Adam kernel, samples with
+/// it, saves it and loads it back; the discriminator keeps none.
+async fn generator_weight_average<B: Backend>(b: &B) {
+    let decay = 0.6;
+    let c = ModelConfig {
+        g_average: decay,
+        ..small(ModelKind::Dcgan)
+    };
+    let model = Model::new(b, c.clone()).unwrap();
+    let g = &model.arenas()[0].1;
+    async fn read<B: Backend>(b: &B, t: &B::Tensor) -> Vec<f32> {
+        b.read(&b.readback(t)).await.unwrap()
+    }
+    let mut avg = read(b, &g.values).await;
+    let got = read(b, g.average.as_ref().unwrap()).await;
+    assert_eq!(got, avg, "the average starts at the weights");
+    assert!(model.arenas()[1].1.average.is_none());
+    let d = digits();
+    let mut scratch = Vec::new();
+    for i in 0..3 {
+        let px: Vec<f32> = d.images[i * 4 * PIXELS..(i + 1) * 4 * PIXELS]
+            .iter()
+            .map(|&p| p as f32 / 255.0)
+            .collect();
+        model.write_batch(b, &px, &mut scratch);
+        b.run(|pass| model.step(pass));
+        let w = read(b, &g.values).await;
+        for (a, w) in avg.iter_mut().zip(&w) {
+            *a = decay * *a + (1.0 - decay) * w;
+        }
+    }
+    let got = read(b, g.average.as_ref().unwrap()).await;
+    assert_close(
+        "the generator's average after 3 steps",
+        &got,
+        &avg,
+        1e-5,
+        1e-6,
+    );
+
+    // Saved and loaded back, by name.
+    let bytes = genlab::train::save_weights(b, &model).await.unwrap();
+    let saved = genlab::train::read_weights(&bytes).unwrap();
+    assert!(saved.tensors.contains_key("generator.0.weight.average"));
+    let again = Model::new(b, c.clone()).unwrap();
+    genlab::train::load_weights(b, &again, &saved).unwrap();
+    let back = read(b, again.arenas()[0].1.average.as_ref().unwrap()).await;
+    assert_eq!(back, got);
+
+    // The sampler draws with the average: the same weights sampled live differ.
+    let live = Model::new(
+        b,
+        ModelConfig {
+            g_average: 0.0,
+            ..c.clone()
+        },
+    )
+    .unwrap();
+    genlab::train::load_weights(b, &live, &saved).unwrap();
+    let z = genlab::train::latents(&c, 4, 5);
+    let (sa, sl) = (model.sampler(b, 4), live.sampler(b, 4));
+    let averaged = genlab::train::sample(b, &model, &sa, &z).await.unwrap();
+    let weights = genlab::train::sample(b, &live, &sl, &z).await.unwrap();
+    let apart = averaged
+        .iter()
+        .zip(&weights)
+        .map(|(a, w)| (a - w).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        apart > 1e-4,
+        "samples from the average and the weights are {apart} apart"
+    );
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn generator_weight_average_cpu() {
+    pollster::block_on(generator_weight_average(&Cpu::new()));
+}
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn generator_weight_average_cpu() {
+    generator_weight_average(&Cpu::new()).await;
+}
+
+async fn generator_weight_average_gpu(gpu: &'static Gpu) {
+    generator_weight_average(gpu).await;
+}
+gpu_test!(
+    generator_weight_average_on_gpu,
+    generator_weight_average_gpu
+);

@@ -172,6 +172,10 @@ pub struct AdamConfig {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
+    /// The decay of a moving average of the weights kept beside them
+    /// (Polyak averaging, "EMA" in GAN papers): after each update,
+    /// avg = average·avg + (1 − average)·p. 0: none.
+    pub average: f32,
 }
 
 impl Default for AdamConfig {
@@ -181,6 +185,7 @@ impl Default for AdamConfig {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-7,
+            average: 0.0,
         }
     }
 }

@@ -217,8 +217,11 @@ impl Graph {
         };
         let spec = network(&config, net);
         let range = layers.unwrap_or(0..usize::MAX);
+        // A weight's moving average where the model keeps one (a GAN's
+        // generator samples with it), else the weight.
         let take = |key: String, shape: Vec<usize>| -> Result<Tensor, String> {
-            let values = saved.tensors.get(&key).ok_or_else(|| {
+            let average = saved.tensors.get(&format!("{key}.average"));
+            let values = average.or_else(|| saved.tensors.get(&key)).ok_or_else(|| {
                 format!("the weights file has no tensor {key}: was it saved by another model?")
             })?;
             let want: usize = shape.iter().product();

@@ -31,8 +31,8 @@ use crate::backends::{Backend, BackendError, TensorLen};
 use crate::core::{Activation, AdamConfig};
 use crate::data::{Digits, PIXELS};
 use crate::nn::{
-    ArenaPart, InputGrad, LayerSpec, Learner, Mode, NetParams, NetSpec, ParamArena, ParamsBuilder,
-    Sequential,
+    ArenaPart, Averaged, InputGrad, LayerSpec, Learner, Mode, NetParams, NetSpec, ParamArena,
+    ParamsBuilder, Sequential,
 };
 use crate::ops::{
     add_assign, BernoulliReconstruction, GaussianNoise, Key, LossTarget, LossTensors, NoiseTensors,
@@ -225,6 +225,9 @@ pub struct ModelConfig {
     /// Discriminator updates per generator update (the extra ones on the
     /// step's real batch with fresh noise).
     pub d_steps: u32,
+    /// The decay of a GAN generator's moving average of its weights (EMA),
+    /// which draws its samples; 0: it samples with its live weights.
+    pub g_average: f32,
     pub seed: u32,
 }
 
@@ -270,6 +273,7 @@ impl ModelConfig {
             dropout: 0.3,
             d_lr_scale: 1.0,
             d_steps: 1,
+            g_average: 0.0,
             seed: 1,
         }
     }
@@ -546,10 +550,20 @@ impl ModelConfig {
                     required,
                 }));
             }
+            // The moving average, where it is kept (files without it start it at the weights).
+            let averaged = self.adam(name).average > 0.0;
+            if averaged {
+                let slots = pb.saved_slots(ArenaPart::Value);
+                tensors.extend(slots.into_iter().map(|s| SavedTensor {
+                    name: ArenaPart::Average.saved_name(&s.name),
+                    len: s.len,
+                    required: false,
+                }));
+            }
             arenas.push((*name, tensors));
             param_count += pb.param_count();
-            // values, gradients, two moments; the state.
-            floats += 4 * pb.param_count() as u64 + pb.state_count() as u64;
+            // values, gradients, two moments (and the average); the state.
+            floats += (4 + u64::from(averaged)) * pb.param_count() as u64 + pb.state_count() as u64;
         }
         Layout {
             arenas,
@@ -559,16 +573,23 @@ impl ModelConfig {
     }
 
     /// Adam's settings of the arena called `network`: a GAN's discriminator
-    /// learns at `lr · d_lr_scale`, everything else at `lr`.
+    /// learns at `lr · d_lr_scale`, everything else at `lr`; a GAN's
+    /// generator keeps the moving average of its weights at `g_average`.
     pub fn adam(&self, network: &str) -> AdamConfig {
         let scale = if network == "discriminator" {
             self.d_lr_scale
         } else {
             1.0
         };
+        let average = if network == "generator" {
+            self.g_average
+        } else {
+            0.0
+        };
         AdamConfig {
             lr: self.lr * scale,
             beta1: self.adam_beta1,
+            average,
             ..AdamConfig::default()
         }
     }
@@ -727,11 +748,12 @@ impl<B: Backend> Model<B> {
     /// samples' own statistics, and dropout where the network has it).
     pub fn sampler_in(&self, b: &B, n: usize, mode: Mode) -> Sampler<B> {
         let (net, input) = self.net.sampler_net();
-        let a = &self.net.arenas()[0].1;
+        // A GAN's generator samples with the moving average of its weights, where it keeps one.
+        let a = Averaged(&self.net.arenas()[0].1);
         let z = b.zeros(n * input);
         let net = net.bind(
             b,
-            a,
+            &a,
             n,
             &z,
             InputGrad::None,

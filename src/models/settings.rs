@@ -176,6 +176,23 @@ pub const SETTINGS: &[Setting] = &[
         since_v1: false,
     },
     Setting {
+        key: "g_average",
+        label: "decay of the generator's weight average (EMA; 0: none)",
+        title: "G's EMA decay",
+        range: Range::Number {
+            min: 0.0,
+            max: 1.0,
+            min_open: false,
+            max_open: true,
+            get: |c| c.g_average,
+            set: |c, v| c.g_average = v,
+        },
+        applies: gans,
+        rebuilds: true,
+        on_page: true,
+        since_v1: false,
+    },
+    Setting {
         key: "seed",
         label: "seed",
         title: "Seed",

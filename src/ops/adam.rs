@@ -1,4 +1,6 @@
-//! Adam, one bias-corrected update per parameter tensor.
+//! Adam, one bias-corrected update per parameter tensor, optionally with a
+//! moving average of the weights (Polyak averaging; a GAN's generator
+//! samples from it).
 
 use super::{check_len, grid};
 use crate::backends::cpu::{Cpu, CpuOp, CpuTensor};
@@ -19,6 +21,14 @@ pub fn adam_step(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], t: u32,
         let m_hat = m[i] / (1.0 - cfg.beta1.powf(t));
         let v_hat = v[i] / (1.0 - cfg.beta2.powf(t));
         p[i] -= cfg.lr * m_hat / (v_hat.sqrt() + cfg.eps);
+    }
+}
+
+/// The moving average of the weights after an update:
+/// avg = decay·avg + (1 − decay)·p.
+pub fn average_update(avg: &mut [f32], p: &[f32], decay: f32) {
+    for (a, &p) in avg.iter_mut().zip(p) {
+        *a = decay * *a + (1.0 - decay) * p;
     }
 }
 
@@ -102,13 +112,14 @@ uniform! {
         pub beta1: f32,
         pub beta2: f32,
         pub eps: f32,
-        pub _pad0: u32,
+        pub average: f32,
         pub _pad1: u32,
         pub _pad2: u32,
     }
 }
 
-/// One Adam update of p from g at the step held in `step`.
+/// One Adam update of p from g at the step held in `step`, then, when
+/// `avg` is given, its moving average ([`average_update`] at `cfg.average`).
 #[derive(Clone, Copy, Debug)]
 pub struct AdamStep {
     pub cfg: AdamConfig,
@@ -120,6 +131,7 @@ pub struct AdamTensors<'a, T> {
     pub m: &'a T,
     pub v: &'a T,
     pub step: &'a T,
+    pub avg: Option<&'a T>,
 }
 
 impl Op for AdamStep {
@@ -128,22 +140,23 @@ impl Op for AdamStep {
     fn bind_cpu(&self, _: &Cpu, t: AdamTensors<CpuTensor>) -> CpuOp {
         let cfg = self.cfg;
         let [pc, gc, mc, vc, sc] = [t.p, t.g, t.m, t.v, t.step].map(Clone::clone);
-        CpuOp::new(
-            "adam_step",
-            &[t.p, t.m, t.v],
-            &[t.g, t.step],
-            move |s| unsafe {
-                fast::adam_step_threaded(
-                    s.threads(),
-                    pc.get_mut(),
-                    gc.get(),
-                    mc.get_mut(),
-                    vc.get_mut(),
-                    sc.step(),
-                    cfg,
-                );
-            },
-        )
+        let ac = t.avg.cloned();
+        let mut writes = vec![t.p, t.m, t.v];
+        writes.extend(t.avg);
+        CpuOp::new("adam_step", &writes, &[t.g, t.step], move |s| unsafe {
+            fast::adam_step_threaded(
+                s.threads(),
+                pc.get_mut(),
+                gc.get(),
+                mc.get_mut(),
+                vc.get_mut(),
+                sc.step(),
+                cfg,
+            );
+            if let Some(a) = &ac {
+                average_update(a.get_mut(), pc.get(), cfg.average);
+            }
+        })
     }
 
     fn bind_gpu(&self, gpu: &Gpu, t: AdamTensors<Tensor>) -> Launch {
@@ -157,18 +170,28 @@ impl Op for AdamStep {
             beta1: cfg.beta1,
             beta2: cfg.beta2,
             eps: cfg.eps,
+            average: cfg.average,
             ..Zeroable::zeroed()
         };
+        let mut tensors = vec![
+            (1, Some(t.step)),
+            (2, Some(t.p)),
+            (3, Some(t.g)),
+            (4, Some(t.m)),
+            (5, Some(t.v)),
+        ];
+        let entry = match t.avg {
+            Some(a) => {
+                check_len("adam_step", "avg", a, t.p.len());
+                tensors.push((6, Some(a)));
+                "adam_step_averaged"
+            }
+            None => "adam_step",
+        };
         gpu.launch(
-            Kernel::new("adam", "adam_step"),
+            Kernel::new("adam", entry),
             &params,
-            &[
-                (1, Some(t.step)),
-                (2, Some(t.p)),
-                (3, Some(t.g)),
-                (4, Some(t.m)),
-                (5, Some(t.v)),
-            ],
+            &tensors,
             grid(t.p.len()),
         )
     }
