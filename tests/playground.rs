@@ -634,3 +634,67 @@ async fn lab_answers_worker_commands<B: Backend>(b: &B) {
     );
 }
 cpu_test!(lab_answers_worker_commands_cpu, lab_answers_worker_commands);
+
+both!(a_pane_says_when_training_goes_wrong, {
+    use genlab::app::{hint, ScoreView};
+    use genlab::train::LossPoint;
+    let gan = tiny(ModelKind::Dcgan);
+    let points = |d: f32, n: u64| -> Vec<LossPoint> {
+        (1..=n)
+            .map(|i| LossPoint {
+                step: 50 * i,
+                steps: 50,
+                values: vec![d, 6.0],
+            })
+            .collect()
+    };
+    // The discriminator winning outright for 200 steps or more.
+    let h = hint(&gan, &points(0.01, 5), None).unwrap();
+    assert!(
+        h.contains("winning outright") && h.contains("200 steps"),
+        "{h}"
+    );
+    assert_eq!(
+        hint(&gan, &points(0.01, 3), None),
+        None,
+        "150 steps is not yet a while"
+    );
+    assert_eq!(hint(&gan, &points(0.9, 10), None), None);
+    let mut mixed = points(0.01, 3);
+    mixed.insert(
+        0,
+        LossPoint {
+            step: 0,
+            steps: 200,
+            values: vec![1.2, 0.8],
+        },
+    );
+    assert_eq!(
+        hint(&gan, &mixed, None),
+        None,
+        "one good point in the window"
+    );
+    // The samples collapsing onto one or two digits.
+    let score = |shares: [f64; 10]| ScoreView {
+        step: 700,
+        samples: 512,
+        fid: 80.0,
+        inception_score: 2.0,
+        class_shares: shares,
+    };
+    let two = score([0.05, 0.45, 0.02, 0.02, 0.02, 0.02, 0.02, 0.3, 0.05, 0.05]);
+    let h = hint(&gan, &points(0.9, 4), Some(&two)).unwrap();
+    assert!(
+        h.contains("digits 1 and 7") && h.contains("75%") && h.contains("step 700"),
+        "{h}"
+    );
+    let one = score([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9, 0.1]);
+    assert!(hint(&gan, &[], Some(&one)).unwrap().contains("the digit 8"));
+    let even = score([0.1; 10]);
+    assert_eq!(hint(&gan, &points(0.9, 4), Some(&even)), None);
+    // Only GANs have a discriminator to win.
+    assert_eq!(
+        hint(&tiny(ModelKind::ConvVae), &points(0.01, 9), Some(&one)),
+        None
+    );
+});

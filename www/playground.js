@@ -387,6 +387,8 @@ class Lab extends EventTarget {
       ...SCHEMA.models.map((m) => el('option', { value: m.name, title: m.description }, m.title)));
     p.stats = el('p', { class: 'stats', 'aria-live': 'off' });
     p.error = el('div', { class: 'pane-error', role: 'alert', hidden: true });
+    // What the numbers show has gone wrong (Rust's app::hint): D winning outright, a collapse.
+    p.hint = el('p', { class: 'hint', role: 'status', hidden: true });
     p.scoreText = el('span', { class: 'score-text' });
     p.shares = el('span', { class: 'shares', role: 'img', 'aria-label': 'Share of each digit among the samples' },
       ...Array.from({ length: 10 }, (_, d) => el('span', { class: 'bar', title: `digit ${d}` }, el('i'), el('b', {}, String(d)))));
@@ -447,6 +449,7 @@ class Lab extends EventTarget {
     p.root = el('section', { class: 'pane', 'data-pane': i, 'aria-label': `Model ${i + 1}` },
       el('header', {}, labelled(`Model ${i + 1}`, p.model), p.stats),
       p.error,
+      p.hint,
       p.score,
       el('div', { class: 'pictures' }, p.gridFig, p.reconFig, p.stripFig, p.manifoldFig),
       p.chartFig, settings, actions);
@@ -686,6 +689,8 @@ class Lab extends EventTarget {
       p.root.dataset.step = ps.step;
       p.error.hidden = !ps.error;
       p.errorText.textContent = ps.error ?? '';
+      p.hint.hidden = !ps.hint;
+      if (p.hint.textContent !== (ps.hint ?? '')) p.hint.textContent = ps.hint ?? '';
       this.showScore(p, ps, s);
       // The settings boxes follow the model's settings (after a change, a load, a Reset).
       const shown = JSON.stringify(SCHEMA.settings.map((x) => ps[x.key]).concat(ps.model));

@@ -26,7 +26,7 @@ pub use lab::Lab;
 pub use latents::{interpolation_latents, manifold_latents, normal_quantile};
 pub use options::{parse_size, shown, PageOptions, PARAMETERS};
 use pane::split;
-pub use pane::{Pane, PaneView, Picture};
+pub use pane::{hint, Pane, PaneView, Picture, COLLAPSE_SHARE, D_WINS_BELOW, D_WINS_FOR};
 pub use protocol::{state_after, Answer, Command, COMMANDS};
 pub use run_state::{Event, RunState};
 

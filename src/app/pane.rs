@@ -251,6 +251,63 @@ pub struct PaneView {
     pub losses: Vec<f32>,
     pub score: Option<ScoreView>,
     pub next_score: u64,
+    /// One line when training has gone wrong in a way the numbers show
+    /// ([`hint`]): the discriminator winning outright, or a collapse.
+    pub hint: Option<String>,
+}
+
+/// A discriminator loss this low means D tells real from fake almost
+/// perfectly (BCE, least squares and hinge all reach 0 there).
+pub const D_WINS_BELOW: f32 = 0.05;
+/// ... over at least this many of the last steps.
+pub const D_WINS_FOR: u64 = 200;
+/// Two digits holding more than this share of the samples is a collapse
+/// (real digits: about 20%).
+pub const COLLAPSE_SHARE: f64 = 0.6;
+
+/// What a pane says when its numbers show a failure: the discriminator
+/// winning outright (its loss below [`D_WINS_BELOW`] over the last
+/// [`D_WINS_FOR`] steps or more), or the samples collapsing onto one or two
+/// digits (more than [`COLLAPSE_SHARE`] of the latest score's samples).
+pub fn hint(
+    config: &ModelConfig,
+    history: &[LossPoint],
+    score: Option<&ScoreView>,
+) -> Option<String> {
+    if !config.kind.is_gan() {
+        return None;
+    }
+    // The latest points, newest first, until they cover D_WINS_FOR steps.
+    let (mut steps, mut worst) = (0u64, 0f32);
+    for p in history.iter().rev() {
+        worst = worst.max(p.values[0]);
+        steps += p.steps;
+        if steps >= D_WINS_FOR || worst >= D_WINS_BELOW {
+            break;
+        }
+    }
+    if steps >= D_WINS_FOR && worst < D_WINS_BELOW {
+        return Some(format!(
+            "The discriminator is winning outright (D loss under {D_WINS_BELOW} for the last {steps} steps): the generator gets almost no gradient. Try the hinge loss, a lower D rate, or Reset."
+        ));
+    }
+    let s = score?;
+    let mut shares: Vec<(usize, f64)> = s.class_shares.iter().copied().enumerate().collect();
+    shares.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let top = shares[0].1 + shares[1].1;
+    if top > COLLAPSE_SHARE {
+        let which = if shares[0].1 > COLLAPSE_SHARE {
+            format!("the digit {}", shares[0].0)
+        } else {
+            format!("the digits {} and {}", shares[0].0, shares[1].0)
+        };
+        return Some(format!(
+            "The samples collapse onto {which} ({:.0}% of them at step {}): mode collapse. It may pass; if it stays, try the hinge loss, more D steps, or Reset.",
+            100.0 * top,
+            s.step
+        ));
+    }
+    None
 }
 
 impl<B: Backend> Pane<B> {
@@ -271,6 +328,7 @@ impl<B: Backend> Pane<B> {
             losses: self.latest().map(|p| p.values.clone()).unwrap_or_default(),
             score: self.score.clone(),
             next_score: self.next_score,
+            hint: hint(c, &self.history, self.score.as_ref()),
         }
     }
 
