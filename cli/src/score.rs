@@ -4,7 +4,9 @@
 use crate::common::{block, choose_gpu, read_file, BUNDLED_IMAGES, BUNDLED_LABELS};
 use genlab::backends::{Backend, BackendChoice, Cpu};
 use genlab::data::Digits;
+use genlab::models::Model;
 use genlab::score::{Classifier, FeatureStats, Scores};
+use genlab::train;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -17,7 +19,19 @@ pub const EXTRACT_BATCH: usize = 250;
 #[derive(clap::Args)]
 pub struct ScoreArgs {
     /// Generated digits: an IDX unsigned-byte file N×28×28 (gzip or raw), as `genlab train` writes.
-    samples: PathBuf,
+    #[arg(required_unless_present = "weights", conflicts_with = "weights")]
+    samples: Option<PathBuf>,
+    /// Instead of a samples file: draw --count samples from the model saved
+    /// in DIR (its weights.safetensors, as `genlab train` or the page's Save
+    /// writes), from the latents the page draws (its 64-digit grid at the
+    /// model's seed; its 512 scored samples at --latent-seed seed+2).
+    #[arg(long, value_name = "DIR")]
+    weights: Option<PathBuf>,
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    count: u32,
+    /// The latents' seed (default: the model's seed, the page's grid).
+    #[arg(long)]
+    latent_seed: Option<u32>,
     /// The scoring classifier (default: the one the page ships, www/classifier.safetensors).
     #[arg(long)]
     classifier: Option<PathBuf>,
@@ -26,14 +40,21 @@ pub struct ScoreArgs {
 }
 
 pub fn score(args: ScoreArgs) -> Result<(), String> {
-    let (count, samples) = genlab::data::read_idx_images(&read_file(&args.samples)?)
-        .map_err(|e| format!("{}: {e}", args.samples.display()))?;
-    if count < 2 {
-        return Err(format!(
-            "{}: {count} sample; the scores need at least 2",
-            args.samples.display()
-        ));
-    }
+    let samples = match (&args.samples, &args.weights) {
+        (Some(path), _) => {
+            let (count, samples) = genlab::data::read_idx_images(&read_file(path)?)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if count < 2 {
+                return Err(format!(
+                    "{}: {count} sample; the scores need at least 2",
+                    path.display()
+                ));
+            }
+            samples
+        }
+        (None, Some(dir)) => drawn(dir, args.count as usize, args.latent_seed)?,
+        (None, None) => return Err("give a samples file or --weights DIR".into()),
+    };
     let classifier = match &args.classifier {
         Some(p) => read_file(p)?,
         None => CLASSIFIER.to_vec(),
@@ -47,6 +68,32 @@ pub fn score(args: ScoreArgs) -> Result<(), String> {
     };
     println!("{v}");
     Ok(())
+}
+
+/// `count` samples (bytes) of the model saved in `dir`, from the latents of
+/// `seed` (default: the model's own), on the CPU backend.
+fn drawn(dir: &std::path::Path, count: usize, seed: Option<u32>) -> Result<Vec<u8>, String> {
+    let path = dir.join("weights.safetensors");
+    let saved =
+        train::read_weights(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = saved
+        .config
+        .clone()
+        .ok_or_else(|| format!("{}: no genlab settings in its header", path.display()))?;
+    if !config.kind.is_gan() && !config.kind.is_vae() {
+        return Err(format!(
+            "{}: a {} draws no samples from latents",
+            path.display(),
+            config.kind
+        ));
+    }
+    let b = Cpu::new();
+    let model = Model::new(&b, config.clone())?;
+    train::load_weights(&b, &model, &saved)?;
+    let z = train::latents(&config, count, seed.unwrap_or(config.seed));
+    let sampler = model.sampler(&b, count);
+    let px = block(train::sample(&b, &model, &sampler, &z))?;
+    Ok(train::to_bytes(&px))
 }
 
 /// The scores of `samples` (bytes, N×784) and, for reference, of the
