@@ -480,41 +480,6 @@ class Lab extends EventTarget {
   /// What was wrong in the parameters. They are whatever a link said (one can
   /// say "Your session has expired=1"), so they are shown as quoted items under
   /// a line that says where they come from, never as the page's own words.
-  showProblems(params, notices, fromAddress) {
-    if (!params.length && !notices.length) return;
-    const intro = fromAddress
-      ? 'This page’s address has parameters genlab could not use; it ignored them and kept its defaults:'
-      : 'genlab could not use some of the options it was given; it ignored them and kept its defaults:';
-    this.msg.replaceChildren(
-      ...(params.length ? [intro, el('ul', {}, ...params.map((p) => el('li', {}, p)))] : []),
-      ...notices.map((p) => el('span', { class: 'line' }, p)));
-    this.msg.dataset.kind = 'warn';
-    this.msg.hidden = false;
-  }
-
-  message(text, kind = 'info') {
-    this.notes = [];
-    this.msg.textContent = text;
-    this.msg.dataset.kind = kind;
-    this.msg.hidden = !text;
-  }
-
-  /// A worker's own notice (a device loss and what became of it): the
-  /// latest of each pane, one line each, so that one pane's news does not
-  /// hide the other's.
-  notice(i, text, kind) {
-    this.notes ??= [];
-    this.notes[i] = { text: `Model ${i + 1}: ${text}`, kind };
-    const notes = this.notes.filter(Boolean);
-    this.msg.replaceChildren(...notes.map((n) => el('span', { class: 'line' }, n.text)));
-    const rank = { info: 0, warn: 1, error: 2 };
-    this.msg.dataset.kind = notes.map((n) => n.kind).reduce((a, b) => (rank[b] > rank[a] ? b : a), 'info');
-    this.msg.hidden = false;
-  }
-
-  /// What was wrong in the parameters. They are whatever a link said (one can
-  /// say "Your session has expired=1"), so they are shown as quoted items under
-  /// a line that says where they come from, never as the page's own words.
   showProblems(params, fromAddress) {
     if (!params.length) return;
     const intro = fromAddress
