@@ -103,9 +103,9 @@ async function request(m) {
   if (crash) return;
   await call(async () => {
     report(true);
-    // A changed model has new pictures at once (a blank grid until then would flash).
-    if (['reset', 'setting', 'model', 'data', 'load', 'backend', 'draw'].includes(m.command.do)) {
-      if ((await pg.frame(0, 0)) === 'device-lost') return;
+    // A changed model has new pictures at once (a blank grid until then would
+    // flash): a frame of no steps draws exactly when the command made them stale.
+    if ((await pg.frame(0, 0)) === 'drawn') {
       sendPictures();
       report(true);
     }

@@ -1,10 +1,13 @@
-//! What the subcommands share: the bundled digits, files, and the choice
-//! of backend (the rule of `genlab::backends::BackendChoice`, as on the page).
+//! What the subcommands share: the bundled digits, files, a trained
+//! model's folder, and the choice of backend (the rule of
+//! `genlab::backends::BackendChoice`, as on the page).
 
 use crate::args::TrainArgs;
 use genlab::backends::gpu::Adapter;
 use genlab::backends::{BackendChoice, Cpu, Gpu};
 use genlab::data::Digits;
+use genlab::models::ModelConfig;
+use genlab::train::{self, SavedWeights};
 use std::path::Path;
 
 pub const BUNDLED_IMAGES: &[u8] =
@@ -37,6 +40,19 @@ pub fn training_data(args: &TrainArgs) -> Result<(Digits, Digits), String> {
         ));
     }
     Ok(digits.split_held_out(args.held_out))
+}
+
+/// The weights and settings in a folder written by `genlab train` (its
+/// weights.safetensors), checked; errors name the file.
+pub fn read_saved(dir: &Path) -> Result<(SavedWeights, ModelConfig), String> {
+    let path = dir.join("weights.safetensors");
+    let saved =
+        train::read_weights(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = saved
+        .config
+        .clone()
+        .ok_or_else(|| format!("{}: no genlab settings in its header", path.display()))?;
+    Ok((saved, config))
 }
 
 /// The CPU backend on `threads` threads (default: every core).

@@ -4,7 +4,7 @@
 //! (genlab::export). `--reference N` also writes N inputs and the images
 //! genlab draws from them, to check another runtime against.
 
-use crate::common::{block, cpu, read_file, write_file, BUNDLED_IMAGES, BUNDLED_LABELS};
+use crate::common::{block, cpu, read_saved, write_file, BUNDLED_IMAGES, BUNDLED_LABELS};
 use genlab::backends::Backend;
 use genlab::data::Digits;
 use genlab::data::PIXELS;
@@ -36,13 +36,8 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> Result<(), String> {
+    let (saved, config) = read_saved(&args.dir)?;
     let path = args.dir.join("weights.safetensors");
-    let saved =
-        train::read_weights(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-    let config = saved
-        .config
-        .clone()
-        .ok_or_else(|| format!("{}: no genlab settings in its header", path.display()))?;
     let chosen: Vec<Part> = match args.part {
         Some(p) => vec![p],
         None => export::parts(config.kind).to_vec(),

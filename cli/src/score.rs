@@ -1,7 +1,7 @@
 //! `genlab score`: FID, Inception Score and digit coverage of generated
 //! digits by the scoring classifier.
 
-use crate::common::{block, choose_gpu, read_file, BUNDLED_IMAGES, BUNDLED_LABELS};
+use crate::common::{block, choose_gpu, read_file, read_saved, BUNDLED_IMAGES, BUNDLED_LABELS};
 use genlab::backends::{Backend, BackendChoice, Cpu};
 use genlab::data::Digits;
 use genlab::models::Model;
@@ -73,17 +73,11 @@ pub fn score(args: ScoreArgs) -> Result<(), String> {
 /// `count` samples (bytes) of the model saved in `dir`, from the latents of
 /// `seed` (default: the model's own), on the CPU backend.
 fn drawn(dir: &std::path::Path, count: usize, seed: Option<u32>) -> Result<Vec<u8>, String> {
-    let path = dir.join("weights.safetensors");
-    let saved =
-        train::read_weights(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-    let config = saved
-        .config
-        .clone()
-        .ok_or_else(|| format!("{}: no genlab settings in its header", path.display()))?;
+    let (saved, config) = read_saved(dir)?;
     if !config.kind.is_gan() && !config.kind.is_vae() {
         return Err(format!(
             "{}: a {} draws no samples from latents",
-            path.display(),
+            dir.display(),
             config.kind
         ));
     }

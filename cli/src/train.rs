@@ -6,8 +6,8 @@
 
 use crate::args::{LrSchedule, ModelArg, SettingArgs, TrainArgs};
 use crate::common::{
-    block, block_str, choose_gpu, cpu, read_file, training_data, write_file, BUNDLED_IMAGES,
-    BUNDLED_LABELS,
+    block, block_str, choose_gpu, cpu, read_file, read_saved, training_data, write_file,
+    BUNDLED_IMAGES, BUNDLED_LABELS,
 };
 use genlab::backends::{Backend, BackendChoice, Cpu, Gpu};
 use genlab::data::{Digits, PIXELS, SIDE};
@@ -71,18 +71,7 @@ pub fn run(args: TrainArgs) -> Result<(), String> {
         return crate::classifier::train(&args);
     }
     let saved = match &args.resume {
-        Some(dir) => {
-            let path = dir.join("weights.safetensors");
-            let w = train::read_weights(&read_file(&path)?)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if w.config.is_none() {
-                return Err(format!(
-                    "{}: no genlab config in its header",
-                    path.display()
-                ));
-            }
-            Some(w)
-        }
+        Some(dir) => Some(read_saved(dir)?.0),
         None => None,
     };
     let config = config_from(&args, saved.as_ref())?;
@@ -473,12 +462,7 @@ pub fn eval(args: EvalArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         return crate::classifier::eval(&classifier, &digits, args.backend);
     }
-    let saved =
-        train::read_weights(&read_file(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
-    let config = saved
-        .config
-        .clone()
-        .ok_or_else(|| format!("{}: no genlab config in its header", path.display()))?;
+    let (saved, config) = read_saved(&args.dir)?;
     let digits = match (&args.images, &args.labels) {
         (Some(i), Some(l)) => Digits::from_idx(&read_file(i)?, &read_file(l)?),
         _ => Digits::from_idx(BUNDLED_IMAGES, BUNDLED_LABELS).map(|d| d.split_held_out(1000).1),

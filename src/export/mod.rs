@@ -396,11 +396,6 @@ impl Graph {
         })
     }
 
-    /// Values per sample of the input.
-    pub fn input_len(&self) -> usize {
-        self.input.iter().product()
-    }
-
     /// A line for the files' headers: what this is and where it came from.
     pub fn description(&self) -> String {
         let dims = |d: &[usize]| {

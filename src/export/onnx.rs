@@ -211,6 +211,16 @@ impl Builder {
         name
     }
 
+    /// A layer's weight and, if it has one, its bias as initializers
+    /// `{p}.weight`, `{p}.bias`: the inputs after x of a Gemm or a convolution.
+    fn params(&mut self, p: &str, weight: &Tensor, bias: &Option<Tensor>) -> Vec<String> {
+        let mut inputs = vec![self.constant(format!("{p}.weight"), weight)];
+        if let Some(bias) = bias {
+            inputs.push(self.constant(format!("{p}.bias"), bias));
+        }
+        inputs
+    }
+
     fn scalar(&mut self, name: &str, v: f32) -> String {
         self.constant(
             name.into(),
@@ -252,52 +262,36 @@ pub fn write(g: &Graph) -> Result<Vec<u8>, String> {
         let p = format!("{}.{i}", g.part.name());
         match node {
             Node::Linear { weight, bias } => {
-                let mut inputs = vec![b.constant(format!("{p}.weight"), weight)];
-                if let Some(bias) = bias {
-                    inputs.push(b.constant(format!("{p}.bias"), bias));
-                }
+                let inputs = b.params(&p, weight, bias);
                 b.op("Gemm", inputs, vec![int("transB", 1)]);
             }
+            // ONNX's pads of a transposed convolution crop its full output.
             Node::Conv {
                 weight,
                 bias,
                 stride,
                 pads,
+            }
+            | Node::ConvTranspose {
+                weight,
+                bias,
+                stride,
+                crops: pads,
             } => {
-                let mut inputs = vec![b.constant(format!("{p}.weight"), weight)];
-                if let Some(bias) = bias {
-                    inputs.push(b.constant(format!("{p}.bias"), bias));
-                }
+                let op = if matches!(node, Node::Conv { .. }) {
+                    "Conv"
+                } else {
+                    "ConvTranspose"
+                };
+                let inputs = b.params(&p, weight, bias);
                 let k = weight.shape[2];
                 b.op(
-                    "Conv",
+                    op,
                     inputs,
                     vec![
                         ints("kernel_shape", &[k, k]),
                         ints("strides", &[*stride, *stride]),
                         ints("pads", pads),
-                    ],
-                );
-            }
-            Node::ConvTranspose {
-                weight,
-                bias,
-                stride,
-                crops,
-            } => {
-                let mut inputs = vec![b.constant(format!("{p}.weight"), weight)];
-                if let Some(bias) = bias {
-                    inputs.push(b.constant(format!("{p}.bias"), bias));
-                }
-                let k = weight.shape[2];
-                // ONNX's pads of a transposed convolution crop its full output.
-                b.op(
-                    "ConvTranspose",
-                    inputs,
-                    vec![
-                        ints("kernel_shape", &[k, k]),
-                        ints("strides", &[*stride, *stride]),
-                        ints("pads", crops),
                     ],
                 );
             }
@@ -343,13 +337,8 @@ pub fn write(g: &Graph) -> Result<Vec<u8>, String> {
                 // Side by side on the same input, each an output of the graph.
                 let x = b.last.clone();
                 for h in heads {
-                    let mut inputs = vec![
-                        x.clone(),
-                        b.constant(format!("{p}.{}.weight", h.name), &h.weight),
-                    ];
-                    if let Some(bias) = &h.bias {
-                        inputs.push(b.constant(format!("{p}.{}.bias", h.name), bias));
-                    }
+                    let mut inputs = vec![x.clone()];
+                    inputs.extend(b.params(&format!("{p}.{}", h.name), &h.weight, &h.bias));
                     b.nodes.push(NodeProto {
                         input: inputs,
                         output: vec![h.name.into()],

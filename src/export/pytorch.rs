@@ -37,25 +37,29 @@ fn py_bool(b: bool) -> &'static str {
     }
 }
 
+/// A module with a weight and, if it has one, a bias: its arguments
+/// `args` and `bias=…`, its tensors `weight` and `bias`.
+fn weighted<'a>(
+    class: &'static str,
+    args: String,
+    weight: &'a Tensor,
+    bias: &'a Option<Tensor>,
+) -> Module<'a> {
+    let mut m = module(class, format!("{args}, bias={}", py_bool(bias.is_some())));
+    m.tensors.push(("weight".into(), weight));
+    m.tensors
+        .extend(bias.iter().map(|b| ("bias".to_string(), b)));
+    m
+}
+
 fn modules(g: &Graph) -> Vec<Module<'_>> {
     let mut out = Vec::new();
     for node in &g.nodes {
         match node {
             Node::Linear { weight, bias } => {
-                let mut m = module(
-                    "Linear",
-                    format!(
-                        "in_features={}, out_features={}, bias={}",
-                        weight.shape[1],
-                        weight.shape[0],
-                        py_bool(bias.is_some())
-                    ),
-                );
-                m.tensors.push(("weight".into(), weight));
-                if let Some(b) = bias {
-                    m.tensors.push(("bias".into(), b));
-                }
-                out.push(m);
+                let [d_out, d_in] = [weight.shape[0], weight.shape[1]];
+                let args = format!("in_features={d_in}, out_features={d_out}");
+                out.push(weighted("Linear", args, weight, bias));
             }
             Node::Conv {
                 weight,
@@ -66,21 +70,9 @@ fn modules(g: &Graph) -> Vec<Module<'_>> {
                 if [t, l, b, r].iter().any(|&&p| p > 0) {
                     out.push(module("ZeroPad2d", format!("padding=({l}, {r}, {t}, {b})")));
                 }
-                let mut m = module(
-                    "Conv2d",
-                    format!(
-                        "in_channels={}, out_channels={}, kernel_size={}, stride={stride}, padding=0, bias={}",
-                        weight.shape[1],
-                        weight.shape[0],
-                        weight.shape[2],
-                        py_bool(bias.is_some())
-                    ),
-                );
-                m.tensors.push(("weight".into(), weight));
-                if let Some(b) = bias {
-                    m.tensors.push(("bias".into(), b));
-                }
-                out.push(m);
+                let [c_out, c_in, k] = [weight.shape[0], weight.shape[1], weight.shape[2]];
+                let args = format!("in_channels={c_in}, out_channels={c_out}, kernel_size={k}, stride={stride}, padding=0");
+                out.push(weighted("Conv2d", args, weight, bias));
             }
             Node::ConvTranspose {
                 weight,
@@ -88,21 +80,9 @@ fn modules(g: &Graph) -> Vec<Module<'_>> {
                 stride,
                 crops: [t, l, b, r],
             } => {
-                let mut m = module(
-                    "ConvTranspose2d",
-                    format!(
-                        "in_channels={}, out_channels={}, kernel_size={}, stride={stride}, padding=0, bias={}",
-                        weight.shape[0],
-                        weight.shape[1],
-                        weight.shape[2],
-                        py_bool(bias.is_some())
-                    ),
-                );
-                m.tensors.push(("weight".into(), weight));
-                if let Some(b) = bias {
-                    m.tensors.push(("bias".into(), b));
-                }
-                out.push(m);
+                let [c_in, c_out, k] = [weight.shape[0], weight.shape[1], weight.shape[2]];
+                let args = format!("in_channels={c_in}, out_channels={c_out}, kernel_size={k}, stride={stride}, padding=0");
+                out.push(weighted("ConvTranspose2d", args, weight, bias));
                 // Negative padding crops (TensorFlow's 'same' crops less before than after).
                 if [t, l, b, r].iter().any(|&&p| p > 0) {
                     out.push(module(
