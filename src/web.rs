@@ -44,7 +44,6 @@ thread_local! {
     static CRASH: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// What a page says after a panic (a bug in genlab), or None.
 /// The registry as the page renders it: models, settings, loss labels
 /// ([`crate::models::schema`]).
 #[wasm_bindgen]
@@ -101,6 +100,7 @@ pub fn next_state(state: &str, event: &str) -> Result<String, JsValue> {
     state_after(state, event).map(String::from).map_err(js_err)
 }
 
+/// What a page says after a panic (a bug in genlab), or None.
 #[wasm_bindgen]
 pub fn crashed() -> Option<String> {
     CRASH.with(|c| {
