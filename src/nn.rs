@@ -32,7 +32,9 @@ use crate::ops::{
     Conv2dBackwardInput, Conv2dBackwardWeight, Conv2dForward, ConvBackwardInputTensors,
     ConvBackwardWeightTensors, ConvForwardTensors, ConvInputPath, ConvTranspose2dBackwardInput,
     ConvTranspose2dBackwardWeight, ConvTranspose2dForward, DropoutBackward, DropoutBackwardTensors,
-    DropoutForward, DropoutForwardTensors, Fill, FillTensors, Key, LinearBackwardInput,
+    DropoutForward, DropoutForwardTensors, Fill, FillTensors, Key, LabelConcat,
+    LabelConcatBackward, LabelConcatBackwardTensors, LabelConcatTensors, LabelShape,
+    LinearBackwardInput,
     LinearBackwardInputTensors, LinearBackwardWeight, LinearBackwardWeightTensors, LinearForward,
     LinearForwardTensors, StepIncrement, StepTensors,
 };
@@ -1091,6 +1093,59 @@ impl<B: Backend> ActivationLayer<B> {
     }
 }
 
+/// y = x ++ the one-hot code of each sample's label ([`LayerSpec::Label`]);
+/// the gradient of x's part goes back to x where x needs one.
+pub struct LabelLayer<B: Backend> {
+    pub y: B::Tensor,
+    pub dy: B::Tensor,
+    forward: B::Op,
+    backward: Option<B::Op>,
+}
+
+impl<B: Backend> LabelLayer<B> {
+    pub fn new(
+        b: &B,
+        shape: LabelShape,
+        x: &B::Tensor,
+        labels: &B::Tensor,
+        dx: InputGrad<B::Tensor>,
+    ) -> Self {
+        let len = shape.n * shape.width();
+        let (y, dy) = (b.zeros(len), b.zeros(len));
+        let forward = b.bind(
+            &LabelConcat { shape },
+            LabelConcatTensors { y: &y, x, labels },
+        );
+        let backward = match dx {
+            InputGrad::None => None,
+            InputGrad::Write(dx) => Some((dx, Grad::Write)),
+            InputGrad::Accumulate(dx) => Some((dx, Grad::Accumulate)),
+        }
+        .map(|(dx, grad)| {
+            b.bind(
+                &LabelConcatBackward { shape, grad },
+                LabelConcatBackwardTensors { dx, dy: &dy },
+            )
+        });
+        LabelLayer {
+            y,
+            dy,
+            forward,
+            backward,
+        }
+    }
+
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.forward);
+    }
+
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        if let Some(op) = &self.backward {
+            B::record(pass, op);
+        }
+    }
+}
+
 /// Inverted dropout; the mask is a pure function of (seed, stream, element,
 /// step), so backward regenerates it and each step draws a new one.
 pub struct Dropout<B: Backend> {
@@ -1171,6 +1226,10 @@ pub enum LayerSpec {
     Dropout(f32),
     /// Reinterprets each sample as [C, H, W] (the same number of values).
     Reshape([usize; 3]),
+    /// Appends the one-hot code of each sample's class label as `classes`
+    /// channels, constant over H×W: [C, H, W] → [C + classes, H, W]. The
+    /// labels are given when the network is bound ([`NetParams::bind_labelled`]).
+    Label { classes: usize },
 }
 
 /// A sequential network: a per-sample input shape [C, H, W] and its layers.
@@ -1261,6 +1320,7 @@ impl NetParams {
                     shape,
                 ),
                 LayerSpec::Act(_) | LayerSpec::Dropout(_) => (Declared::None, shape),
+                LayerSpec::Label { classes } => (Declared::None, [c + classes, h, w]),
                 LayerSpec::Reshape(to) => {
                     assert_eq!(
                         numel(to),
@@ -1305,11 +1365,22 @@ impl NetParams {
                 | LayerSpec::ConvTranspose { act, .. } => {
                     numel(out) * if act == Activation::None { 2 } else { 3 }
                 }
-                LayerSpec::BatchNorm | LayerSpec::Act(_) => 2 * numel(out),
+                LayerSpec::BatchNorm | LayerSpec::Act(_) | LayerSpec::Label { .. } => {
+                    2 * numel(out)
+                }
                 LayerSpec::Dropout(_) if mode == Mode::Train => 2 * numel(out),
                 LayerSpec::Dropout(_) | LayerSpec::Reshape(_) => 0,
             })
             .sum()
+    }
+
+    /// Whether the network has a [`LayerSpec::Label`] layer (and so must be
+    /// bound with labels).
+    pub fn is_conditional(&self) -> bool {
+        self.spec
+            .layers
+            .iter()
+            .any(|l| matches!(l, LayerSpec::Label { .. }))
     }
 
     /// Builds the layers at batch size `n` over input `x` (N × input), with
@@ -1325,8 +1396,34 @@ impl NetParams {
         dx: InputGrad<B::Tensor>,
         out: Option<(B::Tensor, B::Tensor)>,
         mode: Mode,
-        (seed, stream): (u32, u32),
+        seeds: (u32, u32),
     ) -> Sequential<B> {
+        self.bind_labelled(b, arena, n, x, dx, out, mode, seeds, None)
+    }
+
+    /// [`NetParams::bind`] with each sample's class label (N floats) for the
+    /// network's [`LayerSpec::Label`] layers.
+    #[allow(clippy::too_many_arguments)]
+    pub fn bind_labelled<B: Backend>(
+        &self,
+        b: &B,
+        arena: &impl Weights<B>,
+        n: usize,
+        x: &B::Tensor,
+        dx: InputGrad<B::Tensor>,
+        out: Option<(B::Tensor, B::Tensor)>,
+        mode: Mode,
+        (seed, stream): (u32, u32),
+        labels: Option<&B::Tensor>,
+    ) -> Sequential<B> {
+        assert_eq!(
+            labels.is_some(),
+            self.is_conditional(),
+            "a network with label layers is bound with labels, and only such a network"
+        );
+        if let Some(l) = labels {
+            assert_eq!(l.len(), n, "labels: one per sample");
+        }
         assert_eq!(
             x.len(),
             n * self.input_len(),
@@ -1345,7 +1442,10 @@ impl NetParams {
             assert!(
                 last.is_some_and(|i| !matches!(
                     self.declared[i].0,
-                    LayerSpec::BatchNorm | LayerSpec::Act(_) | LayerSpec::Dropout(_)
+                    LayerSpec::BatchNorm
+                        | LayerSpec::Act(_)
+                        | LayerSpec::Dropout(_)
+                        | LayerSpec::Label { .. }
                 )),
                 "a network's given output must be written by a dense or convolution layer"
             );
@@ -1386,6 +1486,16 @@ impl NetParams {
                 (LayerSpec::Act(act), _) => {
                     let dx = Self::dx_for(b, dxi, &cur_x);
                     Layer::Act(ActivationLayer::new(b, &cur_x, &dx, act))
+                }
+                (LayerSpec::Label { classes }, _) => {
+                    let shape = LabelShape {
+                        n,
+                        per: numel(shape),
+                        classes,
+                        spatial: shape[1] * shape[2],
+                    };
+                    let labels = labels.expect("checked above");
+                    Layer::Label(LabelLayer::new(b, shape, &cur_x, labels, dxi))
                 }
                 (LayerSpec::Dropout(rate), _) if mode == Mode::Train => {
                     let dx = Self::dx_for(b, dxi, &cur_x);
@@ -1442,6 +1552,7 @@ pub enum Layer<B: Backend> {
     BatchNorm(BatchNorm<B>, Mode),
     Act(ActivationLayer<B>),
     Dropout(Dropout<B>),
+    Label(LabelLayer<B>),
 }
 
 impl<B: Backend> Layer<B> {
@@ -1453,7 +1564,15 @@ impl<B: Backend> Layer<B> {
             Layer::BatchNorm(l, _) => (&l.y, &l.dy),
             Layer::Act(l) => (&l.y, &l.dy),
             Layer::Dropout(l) => (&l.y, &l.dy),
+            Layer::Label(l) => (&l.y, &l.dy),
         }
+    }
+
+    fn has_params(&self) -> bool {
+        matches!(
+            self,
+            Layer::Linear(_) | Layer::Conv(_) | Layer::ConvTranspose(_) | Layer::BatchNorm(..)
+        )
     }
 
     fn forward(&self, pass: &mut B::Pass<'_>) {
@@ -1465,6 +1584,7 @@ impl<B: Backend> Layer<B> {
             Layer::BatchNorm(l, Mode::Eval) => l.forward_eval(pass),
             Layer::Act(l) => l.forward(pass),
             Layer::Dropout(l) => l.forward(pass),
+            Layer::Label(l) => l.forward(pass),
         }
     }
 
@@ -1484,6 +1604,8 @@ impl<B: Backend> Layer<B> {
             }
             Layer::Act(l) => l.backward(pass),
             Layer::Dropout(l) => l.backward(pass),
+            Layer::Label(l) if input => l.backward(pass),
+            Layer::Label(_) => {}
         }
     }
 }
@@ -1514,8 +1636,11 @@ impl<B: Backend> Sequential<B> {
 
     /// Every parameter gradient, without the gradient of the network's input.
     pub fn backward_params(&self, pass: &mut B::Pass<'_>) {
-        for (i, l) in self.layers.iter().enumerate().rev() {
-            l.backward(pass, true, i > 0);
+        // Layers before the first with parameters need no gradient at all
+        // (a label layer at the input, say), and that one none for its input.
+        let first = self.layers.iter().position(Layer::has_params).unwrap_or(0);
+        for (i, l) in self.layers.iter().enumerate().skip(first).rev() {
+            l.backward(pass, true, i > first);
         }
     }
 

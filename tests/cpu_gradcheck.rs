@@ -412,6 +412,40 @@ fn reparameterize_backward_matches_finite_differences() {
 }
 
 #[test]
+fn label_concat_matches_finite_differences_and_writes_one_hot_maps() {
+    // 3 samples of 5 values (a 1×5 row), 4 classes: maps of 5 each. The
+    // last label is out of range: its code is all zeros.
+    let s = cpu::LabelShape {
+        n: 3,
+        per: 5,
+        classes: 4,
+        spatial: 5,
+    };
+    let mut rng = Rng::new(12, 0);
+    let x = rng.uniform_vec(s.n * s.per, -1.0, 1.0);
+    let labels = [2.0, 0.0, 7.0];
+    let r = rng.uniform_vec(s.n * s.width(), -1.0, 1.0);
+    let y = |x: &[f32]| {
+        let mut y = vec![0.0; s.n * s.width()];
+        cpu::label_concat_forward(&mut y, x, &labels, s);
+        y
+    };
+    let out = y(&x);
+    for i in 0..s.n {
+        let row = &out[i * s.width()..(i + 1) * s.width()];
+        assert_eq!(&row[..s.per], &x[i * s.per..(i + 1) * s.per]);
+        for k in 0..s.classes {
+            let on = labels[i] as usize == k;
+            let map = &row[s.per + k * s.spatial..s.per + (k + 1) * s.spatial];
+            assert!(map.iter().all(|&v| v == if on { 1.0 } else { 0.0 }));
+        }
+    }
+    let mut dx = vec![0.0; x.len()];
+    cpu::label_concat_backward(&mut dx, &r, s);
+    check("label_concat dx", &x, &dx, |x| dot(&y(x), &r));
+}
+
+#[test]
 fn adam_first_step_moves_each_weight_by_lr_against_its_gradient_sign() {
     // At t = 1 bias correction makes m̂ = g and v̂ = g², so Δp = −lr·g/(|g| + ε).
     let cfg = genlab::core::AdamConfig {

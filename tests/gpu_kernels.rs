@@ -1031,6 +1031,59 @@ async fn reparameterize_all(gpu: &'static Gpu) {
 }
 gpu_test!(reparameterize_matches_cpu, reparameterize_all);
 
+async fn label_concat_all(gpu: &'static Gpu) {
+    // Batch 1 and batch > 1; vectors (spatial 1) and odd maps (3×3, 7×5);
+    // an out-of-range label (its code is all zeros); both gradient modes.
+    let shapes = [(1, 7, 10, 1), (5, 13, 10, 9), (3, 35, 4, 35), (300, 1, 3, 1)];
+    for (i, &(n, per, classes, spatial)) in shapes.iter().enumerate() {
+        let s = LabelShape {
+            n,
+            per,
+            classes,
+            spatial,
+        };
+        let mut rng = Rng::new(40 + i as u32, 0);
+        let x = rng.uniform_vec(n * per, -1.0, 1.0);
+        let labels: Vec<f32> = (0..n).map(|j| ((j * 7 + i) % (classes + 1)) as f32).collect();
+        let dy = rng.uniform_vec(n * s.width(), -1.0, 1.0);
+        let dx0 = rng.uniform_vec(n * per, -1.0, 1.0);
+        for grad in [Grad::Write, Grad::Accumulate] {
+            let mut y = vec![0.0; n * s.width()];
+            cpu::label_concat_forward(&mut y, &x, &labels, s);
+            let mut dx = if grad.accumulates() {
+                dx0.clone()
+            } else {
+                vec![0.0; n * per]
+            };
+            cpu::label_concat_backward(&mut dx, &dy, s);
+            let (gx, gl, gy, gdy, gdx) = (
+                upload(gpu, &x),
+                upload(gpu, &labels),
+                Tensor::zeros(gpu, n * s.width()),
+                upload(gpu, &dy),
+                upload(gpu, &dx0),
+            );
+            let f = gpu.bind(
+                &LabelConcat { shape: s },
+                LabelConcatTensors {
+                    y: &gy,
+                    x: &gx,
+                    labels: &gl,
+                },
+            );
+            let b = gpu.bind(
+                &LabelConcatBackward { shape: s, grad },
+                LabelConcatBackwardTensors { dx: &gdx, dy: &gdy },
+            );
+            gpu.run(&[&f, &b]);
+            let what = format!("label_concat {s:?} {grad:?}");
+            assert_close(&what, &gy.read(gpu).await.unwrap(), &y, 0.0, 0.0);
+            assert_close(&what, &gdx.read(gpu).await.unwrap(), &dx, RTOL, ATOL);
+        }
+    }
+}
+gpu_test!(label_concat_matches_cpu, label_concat_all);
+
 async fn adam_and_fill(gpu: &'static Gpu) {
     let len = 1031;
     let cfg = AdamConfig {

@@ -257,6 +257,7 @@ impl Graph {
                         [c_out, h * stride, w * stride]
                     }
                     LayerSpec::Reshape(to) => to,
+                    LayerSpec::Label { classes } => [c + classes, h, w],
                     _ => shape,
                 };
                 continue;
@@ -275,6 +276,11 @@ impl Graph {
                 });
             }
             match layer {
+                LayerSpec::Label { .. } => {
+                    return Err(format!(
+                        "{net}.{i}: a class-label input; genlab does not export conditional models yet"
+                    ))
+                }
                 LayerSpec::Dense { out, bias, act } => {
                     if !flat {
                         nodes.push(Node::Flatten);

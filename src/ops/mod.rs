@@ -17,6 +17,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod dense;
 pub mod elementwise;
+pub mod label;
 pub mod loss;
 pub mod random;
 pub mod reparam;
@@ -29,6 +30,7 @@ pub use batchnorm::*;
 pub use conv::*;
 pub use dense::*;
 pub use elementwise::*;
+pub use label::*;
 pub use loss::*;
 pub use random::*;
 pub use reparam::*;
@@ -43,6 +45,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
         conv::UNIFORMS,
         dense::UNIFORMS,
         elementwise::UNIFORMS,
+        label::UNIFORMS,
         loss::UNIFORMS,
         random::UNIFORMS,
         reparam::UNIFORMS,

@@ -18,6 +18,7 @@ const BIAS: &str = include_str!("../../../shaders/bias.wgsl");
 const BATCHNORM: &str = include_str!("../../../shaders/batchnorm.wgsl");
 const RANDOM: &str = include_str!("../../../shaders/random.wgsl");
 const LOSS: &str = include_str!("../../../shaders/loss.wgsl");
+const LABEL: &str = include_str!("../../../shaders/label.wgsl");
 const REPARAM: &str = include_str!("../../../shaders/reparam.wgsl");
 const ADAM: &str = include_str!("../../../shaders/adam.wgsl");
 
@@ -45,6 +46,7 @@ const MODULES: &[(&str, bool, &[&str])] = &[
     ("batchnorm", false, &[REDUCE, BATCHNORM]),
     ("random", false, &[RANDOM]),
     ("loss", false, &[REDUCE, LOSS]),
+    ("label", false, &[LABEL]),
     ("reparam", false, &[REPARAM]),
     ("adam", false, &[ADAM]),
 ];
