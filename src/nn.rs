@@ -34,9 +34,8 @@ use crate::ops::{
     ConvTranspose2dBackwardWeight, ConvTranspose2dForward, DropoutBackward, DropoutBackwardTensors,
     DropoutForward, DropoutForwardTensors, Fill, FillTensors, Key, LabelConcat,
     LabelConcatBackward, LabelConcatBackwardTensors, LabelConcatTensors, LabelShape,
-    LinearBackwardInput,
-    LinearBackwardInputTensors, LinearBackwardWeight, LinearBackwardWeightTensors, LinearForward,
-    LinearForwardTensors, StepIncrement, StepTensors,
+    LinearBackwardInput, LinearBackwardInputTensors, LinearBackwardWeight,
+    LinearBackwardWeightTensors, LinearForward, LinearForwardTensors, StepIncrement, StepTensors,
 };
 
 /// A named tensor with its real shape (row-major values), as saved.
@@ -1229,7 +1228,9 @@ pub enum LayerSpec {
     /// Appends the one-hot code of each sample's class label as `classes`
     /// channels, constant over H×W: [C, H, W] → [C + classes, H, W]. The
     /// labels are given when the network is bound ([`NetParams::bind_labelled`]).
-    Label { classes: usize },
+    Label {
+        classes: usize,
+    },
 }
 
 /// A sequential network: a per-sample input shape [C, H, W] and its layers.

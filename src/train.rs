@@ -11,7 +11,7 @@
 use crate::backends::{Backend, BackendError, ErrorKind};
 use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS, SIDE};
-use crate::models::{Evaluator, Model, ModelConfig, ModelKind, Sampler};
+use crate::models::{cycled_labels, Evaluator, Model, ModelConfig, ModelKind, Sampler, CLASSES};
 use crate::nn::{read_safetensors, write_safetensors_shaped, Learner, LossSums};
 use std::collections::HashMap;
 
@@ -247,6 +247,20 @@ pub fn latents(config: &ModelConfig, n: usize, seed: u32) -> Vec<f32> {
     Rng::new(seed, SAMPLE_STREAM).normal_vec(n * config.latent, 1.0)
 }
 
+/// A conditional model's grid: a row per digit 0–9, `cols` columns, each
+/// column one latent of `seed` (so a column shows one style across the
+/// digits). Returns the latents and the labels, row after row.
+pub fn digit_rows(config: &ModelConfig, cols: usize, seed: u32) -> (Vec<f32>, Vec<f32>) {
+    let z = latents(config, cols, seed);
+    let mut all = Vec::with_capacity(CLASSES * z.len());
+    let mut labels = Vec::with_capacity(CLASSES * cols);
+    for digit in 0..CLASSES {
+        all.extend_from_slice(&z);
+        labels.extend(std::iter::repeat_n(digit as f32, cols));
+    }
+    (all, labels)
+}
+
 /// A model's outputs as pixels in [0, 1]: tanh outputs are rescaled, logits squashed.
 pub fn to_pixels(kind: ModelKind, out: &[f32]) -> Vec<f32> {
     if kind.is_gan() {
@@ -320,6 +334,8 @@ pub async fn generate<B: Backend>(
         ));
     }
     let all_latents = latents(model.config(), count.next_multiple_of(n), seed);
+    // A conditional model is asked for the digits in turn: sample i is i mod 10.
+    let conditional = model.config().kind.is_conditional();
     let mut out = Vec::with_capacity(count * PIXELS);
     let mut input = vec![0.0; n * per];
     for start in (0..count).step_by(n) {
@@ -335,6 +351,9 @@ pub async fn generate<B: Backend>(
             }
         } else {
             input.copy_from_slice(&all_latents[start * per..(start + n) * per]);
+        }
+        if conditional {
+            sampler.write_labels(b, &cycled_labels(start, n));
         }
         let pixels = sample(b, model, sampler, &input).await?;
         let take = n.min(count - start) * PIXELS;
@@ -384,6 +403,7 @@ pub async fn evaluate<B: Backend>(
     let reader = b.readback(&eval.losses);
     let (mut recon, mut kl) = (0.0f64, 0.0f64);
     let mut x = vec![0.0; n * PIXELS];
+    let mut labels = vec![0.0; n];
     let passes = if is_vae { passes.max(1) } else { 1 };
     for _ in 0..passes {
         for k in 0..batches {
@@ -391,6 +411,10 @@ pub async fn evaluate<B: Backend>(
                 *v = held_out.images[k * n * PIXELS + i] as f32 / 255.0;
             }
             b.write(eval.input(), 0, &x);
+            for (l, &d) in labels.iter_mut().zip(&held_out.labels[k * n..(k + 1) * n]) {
+                *l = d as f32;
+            }
+            eval.write_labels(b, &labels);
             b.run(|pass| eval.forward(pass));
             let l = b.read(&reader).await?;
             recon += l[0] as f64;

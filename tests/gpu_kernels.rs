@@ -1034,7 +1034,12 @@ gpu_test!(reparameterize_matches_cpu, reparameterize_all);
 async fn label_concat_all(gpu: &'static Gpu) {
     // Batch 1 and batch > 1; vectors (spatial 1) and odd maps (3×3, 7×5);
     // an out-of-range label (its code is all zeros); both gradient modes.
-    let shapes = [(1, 7, 10, 1), (5, 13, 10, 9), (3, 35, 4, 35), (300, 1, 3, 1)];
+    let shapes = [
+        (1, 7, 10, 1),
+        (5, 13, 10, 9),
+        (3, 35, 4, 35),
+        (300, 1, 3, 1),
+    ];
     for (i, &(n, per, classes, spatial)) in shapes.iter().enumerate() {
         let s = LabelShape {
             n,
@@ -1044,7 +1049,9 @@ async fn label_concat_all(gpu: &'static Gpu) {
         };
         let mut rng = Rng::new(40 + i as u32, 0);
         let x = rng.uniform_vec(n * per, -1.0, 1.0);
-        let labels: Vec<f32> = (0..n).map(|j| ((j * 7 + i) % (classes + 1)) as f32).collect();
+        let labels: Vec<f32> = (0..n)
+            .map(|j| ((j * 7 + i) % (classes + 1)) as f32)
+            .collect();
         let dy = rng.uniform_vec(n * s.width(), -1.0, 1.0);
         let dx0 = rng.uniform_vec(n * per, -1.0, 1.0);
         for grad in [Grad::Write, Grad::Accumulate] {

@@ -5,7 +5,7 @@ use crate::common::{block, choose_gpu, read_file, read_saved, BUNDLED_IMAGES, BU
 use genlab::backends::{Backend, BackendChoice, Cpu};
 use genlab::data::Digits;
 use genlab::models::Model;
-use genlab::score::{Classifier, FeatureStats, Scores};
+use genlab::score::{accuracy, Classifier, FeatureStats, Scores};
 use genlab::train;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -21,6 +21,11 @@ pub struct ScoreArgs {
     /// Generated digits: an IDX unsigned-byte file N×28×28 (gzip or raw), as `genlab train` writes.
     #[arg(required_unless_present = "weights", conflicts_with = "weights")]
     samples: Option<PathBuf>,
+    /// The digits the samples were asked for (an IDX labels file, one per
+    /// sample, as a conditional model's samples-labels.idx): adds the class
+    /// accuracy, the share the classifier reads as the digit asked for.
+    #[arg(long, conflicts_with = "weights")]
+    labels: Option<PathBuf>,
     /// Instead of a samples file: draw --count samples from the model saved
     /// in DIR (its weights.safetensors, as `genlab train` or the page's Save
     /// writes), from the latents the page draws (its 64-digit grid at the
@@ -40,7 +45,7 @@ pub struct ScoreArgs {
 }
 
 pub fn score(args: ScoreArgs) -> Result<(), String> {
-    let samples = match (&args.samples, &args.weights) {
+    let (samples, asked) = match (&args.samples, &args.weights) {
         (Some(path), _) => {
             let (count, samples) = genlab::data::read_idx_images(&read_file(path)?)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -50,7 +55,23 @@ pub fn score(args: ScoreArgs) -> Result<(), String> {
                     path.display()
                 ));
             }
-            samples
+            let asked = match &args.labels {
+                Some(lp) => {
+                    let labels = genlab::data::read_idx_labels(&read_file(lp)?)
+                        .map_err(|e| format!("{}: {e}", lp.display()))?;
+                    if labels.len() != count {
+                        return Err(format!(
+                            "{} holds {} labels but {} holds {count} samples: give one label per sample",
+                            lp.display(),
+                            labels.len(),
+                            path.display()
+                        ));
+                    }
+                    Some(labels)
+                }
+                None => None,
+            };
+            (samples, asked)
         }
         (None, Some(dir)) => drawn(dir, args.count as usize, args.latent_seed)?,
         (None, None) => return Err("give a samples file or --weights DIR".into()),
@@ -63,16 +84,35 @@ pub fn score(args: ScoreArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .split_held_out(1000);
     let v = match choose_gpu(args.backend)? {
-        Some(g) => score_on(&g, &classifier, &samples, &train_set, &held_out)?,
-        None => score_on(&Cpu::new(), &classifier, &samples, &train_set, &held_out)?,
+        Some(g) => score_on(
+            &g,
+            &classifier,
+            &samples,
+            asked.as_deref(),
+            &train_set,
+            &held_out,
+        )?,
+        None => score_on(
+            &Cpu::new(),
+            &classifier,
+            &samples,
+            asked.as_deref(),
+            &train_set,
+            &held_out,
+        )?,
     };
     println!("{v}");
     Ok(())
 }
 
 /// `count` samples (bytes) of the model saved in `dir`, from the latents of
-/// `seed` (default: the model's own), on the CPU backend.
-fn drawn(dir: &std::path::Path, count: usize, seed: Option<u32>) -> Result<Vec<u8>, String> {
+/// `seed` (default: the model's own), on the CPU backend; a conditional
+/// model's asked for the digits in turn (and those digits).
+fn drawn(
+    dir: &std::path::Path,
+    count: usize,
+    seed: Option<u32>,
+) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
     let (saved, config) = read_saved(dir)?;
     if !config.kind.is_gan() && !config.kind.is_vae() {
         return Err(format!(
@@ -87,7 +127,12 @@ fn drawn(dir: &std::path::Path, count: usize, seed: Option<u32>) -> Result<Vec<u
     let z = train::latents(&config, count, seed.unwrap_or(config.seed));
     let sampler = model.sampler(&b, count);
     let px = block(train::sample(&b, &model, &sampler, &z))?;
-    Ok(train::to_bytes(&px))
+    // A conditional sampler asks for 0, 1, …, 9, 0, … unless told otherwise.
+    let asked = config
+        .kind
+        .is_conditional()
+        .then(|| (0..count).map(|i| (i % 10) as u8).collect());
+    Ok((train::to_bytes(&px), asked))
 }
 
 /// The scores of `samples` (bytes, N×784) and, for reference, of the
@@ -96,6 +141,7 @@ pub fn score_on<B: Backend>(
     b: &B,
     classifier: &[u8],
     samples: &[u8],
+    asked: Option<&[u8]>,
     train_set: &Digits,
     held_out: &Digits,
 ) -> Result<Value, String> {
@@ -104,11 +150,16 @@ pub fn score_on<B: Backend>(
     let reference = block(ex.run(b, &train_set.images))?;
     let stats = FeatureStats::of(&reference.features, c.config.features);
     let real = Scores::of(&block(ex.run(b, &held_out.images))?, &stats);
-    let got = Scores::of(&block(ex.run(b, samples))?, &stats);
+    let out = block(ex.run(b, samples))?;
+    let got = Scores::of(&out, &stats);
     let js = |s: &Scores| {
         json!({"count": s.count, "fid": s.fid, "inception_score": s.inception_score,
                "class_shares": s.class_shares.to_vec()})
     };
-    Ok(json!({"samples": js(&got), "real_held_out": js(&real),
+    let mut samples = js(&got);
+    if let Some(labels) = asked {
+        samples["class_accuracy"] = json!(accuracy(&out.logits, labels));
+    }
+    Ok(json!({"samples": samples, "real_held_out": js(&real),
               "reference": format!("features of the {} training digits", train_set.len())}))
 }

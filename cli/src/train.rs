@@ -1,6 +1,8 @@
 //! `genlab train`: trains one model on MNIST-format digits (the bundled
 //! 10,000 by default) on the GPU or the CPU backend, and writes into `--out`:
-//! samples.png (an 8×8 grid), samples.idx (generated digits as IDX bytes),
+//! samples.png (an 8×8 grid; a conditional model's: a row per digit 0–9),
+//! samples.idx (generated digits as IDX bytes; a conditional model's with
+//! samples-labels.idx, the digits asked for),
 //! metrics.json (config, speed, loss curve, held-out scores) and
 //! weights.safetensors (which `--resume` continues from).
 
@@ -272,7 +274,15 @@ impl Run<'_> {
             None => None,
         };
         let sampler = t.model.sampler(b, GRID);
-        let grid = if c.kind == ModelKind::Autoencoder {
+        let mut cols = 8;
+        let grid = if c.kind.is_conditional() {
+            // A row per digit; a column per latent (one style across the digits).
+            cols = DIGIT_COLUMNS;
+            let (z, labels) = train::digit_rows(&c, cols, c.seed);
+            let rows = t.model.sampler(b, labels.len());
+            rows.write_labels(b, &labels);
+            train::to_bytes(&block(train::sample(b, &t.model, &rows, &z))?)
+        } else if c.kind == ModelKind::Autoencoder {
             // Rows alternate: 8 held-out digits, their reconstructions.
             let mut input = vec![0.0; GRID * PIXELS];
             for (i, v) in input.iter_mut().enumerate() {
@@ -294,7 +304,7 @@ impl Run<'_> {
             let z = train::latents(&c, GRID, c.seed);
             train::to_bytes(&block(train::sample(b, &t.model, &sampler, &z))?)
         };
-        write_png(&self.out.join("samples.png"), &grid, 8)?;
+        write_png(&self.out.join("samples.png"), &grid, cols)?;
         let count = if c.kind == ModelKind::Autoencoder {
             args.samples.min(self.held_out.len())
         } else {
@@ -312,6 +322,14 @@ impl Run<'_> {
             &self.out.join("samples.idx"),
             &idx_images(&generated, count),
         )?;
+        // The digits a conditional model was asked for: sample i is i mod 10.
+        let asked = c.kind.is_conditional().then(|| {
+            let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
+            labels
+        });
+        if let Some(labels) = &asked {
+            write_file(&self.out.join("samples-labels.idx"), &idx_labels(labels))?;
+        }
 
         let mut metrics = json!({
             "model": c.kind.name(),
@@ -346,6 +364,7 @@ impl Run<'_> {
             b,
             crate::score::CLASSIFIER,
             &generated,
+            asked.as_deref(),
             &self.train_set,
             &self.held_out,
         )?;
@@ -372,8 +391,12 @@ impl Run<'_> {
                 .unwrap_or_default(),
         };
         let s = &scores["samples"];
+        let accuracy = match s["class_accuracy"].as_f64() {
+            Some(a) => format!(", read as the digit asked for {:.1}%", 100.0 * a),
+            None => String::new(),
+        };
         println!(
-            "{}: {} steps in {:.1} s ({:.2} steps/s); {summary}; samples: FID {:.1}, IS {:.2} (real held-out: {:.1}, {:.2}); wrote {}",
+            "{}: {} steps in {:.1} s ({:.2} steps/s); {summary}; samples: FID {:.1}, IS {:.2}{accuracy} (real held-out: {:.1}, {:.2}); wrote {}",
             c.kind,
             steps_run,
             wall,
@@ -409,6 +432,17 @@ fn held_out_json(step: u64, h: &train::HeldOut) -> Value {
 
 fn config_json(c: &ModelConfig) -> Value {
     serde_json::to_value(c).expect("settings serialize")
+}
+
+/// Columns of a conditional model's samples.png (a row per digit).
+const DIGIT_COLUMNS: usize = 10;
+
+/// Labels (digits) as an IDX unsigned-byte file.
+pub fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, 1];
+    out.extend((labels.len() as u32).to_be_bytes());
+    out.extend(labels);
+    out
 }
 
 pub fn idx_images(pixels: &[u8], count: usize) -> Vec<u8> {

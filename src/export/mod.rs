@@ -276,11 +276,9 @@ impl Graph {
                 });
             }
             match layer {
-                LayerSpec::Label { .. } => {
-                    return Err(format!(
-                        "{net}.{i}: a class-label input; genlab does not export conditional models yet"
-                    ))
-                }
+                LayerSpec::Label { .. } => return Err(format!(
+                    "{net}.{i}: a class-label input; genlab does not export conditional models yet"
+                )),
                 LayerSpec::Dense { out, bias, act } => {
                     if !flat {
                         nodes.push(Node::Flatten);

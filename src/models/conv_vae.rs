@@ -25,9 +25,10 @@ pub(super) const INFO: ModelInfo = ModelInfo {
         ..c
     },
     networks: |c| vec![("encoder", encoder(c)), ("decoder", decoder(c))],
+    conditional: false,
 };
 
-fn encoder(c: &ModelConfig) -> NetSpec {
+pub(super) fn encoder(c: &ModelConfig) -> NetSpec {
     let conv = |c_out| LayerSpec::Conv {
         c_out,
         k: 5,
@@ -41,7 +42,7 @@ fn encoder(c: &ModelConfig) -> NetSpec {
     }
 }
 
-fn decoder(c: &ModelConfig) -> NetSpec {
+pub(super) fn decoder(c: &ModelConfig) -> NetSpec {
     let w = c.width;
     let convt = |c_out, stride, act| LayerSpec::ConvTranspose {
         c_out,

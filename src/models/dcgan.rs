@@ -32,11 +32,12 @@ pub(super) const INFO: ModelInfo = ModelInfo {
             ("discriminator", discriminator(c)),
         ]
     },
+    conditional: false,
 };
 
 /// dense z → 7·7·4w (no bias) → BN → LeakyReLU → convT 5×5 to 2w (s1) →
 /// BN → LeakyReLU → w (s2) → BN → LeakyReLU → 1 (s2), tanh.
-fn generator(c: &ModelConfig) -> NetSpec {
+pub(super) fn generator(c: &ModelConfig) -> NetSpec {
     let w = c.width;
     let convt = |c_out, stride, act| LayerSpec::ConvTranspose {
         c_out,
@@ -68,7 +69,7 @@ fn generator(c: &ModelConfig) -> NetSpec {
 }
 
 /// conv 5×5/2 to w → LeakyReLU → dropout → conv 5×5/2 to 2w → LeakyReLU → dropout → dense 1.
-fn discriminator(c: &ModelConfig) -> NetSpec {
+pub(super) fn discriminator(c: &ModelConfig) -> NetSpec {
     let conv = |c_out| LayerSpec::Conv {
         c_out,
         k: 5,

@@ -123,6 +123,9 @@ pub struct GanBinding<B: Backend> {
     pub d: Sequential<B>,
     /// D's input [2N, 784]: G writes the first half, the data the second.
     pub d_input: B::Tensor,
+    /// A conditional GAN's labels [2N]: the real batch's, twice (G is
+    /// asked for the digits of the real batch, and D sees both halves so).
+    pub labels: Option<B::Tensor>,
     noise: B::Op,
     /// The noise of a discriminator-only update (drawn at D's step).
     d_noise: B::Op,
@@ -192,11 +195,13 @@ fn bind<B: Backend>(
     let d_noise = gaussian(b, &z, key(stream::GAN_D_NOISE), &da.step);
     let d_input = b.zeros(2 * n * PIXELS);
     let d_dx = b.zeros(2 * n * PIXELS);
+    let labels = p.d.is_conditional().then(|| b.zeros(2 * n));
+    let g_labels = labels.as_ref().map(|l| b.slice(l, 0, n));
     let fake = (
         b.slice(&d_input, 0, n * PIXELS),
         b.slice(&d_dx, 0, n * PIXELS),
     );
-    let g = p.g.bind(
+    let g = p.g.bind_labelled(
         b,
         ga,
         n,
@@ -205,8 +210,9 @@ fn bind<B: Backend>(
         Some(fake),
         Mode::Train,
         (seed, 0),
+        g_labels.as_ref(),
     );
-    let d = p.d.bind(
+    let d = p.d.bind_labelled(
         b,
         da,
         2 * n,
@@ -215,6 +221,7 @@ fn bind<B: Backend>(
         None,
         Mode::Train,
         (seed, stream::D_DROPOUT),
+        labels.as_ref(),
     );
     let mut targets = vec![0.0; 2 * n];
     targets[n..].fill(1.0);
@@ -256,6 +263,7 @@ fn bind<B: Backend>(
         g,
         d,
         d_input,
+        labels,
         noise,
         d_noise,
         d_loss,
@@ -276,6 +284,11 @@ impl<B: Backend> Trained<B> for Gan<B> {
 
     fn batch_place(&self) -> (&B::Tensor, usize) {
         (&self.bound.d_input, self.bound.n * PIXELS)
+    }
+
+    fn label_places(&self) -> Vec<(&B::Tensor, usize)> {
+        let g = &self.bound;
+        g.labels.iter().flat_map(|l| [(l, 0), (l, g.n)]).collect()
     }
 
     fn gradients(&self, pass: &mut B::Pass<'_>) {

@@ -26,6 +26,7 @@ pub(super) const INFO: ModelInfo = ModelInfo {
             ("discriminator", discriminator(c)),
         ]
     },
+    conditional: false,
 };
 
 fn generator(c: &ModelConfig) -> NetSpec {

@@ -24,10 +24,11 @@ pub(super) const INFO: ModelInfo = ModelInfo {
         ..c
     },
     networks: |c| vec![("encoder", encoder(c)), ("decoder", decoder(c))],
+    conditional: false,
 };
 
 /// 784 → hidden (the μ and log σ² heads are the family's).
-fn encoder(c: &ModelConfig) -> NetSpec {
+pub(super) fn encoder(c: &ModelConfig) -> NetSpec {
     NetSpec {
         input: vector(PIXELS),
         layers: vec![dense(c.hidden, Activation::Relu)],
@@ -35,7 +36,7 @@ fn encoder(c: &ModelConfig) -> NetSpec {
 }
 
 /// z → hidden → 784 logits.
-fn decoder(c: &ModelConfig) -> NetSpec {
+pub(super) fn decoder(c: &ModelConfig) -> NetSpec {
     NetSpec {
         input: vector(c.latent),
         layers: vec![

@@ -14,7 +14,10 @@
 //! records ops.
 
 mod autoencoder;
+mod cdcgan;
+mod conv_cvae;
 mod conv_vae;
+mod cvae;
 mod dcgan;
 mod gan;
 mod mlp_gan;
@@ -109,6 +112,10 @@ pub struct ModelInfo {
     /// The networks, by the names the family trains them under (a GAN:
     /// generator, discriminator; a VAE: encoder, decoder; the autoencoder: autoencoder).
     pub networks: fn(&ModelConfig) -> Vec<(&'static str, NetSpec)>,
+    /// Whether the model is conditioned on the digit's class: its networks
+    /// start with a [`LayerSpec::Label`] and train on the digits' labels; its
+    /// samples are asked for a digit.
+    pub conditional: bool,
 }
 
 /// Every model, in the order of [`ModelKind`].
@@ -118,6 +125,9 @@ pub const MODELS: &[&ModelInfo] = &[
     &autoencoder::INFO,
     &mlp_vae::INFO,
     &conv_vae::INFO,
+    &cdcgan::INFO,
+    &cvae::INFO,
+    &conv_cvae::INFO,
 ];
 
 /// Which model: an index into [`MODELS`].
@@ -129,15 +139,21 @@ pub enum ModelKind {
     Autoencoder,
     MlpVae,
     ConvVae,
+    Cdcgan,
+    Cvae,
+    ConvCvae,
 }
 
 impl ModelKind {
-    pub const ALL: [ModelKind; 5] = [
+    pub const ALL: [ModelKind; 8] = [
         ModelKind::MlpGan,
         ModelKind::Dcgan,
         ModelKind::Autoencoder,
         ModelKind::MlpVae,
         ModelKind::ConvVae,
+        ModelKind::Cdcgan,
+        ModelKind::Cvae,
+        ModelKind::ConvCvae,
     ];
 
     pub fn info(self) -> &'static ModelInfo {
@@ -172,6 +188,11 @@ impl ModelKind {
 
     pub fn is_vae(self) -> bool {
         self.family() == Family::Vae
+    }
+
+    /// Whether the model is conditioned on the digit's class ([`ModelInfo::conditional`]).
+    pub fn is_conditional(self) -> bool {
+        self.info().conditional
     }
 }
 
@@ -393,6 +414,26 @@ pub(crate) fn vector(n: usize) -> [usize; 3] {
     [n, 1, 1]
 }
 
+/// The classes a conditional model is asked for: the digits.
+pub const CLASSES: usize = 10;
+
+/// `spec` conditioned on the class: the one-hot label joins its input (as
+/// [`CLASSES`] more values of a vector, or maps beside an image's channel).
+pub(crate) fn conditioned(spec: NetSpec) -> NetSpec {
+    let mut layers = vec![LayerSpec::Label { classes: CLASSES }];
+    layers.extend(spec.layers);
+    NetSpec {
+        input: spec.input,
+        layers,
+    }
+}
+
+/// The labels of `n` samples asked for digit by digit (0, 1, …, 9, 0, …)
+/// from the `start`-th: a conditional sampler's default.
+pub fn cycled_labels(start: usize, n: usize) -> Vec<f32> {
+    (start..start + n).map(|i| (i % CLASSES) as f32).collect()
+}
+
 /// The network called `name` of a model's [`ModelInfo::networks`].
 pub(crate) fn network(c: &ModelConfig, name: &str) -> NetSpec {
     (c.kind.info().networks)(c)
@@ -456,6 +497,11 @@ pub trait Trained<B: Backend> {
     /// Where a batch of real digits goes (N × 784, in the family's pixel
     /// range): a tensor and the element it starts at.
     fn batch_place(&self) -> (&B::Tensor, usize);
+    /// Where a conditional model's batch labels go (class indices as
+    /// floats), each place a tensor and its start; none for other models.
+    fn label_places(&self) -> Vec<(&B::Tensor, usize)> {
+        Vec::new()
+    }
     /// Zero grads, forward, losses and every network's gradients of its own
     /// loss, without updates: a pure function of the weights, the batch and
     /// the step counters, which tests can difference.
@@ -607,10 +653,11 @@ pub struct Model<B: Backend> {
     /// few steps and differences them, so no step's loss is lost and no step waits.
     pub loss_sums: B::Tensor,
     accumulate: B::Op,
-    /// The batch on the host, in [0, 1] and in the model's range (kept, so
-    /// that writing a batch allocates nothing).
+    /// The batch on the host, in [0, 1] and in the model's range, and its
+    /// labels (kept, so that writing a batch allocates nothing).
     host: Vec<f32>,
     scratch: Vec<f32>,
+    labels: Vec<f32>,
 }
 
 impl<B: Backend> Learner<B> for Model<B> {
@@ -635,6 +682,13 @@ impl<B: Backend> Learner<B> for Model<B> {
         }
         Model::write_batch(self, b, &host, &mut scratch);
         (self.host, self.scratch) = (host, scratch);
+        if self.config.kind.is_conditional() {
+            let mut labels = std::mem::take(&mut self.labels);
+            labels.clear();
+            labels.extend(indices.iter().map(|&i| data.labels[i as usize] as f32));
+            self.write_labels(b, &labels);
+            self.labels = labels;
+        }
     }
 
     fn step(&self, pass: &mut B::Pass<'_>) {
@@ -668,7 +722,7 @@ impl<B: Backend> Model<B> {
             Family::Vae => Box::new(vae::Vae::new(b, &config, &losses)),
             Family::Autoencoder => Box::new(autoencoder::Autoencoder::new(b, &config, &losses)),
         };
-        let n = config.batch * PIXELS;
+        let (n, batch) = (config.batch * PIXELS, config.batch);
         Ok(Model {
             config,
             net,
@@ -677,6 +731,7 @@ impl<B: Backend> Model<B> {
             accumulate,
             host: Vec::with_capacity(n),
             scratch: Vec::with_capacity(n),
+            labels: Vec::with_capacity(batch),
         })
     }
 
@@ -721,6 +776,16 @@ impl<B: Backend> Model<B> {
         b.write(t, start, scratch);
     }
 
+    /// Writes a conditional model's batch labels (N class indices as
+    /// floats, of the digits [`Model::write_batch`] wrote); nothing for
+    /// other models.
+    pub fn write_labels(&self, b: &B, labels: &[f32]) {
+        for (t, start) in self.net.label_places() {
+            assert_eq!(labels.len(), self.config.batch, "a label per digit");
+            b.write(t, start, labels);
+        }
+    }
+
     /// Records one training step (the batch already written): the family's
     /// zero grads, forward, losses, backward and updates, then the loss sums.
     pub fn step(&self, pass: &mut B::Pass<'_>) {
@@ -751,7 +816,9 @@ impl<B: Backend> Model<B> {
         // A GAN's generator samples with the moving average of its weights, where it keeps one.
         let a = Averaged(&self.net.arenas()[0].1);
         let z = b.zeros(n * input);
-        let net = net.bind(
+        // A conditional sampler asks for the digits in turn until told otherwise.
+        let labels = net.is_conditional().then(|| b.upload(&cycled_labels(0, n)));
+        let net = net.bind_labelled(
             b,
             &a,
             n,
@@ -760,11 +827,13 @@ impl<B: Backend> Model<B> {
             None,
             mode,
             (self.config.seed, 0),
+            labels.as_ref(),
         );
         let readback = b.readback(&net.y);
         Sampler {
             n,
             z,
+            labels,
             net,
             readback,
         }
@@ -814,6 +883,8 @@ pub(crate) fn arenas<B: Backend>(
 pub struct Sampler<B: Backend> {
     pub n: usize,
     pub z: B::Tensor,
+    /// A conditional model's digit per sample (class indices as floats).
+    pub labels: Option<B::Tensor>,
     pub net: Sequential<B>,
     /// Reads the samples back (one staging buffer, made once).
     pub readback: B::Readback,
@@ -822,6 +893,15 @@ pub struct Sampler<B: Backend> {
 impl<B: Backend> Sampler<B> {
     pub fn forward(&self, pass: &mut B::Pass<'_>) {
         self.net.forward(pass);
+    }
+
+    /// Asks a conditional sampler for these digits (one per sample, as
+    /// floats); nothing for other models.
+    pub fn write_labels(&self, b: &B, labels: &[f32]) {
+        if let Some(t) = &self.labels {
+            assert_eq!(labels.len(), self.n, "a label per sample");
+            b.write(t, 0, labels);
+        }
     }
 }
 
@@ -832,6 +912,10 @@ pub trait Reconstructs<B: Backend> {
     fn input(&self) -> &B::Tensor;
     /// The reconstructions' logits [N, 784].
     fn output(&self) -> &B::Tensor;
+    /// A conditional model's labels of the batch [N].
+    fn labels(&self) -> Option<&B::Tensor> {
+        None
+    }
     /// Forward and losses.
     fn forward(&self, pass: &mut B::Pass<'_>);
     /// The encoder's outputs after a forward, by name: a VAE's `mu` and
@@ -857,6 +941,15 @@ impl<B: Backend> Evaluator<B> {
 
     pub fn output(&self) -> &B::Tensor {
         self.net.output()
+    }
+
+    /// Writes the batch's labels, where the model is conditional (class
+    /// indices as floats, one per digit).
+    pub fn write_labels(&self, b: &B, labels: &[f32]) {
+        if let Some(t) = self.net.labels() {
+            assert_eq!(labels.len(), self.n, "a label per digit");
+            b.write(t, 0, labels);
+        }
     }
 
     /// The encoder's outputs by name ([`Reconstructs::codes`]).

@@ -220,7 +220,7 @@ pub const SETTINGS: &[Setting] = &[
         applies: |k| {
             matches!(
                 k,
-                ModelKind::MlpGan | ModelKind::Autoencoder | ModelKind::MlpVae
+                ModelKind::MlpGan | ModelKind::Autoencoder | ModelKind::MlpVae | ModelKind::Cvae
             )
         },
         rebuilds: true,
@@ -237,7 +237,12 @@ pub const SETTINGS: &[Setting] = &[
             get: |c| c.width as u64,
             set: |c, v| c.width = v as usize,
         },
-        applies: |k| matches!(k, ModelKind::Dcgan | ModelKind::ConvVae),
+        applies: |k| {
+            matches!(
+                k,
+                ModelKind::Dcgan | ModelKind::ConvVae | ModelKind::Cdcgan | ModelKind::ConvCvae
+            )
+        },
         rebuilds: true,
         on_page: false,
         since_v1: true,
@@ -271,7 +276,7 @@ pub const SETTINGS: &[Setting] = &[
             get: |c| c.dropout,
             set: |c, v| c.dropout = v,
         },
-        applies: |k| k == ModelKind::Dcgan,
+        applies: |k| matches!(k, ModelKind::Dcgan | ModelKind::Cdcgan),
         rebuilds: true,
         on_page: false,
         since_v1: true,

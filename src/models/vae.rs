@@ -68,6 +68,8 @@ pub(super) fn declare(
 pub struct VaeBinding<B: Backend> {
     pub n: usize,
     pub x: B::Tensor,
+    /// A conditional VAE's labels [N] (the encoder's and the decoder's).
+    pub labels: Option<B::Tensor>,
     pub enc: Sequential<B>,
     pub mu: Linear<B>,
     pub logvar: Linear<B>,
@@ -101,6 +103,10 @@ impl<B: Backend> Reconstructs<B> for VaeBinding<B> {
 
     fn output(&self) -> &B::Tensor {
         &self.dec.y
+    }
+
+    fn labels(&self) -> Option<&B::Tensor> {
+        self.labels.as_ref()
     }
 
     fn forward(&self, pass: &mut B::Pass<'_>) {
@@ -163,9 +169,18 @@ fn bind_at<B: Backend>(
 ) -> VaeBinding<B> {
     let (seed, zl) = (c.seed, c.latent);
     let x = b.zeros(n * PIXELS);
-    let enc = p
-        .enc
-        .bind(b, a, n, &x, InputGrad::None, None, mode, (seed, 0));
+    let labels = p.enc.is_conditional().then(|| b.zeros(n));
+    let enc = p.enc.bind_labelled(
+        b,
+        a,
+        n,
+        &x,
+        InputGrad::None,
+        None,
+        mode,
+        (seed, 0),
+        labels.as_ref(),
+    );
     let mu = Linear::new(
         b,
         a,
@@ -206,9 +221,17 @@ fn bind_at<B: Backend>(
             eps: &eps,
         },
     );
-    let dec = p
-        .dec
-        .bind(b, a, n, &z, InputGrad::Write(&dz), None, mode, (seed, 0));
+    let dec = p.dec.bind_labelled(
+        b,
+        a,
+        n,
+        &z,
+        InputGrad::Write(&dz),
+        None,
+        mode,
+        (seed, 0),
+        labels.as_ref(),
+    );
     let reparam_backward = b.bind(
         &ReparameterizeBackward {
             grad: Grad::Accumulate,
@@ -235,6 +258,7 @@ fn bind_at<B: Backend>(
     VaeBinding {
         n,
         x,
+        labels,
         enc,
         mu,
         logvar,
@@ -261,6 +285,10 @@ impl<B: Backend> Trained<B> for Vae<B> {
 
     fn batch_place(&self) -> (&B::Tensor, usize) {
         (&self.bound.x, 0)
+    }
+
+    fn label_places(&self) -> Vec<(&B::Tensor, usize)> {
+        self.bound.labels.iter().map(|l| (l, 0)).collect()
     }
 
     fn gradients(&self, pass: &mut B::Pass<'_>) {

@@ -107,12 +107,9 @@ impl Op for LabelConcat {
     fn bind_cpu(&self, _: &Cpu, t: LabelConcatTensors<CpuTensor>) -> CpuOp {
         let s = self.shape;
         let [yc, xc, lc] = [t.y, t.x, t.labels].map(Clone::clone);
-        CpuOp::new(
-            "label_concat",
-            &[t.y],
-            &[t.x, t.labels],
-            move |_| unsafe { label_concat_forward(yc.get_mut(), xc.get(), lc.get(), s) },
-        )
+        CpuOp::new("label_concat", &[t.y], &[t.x, t.labels], move |_| unsafe {
+            label_concat_forward(yc.get_mut(), xc.get(), lc.get(), s)
+        })
     }
 
     fn bind_gpu(&self, gpu: &Gpu, t: LabelConcatTensors<Tensor>) -> Launch {
