@@ -432,6 +432,11 @@ fn argmax(v: &[f32]) -> usize {
     (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
 }
 
+/// The classifier's probability of each class from its logits of one digit.
+pub fn probabilities(logits: &[f32]) -> Vec<f64> {
+    softmax(logits)
+}
+
 fn softmax(l: &[f32]) -> Vec<f64> {
     let m = l.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) as f64;
     let e: Vec<f64> = l.iter().map(|&v| (v as f64 - m).exp()).collect();

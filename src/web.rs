@@ -55,7 +55,7 @@ pub fn schema() -> Result<JsValue, JsValue> {
 
 /// The options `query` (URL parameters, or `mount()`'s as a query) asks
 /// for, with what was wrong in it: `{options: {models, autostart, seed,
-/// steps, controls, charts, compact, size, backend}, problems: [...]}`.
+/// steps, controls, charts, compact, pad, size, backend}, problems: [...]}`.
 /// Each pane's worker builds its model from the same query.
 #[wasm_bindgen]
 pub fn page(query: &str) -> Result<JsValue, JsValue> {
@@ -84,6 +84,7 @@ fn options_js(o: &PageOptions) -> JsValue {
     set("controls", o.controls.into());
     set("charts", o.charts.into());
     set("compact", o.compact.into());
+    set("pad", o.pad.into());
     set(
         "size",
         (if o.size == Size::Full { "full" } else { "page" }).into(),
@@ -471,9 +472,10 @@ impl Playground {
     /// pane: `command` is the plain object (`{do: "setting", key, value}`),
     /// `files` the contents of the files it carries (Uint8Arrays). Resolves
     /// to the answer: undefined, a boolean (`setting-rebuilds`), a string
-    /// (`data`), a Uint8Array (`save`) or [name, Uint8Array] pairs
-    /// (`export`); rejects with a message that says
-    /// why nothing changed.
+    /// (`data`), a Uint8Array (`save`), [name, Uint8Array] pairs
+    /// (`export`), the pad's view (`pad`: {digit, reading, label, panes:
+    /// [{reconstruction, position, styles}]}) or {digit, label}
+    /// (`held-out`); rejects with a message that says why nothing changed.
     pub fn handle(&self, command: JsValue, files: js_sys::Array) -> js_sys::Promise {
         let inner = self.inner.clone();
         wasm_bindgen_futures::future_to_promise(async move {
@@ -529,6 +531,14 @@ impl Playground {
                     })
                     .collect::<js_sys::Array>()
                     .into(),
+                Answer::Pad(view) => serde_wasm_bindgen::to_value(&view).map_err(js_err)?,
+                Answer::HeldOut { digit, label } => {
+                    let obj = js_sys::Object::new();
+                    let digit = js_sys::Uint8Array::from(digit.as_slice());
+                    js_sys::Reflect::set(&obj, &"digit".into(), &digit.into())?;
+                    js_sys::Reflect::set(&obj, &"label".into(), &label.into())?;
+                    obj.into()
+                }
             })
         })
     }

@@ -411,6 +411,147 @@ async fn lab_scores_in_slices<B: Backend>(b: &B) {
 }
 cpu_test!(lab_scores_in_slices_cpu, lab_scores_in_slices);
 
+/// A conditional pane: a row per digit in its grid, a digit picked for the
+/// whole grid, the strip as each digit; scored with the class accuracy.
+async fn lab_asks_for_digits<B: Backend>(b: &B) {
+    use genlab::app::{DIGIT_COLUMNS, SCORE_SAMPLES};
+    let all = Digits::from_idx(IMAGES, LABELS).unwrap();
+    let configs = [tiny(ModelKind::Cdcgan), tiny(ModelKind::MlpVae)];
+    let mut lab = Lab::new(b, &configs, &all, 1, None).unwrap();
+    lab.send(0, Event::Train).unwrap();
+    lab.step_round(b);
+    lab.draw(b).await.unwrap();
+    let g = lab.panes[0].grid.clone();
+    // 8 columns, 10 rows of 28 + 2-pixel gaps.
+    assert_eq!((g.width, g.height), (DIGIT_COLUMNS * 30 + 2, 10 * 30 + 2));
+    let row = |g: &genlab::app::Picture, r: usize| -> Vec<u8> {
+        g.grey[(2 + r * 30) * g.width..(2 + r * 30 + 28) * g.width].to_vec()
+    };
+    // Rows ask for different digits of the same latents: they differ.
+    for r in 1..10 {
+        assert_ne!(row(&g, 0), row(&g, r), "row {r} draws as row 0");
+    }
+    assert_eq!(
+        lab.panes[0].view().grid_caption.contains("row per digit"),
+        true
+    );
+    // The digit 3 everywhere: every row is the old row 3.
+    lab.panes[0].pick_digit(Some(3)).unwrap();
+    lab.draw(b).await.unwrap();
+    let g3 = lab.panes[0].grid.clone();
+    for r in 0..10 {
+        assert_eq!(row(&g3, r), row(&g, 3), "row {r} with the digit 3 picked");
+    }
+    let strip = lab.panes[0].strip.clone().unwrap();
+    assert_eq!(lab.panes[0].view().digit, Some(3));
+    lab.panes[0].pick_digit(None).unwrap();
+    lab.draw(b).await.unwrap();
+    assert_ne!(lab.panes[0].strip.as_ref().unwrap().grey, strip.grey);
+    assert_eq!(lab.panes[0].grid, g, "back to a row per digit");
+    let e = lab.panes[0].pick_digit(Some(10)).unwrap_err();
+    assert!(e.contains("pick one of 0 to 9"), "{e}");
+    let e = lab.panes[1].pick_digit(Some(1)).unwrap_err();
+    assert!(e.contains("not asked for digits"), "{e}");
+
+    // The score adds the share read as the digit asked for (an untrained
+    // model's: about chance); an unconditional pane has none.
+    lab.set_judge(b, CLASSIFIER).unwrap();
+    lab.panes[0].next_score = 0;
+    while lab.panes[0].score.is_none() {
+        assert!(lab.judge_tick(b).await.unwrap());
+    }
+    let s = lab.panes[0].score.clone().unwrap();
+    assert_eq!(s.samples, SCORE_SAMPLES);
+    let a = s
+        .class_accuracy
+        .expect("a conditional pane's score has a class accuracy");
+    assert!((0.0..=0.5).contains(&a), "after one step: {a}");
+}
+cpu_test!(lab_asks_for_digits_cpu, lab_asks_for_digits);
+
+/// The drawing pad: the drawing as an MNIST digit, the classifier's
+/// reading, and each pane's answer: the autoencoder's and the VAEs'
+/// reconstructions, a 2-D VAE's place on its manifold, a conditional VAE's
+/// style as every digit; nothing from a GAN.
+async fn lab_answers_the_pad<B: Backend>(b: &B) {
+    let configs = [
+        tiny(ModelKind::Autoencoder),
+        tiny(ModelKind::MlpVae),
+        tiny(ModelKind::Cvae),
+        tiny(ModelKind::MlpGan),
+    ];
+    let mut lab = Lab::new(b, &configs, &digits(), 1, None).unwrap();
+    lab.set_judge(b, CLASSIFIER).unwrap();
+    // A few steps, so that no answer is flat grey.
+    for i in 0..configs.len() {
+        lab.send(i, Event::Train).unwrap();
+    }
+    for _ in 0..10 {
+        lab.step_round(b);
+    }
+    // A "1": a vertical bar on a 100×100 pad.
+    let mut grey = vec![0u8; 100 * 100];
+    for y in 15..85 {
+        for x in 46..54 {
+            grey[y * 100 + x] = 255;
+        }
+    }
+    let v = lab.pad(b, &grey, (100, 100), None).await.unwrap();
+    assert_eq!(v.digit.len(), PIXELS);
+    let reading = v.reading.clone().unwrap();
+    assert!((reading.iter().sum::<f64>() - 1.0).abs() < 1e-6);
+    let best = (0..10).fold(0, |m, k| if reading[k] > reading[m] { k } else { m });
+    assert_eq!(best, 1, "a bar reads as a 1: {reading:?}");
+    assert_eq!(v.label, Some(1), "the cVAE encodes it as the reading");
+    let [ae, vae, cvae, gan] = &v.panes[..] else {
+        panic!("one answer per pane")
+    };
+    for (name, a) in [("ae", ae), ("vae", vae), ("cvae", cvae)] {
+        let r = a.reconstruction.as_ref().unwrap();
+        assert_eq!(r.len(), PIXELS, "{name}");
+        assert!(
+            r.iter().any(|&p| p != r[0]),
+            "{name}: a blank reconstruction"
+        );
+    }
+    assert!(vae.position.is_some() && vae.manifold_at.is_some());
+    assert!(ae.position.is_none() && ae.styles.is_none());
+    let styles = cvae.styles.as_ref().unwrap();
+    assert_eq!(styles.len(), 10 * PIXELS);
+    assert_eq!(
+        &styles[PIXELS..2 * PIXELS],
+        &cvae.reconstruction.clone().unwrap()[..]
+    );
+    assert_ne!(&styles[..PIXELS], &styles[PIXELS..2 * PIXELS]);
+    assert_eq!(gan, &genlab::app::PadAnswer::default());
+    // The same drawing, the same answer (the code's mean, no ε).
+    assert_eq!(lab.pad(b, &grey, (100, 100), None).await.unwrap(), v);
+    // A label asked for overrides the reading.
+    let seven = lab.pad(b, &grey, (100, 100), Some(7)).await.unwrap();
+    assert_eq!(seven.label, Some(7));
+    assert_eq!(
+        seven.panes[2].reconstruction.as_deref(),
+        Some(&seven.panes[2].styles.as_ref().unwrap()[7 * PIXELS..8 * PIXELS])
+    );
+    // Bad drawings are refused before anything is made.
+    let e = lab.pad(b, &grey, (99, 100), None).await.unwrap_err();
+    assert!(e.contains("has 9900 pixels, not 10000"), "{e}");
+    let e = lab.pad(b, &grey, (100, 100), Some(12)).await.unwrap_err();
+    assert!(e.contains("a digit is 0 to 9"), "{e}");
+    let (d, label) = lab.held_out_digit(0).unwrap();
+    assert_eq!(
+        (d.as_slice(), label),
+        (lab.held_out.image(0), lab.held_out.labels[0])
+    );
+    assert!(lab.held_out_digit(60).unwrap_err().contains("there are 60"));
+}
+cpu_test!(lab_answers_the_pad_cpu, lab_answers_the_pad);
+
+async fn conditional_lab_gpu<B: Backend>(b: &B) {
+    lab_answers_the_pad(b).await;
+}
+gpu_test!(lab_answers_the_pad_on_the_gpu, conditional_lab_gpu);
+
 /// A command as the page posts it (a plain object; JSON here).
 fn command(json: &str) -> Result<Command, String> {
     Command::check(serde_json::from_str::<Command>(json))
@@ -439,8 +580,33 @@ both!(decodes_worker_commands, {
             format: "onnx".into()
         })
     );
+    assert_eq!(
+        command(r#"{"do": "digit", "digit": null}"#),
+        Ok(Command::Digit { digit: None })
+    );
+    assert_eq!(
+        command(r#"{"do": "digit", "digit": 7}"#),
+        Ok(Command::Digit { digit: Some(7) })
+    );
+    assert_eq!(
+        command(r#"{"do": "held-out", "index": 4}"#),
+        Ok(Command::HeldOut { index: 4 })
+    );
+    let pad = command(r#"{"do": "pad", "width": 2, "height": 1, "label": null}"#).unwrap();
+    assert_eq!(
+        pad.clone().with_files(vec![vec![0, 255]]),
+        Ok(Command::Pad {
+            width: 2,
+            height: 1,
+            label: None,
+            files: vec![vec![0, 255]]
+        })
+    );
+    assert!(pad.with_files(vec![]).unwrap_err().contains("one drawing"));
     // What is not a command says what a command is.
     for bad in [
+        r#"{"do": "digit", "digit": -1}"#,
+        r#"{"do": "pad", "width": 2}"#,
         r#"{"do": "fly"}"#,
         r#"{"key": "lr"}"#,
         r#"{"do": "setting", "key": "lr"}"#,
@@ -681,6 +847,7 @@ both!(a_pane_says_when_training_goes_wrong, {
         fid: 80.0,
         inception_score: 2.0,
         class_shares: shares,
+        class_accuracy: None,
     };
     let two = score([0.05, 0.45, 0.02, 0.02, 0.02, 0.02, 0.02, 0.3, 0.05, 0.05]);
     let h = hint(&gan, &points(0.9, 4), Some(&two)).unwrap();

@@ -369,7 +369,8 @@ class Lab extends EventTarget {
       'Each model trains in its own worker, at its own speed. At the same batch size both see the same mini-batches in the same order: compare them at the same step, not at the same moment.');
 
     this.panes = o.models.map((_, i) => this.buildPane(i));
-    this.root.replaceChildren(this.banner, this.detail, toolbar, fair, this.msg, el('div', { class: 'panes' }, ...this.panes.map((p) => p.root)));
+    const panes = el('div', { class: 'panes' }, ...this.panes.map((p) => p.root));
+    this.root.replaceChildren(this.banner, this.detail, toolbar, fair, this.msg, ...(o.pad ? [this.buildPad(), panes] : [panes]));
 
     this.root.addEventListener('dragover', (e) => { e.preventDefault(); this.root.classList.add('dropping'); });
     this.root.addEventListener('dragleave', () => this.root.classList.remove('dropping'));
@@ -402,6 +403,16 @@ class Lab extends EventTarget {
     [p.recon, p.reconFig] = canvas('Held-out digits (top) and their reconstructions', 'recon');
     [p.strip, p.stripFig] = canvas('Interpolation between two latent vectors', 'strip');
     [p.manifold, p.manifoldFig] = canvas('The 2-D latent space, decoded', 'manifold');
+    // The pad's drawing as this pane answers it (autoencoding panes, with the pad).
+    [p.padRecon, p.padReconFig] = canvas('Your drawing, reconstructed', 'pad-recon');
+    [p.styles, p.stylesFig] = canvas('Your drawing’s style (its code) as each digit 0–9', 'styles');
+    // A conditional pane: which digit its grid and strip ask for.
+    p.digit = el('select', { class: 'digit', onchange: () => this.pickDigit(i) },
+      el('option', { value: '' }, 'every digit (a row each)'),
+      ...Array.from({ length: 10 }, (_, d) => el('option', { value: String(d) }, `the digit ${d}`)));
+    p.digitField = labelled('Ask for', p.digit);
+    p.digitField.classList.add('digit-picker');
+    p.digitField.hidden = true;
     p.chart = el('canvas', { class: 'chart', width: 420, height: 150, role: 'img', 'aria-label': 'Loss curves' });
     p.chartFig = el('figure', { class: 'chart' }, p.chart, el('figcaption', {}, 'Losses over steps'));
     p.chartFig.hidden = !o.charts;
@@ -451,7 +462,8 @@ class Lab extends EventTarget {
       p.error,
       p.hint,
       p.score,
-      el('div', { class: 'pictures' }, p.gridFig, p.reconFig, p.stripFig, p.manifoldFig),
+      p.digitField,
+      el('div', { class: 'pictures' }, p.gridFig, p.reconFig, p.stripFig, p.manifoldFig, p.padReconFig, p.stylesFig),
       p.chartFig, settings, actions);
     p.model.disabled = !o.controls;
     return p;
@@ -529,6 +541,12 @@ class Lab extends EventTarget {
       return;
     }
     if (await this.change(i, { do: 'setting', key, value }, (why) => `Model ${i + 1}: ${why}. The setting was not changed.`)) this.message('');
+  }
+
+  pickDigit(i) {
+    const v = this.panes[i].digit.value;
+    return this.change(i, { do: 'digit', digit: v === '' ? null : Number(v) },
+      (why) => `Model ${i + 1}: could not ask for that digit: ${why}.`);
   }
 
   switchModel(i) {
@@ -657,6 +675,12 @@ class Lab extends EventTarget {
       p.hint.hidden = !ps.hint;
       if (p.hint.textContent !== (ps.hint ?? '')) p.hint.textContent = ps.hint ?? '';
       this.showScore(p, ps, s);
+      p.gridFig.querySelector('figcaption').textContent = ps.grid_caption;
+      p.stripFig.querySelector('figcaption').textContent = ps.strip_caption;
+      p.digitField.hidden = !ps.conditional;
+      const digit = ps.digit === null || ps.digit === undefined ? '' : String(ps.digit);
+      if (document.activeElement !== p.digit && p.digit.value !== digit) p.digit.value = digit;
+      if (!ps.autoencodes) p.padReconFig.hidden = p.stylesFig.hidden = true;
       // The settings boxes follow the model's settings (after a change, a load, a Reset).
       const shown = JSON.stringify(SCHEMA.settings.map((x) => ps[x.key]).concat(ps.model));
       if (this.shownSettings[i] !== shown) {
@@ -687,7 +711,9 @@ class Lab extends EventTarget {
       return;
     }
     const floor = (v, digits) => (real ? ` (real digits ${v(real).toFixed(digits)})` : '');
-    p.scoreText.textContent = `Score at step ${sc.step}: FID ${sc.fid.toFixed(1)}${floor((r) => r.fid, 1)} · IS ${sc.inception_score.toFixed(2)}${floor((r) => r.inception_score, 2)}`;
+    const asked = sc.class_accuracy === null || sc.class_accuracy === undefined ? ''
+      : ` · read as the digit asked for ${(100 * sc.class_accuracy).toFixed(1)}%`;
+    p.scoreText.textContent = `Score at step ${sc.step}: FID ${sc.fid.toFixed(1)}${floor((r) => r.fid, 1)} · IS ${sc.inception_score.toFixed(2)}${floor((r) => r.inception_score, 2)}${asked}`;
     p.shares.hidden = false;
     [...p.shares.children].forEach((bar, d) => {
       const share = sc.class_shares[d];
@@ -709,9 +735,177 @@ class Lab extends EventTarget {
       }
       canvas.getContext('2d').putImageData(new ImageData(pic.rgba, pic.width, pic.height), 0, 0);
     }
+    if (pictures.manifold) {
+      p.manifoldImage = new ImageData(pictures.manifold.rgba, pictures.manifold.width, pictures.manifold.height);
+      this.markManifold(p);
+    }
     const ps = this.workers[i].view();
     if (this.options.charts && ps) drawChart(p.chart, pictures.curve, ps.loss_names);
   }
+}
+
+// ------------------------------------------------------------ the drawing pad
+
+/// The pad's canvas side: strokes are drawn at this size, then made into an
+/// MNIST digit (fitted to 20×20, centred by mass in 28×28) by Rust.
+const PAD_SIDE = 112;
+/// Brush width on the pad: about MNIST's stroke once a digit is scaled to 20 pixels.
+const BRUSH = 10;
+
+Object.assign(Lab.prototype, {
+  buildPad() {
+    this.pad = el('canvas', { class: 'pad', width: PAD_SIDE, height: PAD_SIDE, role: 'img', 'aria-label': 'Drawing pad: draw a digit with the mouse, a finger or a pen' });
+    this.padTimes = [];
+    this.heldOutIndex = 0;
+    const ctx = this.pad.getContext('2d');
+    const clear = () => {
+      ctx.fillStyle = '#000';
+      ctx.fillRect(0, 0, PAD_SIDE, PAD_SIDE);
+    };
+    clear();
+    let last = null;
+    const at = (e) => {
+      const r = this.pad.getBoundingClientRect();
+      return [((e.clientX - r.left) * PAD_SIDE) / r.width, ((e.clientY - r.top) * PAD_SIDE) / r.height];
+    };
+    const stroke = (from, to) => {
+      Object.assign(ctx, { strokeStyle: '#fff', lineWidth: BRUSH, lineCap: 'round', lineJoin: 'round' });
+      ctx.beginPath();
+      ctx.moveTo(...from);
+      ctx.lineTo(...to);
+      ctx.stroke();
+      this.padLabel = null; // a drawing's digit is the classifier's reading
+      this.padChanged();
+    };
+    this.pad.addEventListener('pointerdown', (e) => {
+      e.preventDefault();
+      this.pad.setPointerCapture(e.pointerId);
+      last = at(e);
+      stroke(last, last);
+    });
+    this.pad.addEventListener('pointermove', (e) => {
+      if (!last) return;
+      const p = at(e);
+      stroke(last, p);
+      last = p;
+    });
+    const up = () => { last = null; };
+    this.pad.addEventListener('pointerup', up);
+    this.pad.addEventListener('pointercancel', up);
+    const button = (text, fn, title) => el('button', { type: 'button', onclick: fn, title }, text);
+    const clearButton = button('Clear', () => { clear(); this.padLabel = null; this.padChanged(); }, 'Clear the pad');
+    clearButton.dataset.action = 'clear-pad';
+    const heldOut = button('Load a held-out digit', () => this.loadHeldOut(), 'Put the next held-out MNIST digit on the pad (instead of drawing)');
+    heldOut.dataset.action = 'held-out';
+    this.padDigit = el('canvas', { class: 'pad-digit', width: 28, height: 28, role: 'img', 'aria-label': 'The drawing as the models see it (28×28, centred as MNIST)' });
+    this.padReading = el('p', { class: 'pad-reading', 'aria-live': 'polite' }, 'Draw a digit: each model that encodes digits answers with its reconstruction.');
+    return el('section', { class: 'pad-section', 'aria-label': 'Drawing pad' },
+      el('figure', { class: 'pad' }, this.pad, el('figcaption', {}, 'Draw a digit')),
+      el('figure', { class: 'pad-digit' }, this.padDigit, el('figcaption', {}, 'As the models see it')),
+      el('div', { class: 'pad-side' }, this.padReading, el('div', { class: 'buttons' }, clearButton, heldOut)));
+  },
+
+  /// The drawing changed: send it (one request at a time per pad; a change
+  /// while one is out is sent when it returns).
+  padChanged() {
+    this.padSince ??= performance.now();
+    if (this.padBusy) return;
+    this.padBusy = true;
+    const since = this.padSince;
+    this.padSince = null;
+    const rgba = this.pad.getContext('2d').getImageData(0, 0, PAD_SIDE, PAD_SIDE).data;
+    const grey = new Uint8Array(PAD_SIDE * PAD_SIDE);
+    for (let k = 0; k < grey.length; k++) grey[k] = rgba[4 * k];
+    Promise.all(this.workers.map((w) => (w.crash ? null : w.request({ do: 'pad', width: PAD_SIDE, height: PAD_SIDE, label: this.padLabel ?? null }, [grey]).catch(() => null))))
+      .then((answers) => {
+        this.showPad(answers);
+        this.padTimes.push(performance.now() - since);
+        this.dispatchEvent(new CustomEvent('pad', { detail: answers }));
+      })
+      .finally(() => {
+        this.padBusy = false;
+        if (this.padSince !== null) this.padChanged();
+      });
+  },
+
+  async loadHeldOut() {
+    try {
+      const { digit, label } = await this.workers[0].request({ do: 'held-out', index: this.heldOutIndex++ % 1000 });
+      const small = el('canvas', { width: 28, height: 28 });
+      small.getContext('2d').putImageData(greyImage(digit, 28, 28), 0, 0);
+      const ctx = this.pad.getContext('2d');
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(small, 0, 0, PAD_SIDE, PAD_SIDE);
+      this.padLabel = label;
+      this.padChanged();
+    } catch (e) {
+      this.message(`Could not load a held-out digit: ${reason(e)}.`, 'error');
+    }
+  },
+
+  showPad(answers) {
+    const first = answers.find(Boolean);
+    if (!first) return;
+    this.padDigit.getContext('2d').putImageData(greyImage(first.digit, 28, 28), 0, 0);
+    const reading = answers.map((a) => a?.reading).find(Boolean);
+    const blank = first.digit.every((v) => v === 0);
+    if (blank) this.padReading.textContent = 'Draw a digit: each model that encodes digits answers with its reconstruction.';
+    else if (reading) {
+      const best = reading.indexOf(Math.max(...reading));
+      this.padReading.textContent = `The classifier reads a ${best} (${(100 * reading[best]).toFixed(0)}% sure).`;
+    }
+    answers.forEach((a, i) => {
+      const p = this.panes[i];
+      const mine = a?.panes[0];
+      p.padReconFig.hidden = !mine?.reconstruction || blank;
+      if (mine?.reconstruction && !blank) paint(p.padRecon, greyImage(mine.reconstruction, 28, 28));
+      p.stylesFig.hidden = !mine?.styles || blank;
+      if (mine?.styles && !blank) paint(p.styles, greyImage(tileRow(mine.styles, 10), 28 * 10, 28));
+      p.manifoldAt = blank ? null : mine?.manifold_at ?? null;
+      this.markManifold(p);
+    });
+  },
+
+  /// The manifold picture, with the drawing's place on it.
+  markManifold(p) {
+    if (!p.manifoldImage) return;
+    const ctx = p.manifold.getContext('2d');
+    ctx.putImageData(p.manifoldImage, 0, 0);
+    if (!p.manifoldAt) return;
+    const [x, y] = p.manifoldAt;
+    Object.assign(ctx, { strokeStyle: '#e33', lineWidth: 3 });
+    ctx.beginPath();
+    ctx.arc(x, y, 9, 0, 2 * Math.PI);
+    ctx.stroke();
+  },
+});
+
+function paint(canvas, image) {
+  if (canvas.width !== image.width || canvas.height !== image.height) {
+    canvas.width = image.width;
+    canvas.height = image.height;
+  }
+  canvas.getContext('2d').putImageData(image, 0, 0);
+}
+
+function greyImage(grey, width, height) {
+  const rgba = new Uint8ClampedArray(width * height * 4);
+  for (let k = 0; k < width * height; k++) {
+    rgba[4 * k] = rgba[4 * k + 1] = rgba[4 * k + 2] = grey[k];
+    rgba[4 * k + 3] = 255;
+  }
+  return new ImageData(rgba, width, height);
+}
+
+/// `n` 28×28 tiles (one after another) side by side.
+function tileRow(tiles, n) {
+  const out = new Uint8Array(28 * 28 * n);
+  for (let t = 0; t < n; t++) {
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) out[y * 28 * n + t * 28 + x] = tiles[t * 784 + y * 28 + x];
+    }
+  }
+  return out;
 }
 
 /// One small chart per loss, stacked: each on its own scale (a VAE's

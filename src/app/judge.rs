@@ -56,6 +56,9 @@ pub struct ScoreView {
     pub fid: f64,
     pub inception_score: f64,
     pub class_shares: [f64; CLASSES],
+    /// A conditional model's: the share of samples the classifier reads as
+    /// the digit they were asked for.
+    pub class_accuracy: Option<f64>,
 }
 
 impl ScoreView {
@@ -66,6 +69,7 @@ impl ScoreView {
             fid: s.fid,
             inception_score: s.inception_score,
             class_shares: s.class_shares,
+            class_accuracy: None,
         }
     }
 }

@@ -143,12 +143,25 @@ impl<B: Backend> Lab<B> {
                 let per = d.input.len() / SCORE_SAMPLES;
                 let next = out.count;
                 let input = &d.input[next * per..(next + SCORE_CHUNK) * per];
+                // A conditional model is asked for the digits in turn.
+                let conditional = p.config().kind.is_conditional();
+                if conditional {
+                    d.sampler.write_labels(b, &cycled_labels(next, SCORE_CHUNK));
+                }
                 let px = train::sample(b, &p.trainer.model, &d.sampler, input).await?;
                 let o = j.extractor.run(b, &train::to_bytes(&px)).await?;
                 extend(out, o);
                 if out.count >= SCORE_SAMPLES {
                     let s = Scores::of(out, j.reference.as_ref().unwrap());
-                    p.score = Some(ScoreView::of(*step, &s));
+                    let mut view = ScoreView::of(*step, &s);
+                    if conditional {
+                        let asked: Vec<u8> = cycled_labels(0, out.count)
+                            .iter()
+                            .map(|&l| l as u8)
+                            .collect();
+                        view.class_accuracy = Some(accuracy(&out.logits, &asked));
+                    }
+                    p.score = Some(view);
                     p.next_score = *step + *score_every;
                     j.job = None;
                 }

@@ -2,6 +2,7 @@
 //! manifold's grid of normal quantiles.
 
 use crate::core::rng::Rng;
+use crate::data::SIDE;
 use crate::models::ModelConfig;
 
 /// `n` latents on the great-circle path between two fixed N(0, I) draws
@@ -80,6 +81,38 @@ pub fn normal_quantile(p: f64) -> f64 {
     }
 }
 
+/// The standard normal CDF (the complementary error function of Numerical
+/// Recipes' erfcc, relative error below 1.2e-7): the inverse of [`normal_quantile`].
+pub fn normal_cdf(x: f64) -> f64 {
+    let z = x.abs() / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.26551223
+        + t * (1.00002368
+            + t * (0.37409196
+                + t * (0.09678418
+                    + t * (-0.18628806
+                        + t * (0.27886807
+                            + t * (-1.13520398
+                                + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+    let erfc = t * poly.exp();
+    if x >= 0.0 {
+        1.0 - 0.5 * erfc
+    } else {
+        0.5 * erfc
+    }
+}
+
+/// Where a 2-D latent `z` falls on the manifold picture of
+/// [`manifold_latents`] (`side` tiles a side, drawn by `train::tile` with
+/// 2-pixel gaps): its pixel (x, y), between the tiles' centres.
+pub fn manifold_pixel(z: [f32; 2], side: usize) -> [f32; 2] {
+    let pitch = (SIDE + 2) as f64;
+    // The tile whose quantile is z, fractionally: column c holds Φ⁻¹((c + ½)/side).
+    let tile = |v: f32| (normal_cdf(v as f64) * side as f64 - 0.5).clamp(0.0, (side - 1) as f64);
+    let at = |t: f64| (2.0 + t * pitch + SIDE as f64 / 2.0) as f32;
+    [at(tile(z[0])), at((side - 1) as f64 - tile(z[1]))]
+}
+
 /// A `side`×`side` grid over a 2-D latent space at evenly spaced quantiles
 /// of N(0, 1) on each axis (rows: the second coordinate, top = high).
 pub fn manifold_latents(side: usize) -> Vec<f32> {
@@ -91,4 +124,32 @@ pub fn manifold_latents(side: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cdf_inverts_the_quantile() {
+        for p in [1e-4, 0.01, 0.2, 0.5, 0.77, 0.999] {
+            let back = normal_cdf(normal_quantile(p));
+            assert!((back - p).abs() < 1e-6 * p.max(1e-2), "{p} → {back}");
+        }
+    }
+
+    #[test]
+    fn a_manifold_latent_falls_on_its_tile() {
+        let side = 10;
+        let z = manifold_latents(side);
+        for (i, pair) in z.chunks(2).enumerate() {
+            let [x, y] = manifold_pixel([pair[0], pair[1]], side);
+            let (row, col) = (i / side, i % side);
+            let centre = |k: usize| (2 + k * 30 + 14) as f32;
+            assert!(
+                (x - centre(col)).abs() < 0.01 && (y - centre(row)).abs() < 0.01,
+                "{i}: {x}, {y}"
+            );
+        }
+    }
 }

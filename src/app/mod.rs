@@ -13,6 +13,7 @@ mod judge;
 mod lab;
 mod latents;
 mod options;
+mod pad;
 mod pane;
 mod protocol;
 mod run_state;
@@ -23,17 +24,27 @@ pub use files::digits_from_files;
 use judge::{extend, next_slice, Job};
 pub use judge::{Judge, ScoreView};
 pub use lab::Lab;
-pub use latents::{interpolation_latents, manifold_latents, normal_quantile};
+pub use latents::{
+    interpolation_latents, manifold_latents, manifold_pixel, normal_cdf, normal_quantile,
+};
 pub use options::{parse_size, shown, PageOptions, PARAMETERS};
+use pad::PadBinding;
+pub use pad::{mnist_like, PadAnswer, PadView, PAD_MAX_SIDE};
 use pane::split;
-pub use pane::{hint, Pane, PaneView, Picture, COLLAPSE_SHARE, D_WINS_BELOW, D_WINS_FOR};
+pub use pane::{
+    hint, Pane, PaneView, Picture, COLLAPSE_SHARE, DIGIT_COLUMNS, D_WINS_BELOW, D_WINS_FOR,
+};
 pub use protocol::{state_after, Answer, Command, COMMANDS};
 pub use run_state::{Event, RunState};
 
 use crate::backends::{Backend, BackendError};
-use crate::data::{Digits, PIXELS};
-use crate::models::{Evaluator, Model, ModelConfig, ModelKind, Sampler, GRID, SETTINGS};
-use crate::score::{Classifier, FeatureExtractor, FeatureStats, Outputs, Scores, CLASSES};
+use crate::data::{Digits, PIXELS, SIDE};
+use crate::models::{
+    cycled_labels, Evaluator, Model, ModelConfig, ModelKind, Sampler, GRID, SETTINGS,
+};
+use crate::score::{
+    accuracy, Classifier, FeatureExtractor, FeatureStats, Outputs, Scores, CLASSES,
+};
 use crate::train::{self, LossPoint, Trainer};
 use serde::Serialize;
 

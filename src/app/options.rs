@@ -31,6 +31,8 @@ pub struct PageOptions {
     pub size: Size,
     /// Every pane's latent size, instead of its preset's.
     pub latent: Option<usize>,
+    /// Show the drawing pad (the autoencoding panes answer what is drawn).
+    pub pad: bool,
 }
 
 impl Default for PageOptions {
@@ -46,13 +48,14 @@ impl Default for PageOptions {
             backend: BackendChoice::Auto,
             size: Size::Page,
             latent: None,
+            pad: false,
         }
     }
 }
 
 /// The parameters a page understands, for the message about an unknown one.
 pub const PARAMETERS: &str =
-    "models, autostart, seed, steps, controls, charts, compact, backend, size, latent";
+    "models, autostart, seed, steps, controls, charts, compact, backend, size, latent, pad";
 
 /// Text from a URL as a message shows it: at most 24 characters (then "…"),
 /// control characters escaped, so that a link cannot write the page's
@@ -138,6 +141,7 @@ impl PageOptions {
                 "controls" => flag(&key, value).map(|v| o.controls = v),
                 "charts" => flag(&key, value).map(|v| o.charts = v),
                 "compact" => flag(&key, value).map(|v| o.compact = v),
+                "pad" => flag(&key, value).map(|v| o.pad = v),
                 "backend" => BackendChoice::parse(value)
                     .map(|v| o.backend = v)
                     .map_err(|e| format!("backend={}: {e}", shown(value))),

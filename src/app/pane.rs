@@ -32,11 +32,34 @@ impl Picture {
     }
 }
 
-/// A sampler with the latents it draws from.
+/// A sampler with the latents it draws from (and a conditional model's
+/// digit per sample; empty for the others).
 pub(super) struct Drawn<B: Backend> {
     pub(super) sampler: Sampler<B>,
     pub(super) input: Vec<f32>,
+    pub(super) labels: Vec<f32>,
 }
+
+impl<B: Backend> Drawn<B> {
+    fn new(sampler: Sampler<B>, input: Vec<f32>) -> Drawn<B> {
+        Drawn {
+            sampler,
+            input,
+            labels: Vec::new(),
+        }
+    }
+
+    /// Pixels in [0, 1] of every sample.
+    async fn sample(&self, b: &B, model: &Model<B>) -> Result<Vec<f32>, BackendError> {
+        if !self.labels.is_empty() {
+            self.sampler.write_labels(b, &self.labels);
+        }
+        train::sample(b, model, &self.sampler, &self.input).await
+    }
+}
+
+/// Columns of a conditional model's grid (a row per digit).
+pub const DIGIT_COLUMNS: usize = 8;
 
 /// One model on the page: its trainer, run state, pictures and curve.
 pub struct Pane<B: Backend> {
@@ -55,6 +78,11 @@ pub struct Pane<B: Backend> {
     pub manifold: Option<Picture>,
     /// The classifier's scores of the pane's samples, when last scored.
     pub score: Option<ScoreView>,
+    /// A conditional model's digit picked for its grid and strip (None:
+    /// the grid has a row per digit, the strip one style as each digit).
+    pub digit: Option<u8>,
+    /// The drawing pad's bindings, made at the pad's first drawing.
+    pub(super) pad: Option<PadBinding<B>>,
     /// Score again once the pane reaches this step.
     pub next_score: u64,
     pub(super) grid_drawn: Drawn<B>,
@@ -77,31 +105,43 @@ impl<B: Backend> Pane<B> {
         config.validate()?;
         let model = Model::new(b, config.clone())?;
         let kind = config.kind;
-        let grid_input = if kind == ModelKind::Autoencoder {
-            pixels01(&held_out.images[..GRID.min(held_out.len()) * PIXELS], GRID)
+        let grid_drawn = if kind.is_conditional() {
+            // A row per digit, a column per latent.
+            let (z, labels) = train::digit_rows(&config, DIGIT_COLUMNS, config.seed);
+            Drawn {
+                sampler: model.sampler(b, labels.len()),
+                input: z,
+                labels,
+            }
+        } else if kind == ModelKind::Autoencoder {
+            let digits = &held_out.images[..GRID.min(held_out.len()) * PIXELS];
+            Drawn::new(model.sampler(b, GRID), pixels01(digits, GRID))
         } else {
-            train::latents(&config, GRID, config.seed)
+            let z = train::latents(&config, GRID, config.seed);
+            Drawn::new(model.sampler(b, GRID), z)
         };
-        let grid_drawn = Drawn {
-            sampler: model.sampler(b, GRID),
-            input: grid_input,
-        };
-        let score_drawn = Drawn {
-            sampler: model.sampler(b, SCORE_CHUNK),
-            input: if kind == ModelKind::Autoencoder {
+        // The scored samples: a conditional model's asked for the digits in
+        // turn (each chunk writes its labels as it goes).
+        let score_drawn = Drawn::new(
+            model.sampler(b, SCORE_CHUNK),
+            if kind == ModelKind::Autoencoder {
                 let count = SCORE_SAMPLES.min(held_out.len());
                 pixels01(&held_out.images[..count * PIXELS], SCORE_SAMPLES)
             } else {
                 train::latents(&config, SCORE_SAMPLES, config.seed.wrapping_add(2))
             },
-        };
-        let strip_drawn = (kind != ModelKind::Autoencoder).then(|| Drawn {
-            sampler: model.sampler(b, STRIP),
-            input: interpolation_latents(&config, STRIP, config.seed),
+        );
+        let strip_drawn = (kind != ModelKind::Autoencoder).then(|| {
+            Drawn::new(
+                model.sampler(b, STRIP),
+                interpolation_latents(&config, STRIP, config.seed),
+            )
         });
-        let manifold_drawn = (kind.is_vae() && config.latent == 2).then(|| Drawn {
-            sampler: model.sampler(b, MANIFOLD_SIDE * MANIFOLD_SIDE),
-            input: manifold_latents(MANIFOLD_SIDE),
+        let manifold_drawn = (kind.is_vae() && config.latent == 2).then(|| {
+            Drawn::new(
+                model.sampler(b, MANIFOLD_SIDE * MANIFOLD_SIDE),
+                manifold_latents(MANIFOLD_SIDE),
+            )
         });
         let recon = if held_out.len() >= RECONSTRUCTIONS {
             model.evaluator(b, RECONSTRUCTIONS).map(|e| {
@@ -115,7 +155,7 @@ impl<B: Backend> Pane<B> {
         };
         let mut trainer = Trainer::new(b, model, train_set.clone())?;
         trainer.data_seed = data_seed;
-        Ok(Pane {
+        let mut pane = Pane {
             trainer,
             state: RunState::Ready,
             history: Vec::new(),
@@ -124,13 +164,55 @@ impl<B: Backend> Pane<B> {
             strip: None,
             manifold: None,
             score: None,
+            digit: None,
+            pad: None,
             next_score: 0,
             grid_drawn,
             score_drawn,
             strip_drawn,
             manifold_drawn,
             recon,
-        })
+        };
+        if kind.is_conditional() {
+            pane.pick_digit(None)?;
+        }
+        Ok(pane)
+    }
+
+    /// Picks the digit a conditional pane's grid and strip draw: `Some(d)`,
+    /// every sample a `d` (the strip: between two latents); `None`, a row
+    /// per digit (the strip: one latent as each digit 0–9).
+    pub fn pick_digit(&mut self, digit: Option<u8>) -> Result<(), String> {
+        let config = self.config().clone();
+        if !config.kind.is_conditional() {
+            return Err(format!(
+                "a {} is not asked for digits: choose a conditional model (cdcgan, cvae, conv-cvae)",
+                config.kind
+            ));
+        }
+        if let Some(d) = digit.filter(|&d| d as usize >= CLASSES) {
+            return Err(format!("digit {d}: pick one of 0 to 9"));
+        }
+        let g = &mut self.grid_drawn;
+        let (_, rows) = train::digit_rows(&config, DIGIT_COLUMNS, config.seed);
+        g.labels = match digit {
+            Some(d) => vec![d as f32; rows.len()],
+            None => rows,
+        };
+        if let Some(s) = &mut self.strip_drawn {
+            (s.input, s.labels) = match digit {
+                Some(d) => (
+                    interpolation_latents(&config, STRIP, config.seed),
+                    vec![d as f32; STRIP],
+                ),
+                None => {
+                    let z = train::latents(&config, 1, config.seed.wrapping_add(5));
+                    (z.repeat(STRIP), cycled_labels(0, STRIP))
+                }
+            };
+        }
+        self.digit = digit;
+        Ok(())
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -173,15 +255,19 @@ impl<B: Backend> Pane<B> {
     pub async fn draw(&mut self, b: &B) -> Result<(), BackendError> {
         let kind = self.config().kind;
         let model = &self.trainer.model;
-        let d = &self.grid_drawn;
-        let px = train::sample(b, model, &d.sampler, &d.input).await?;
-        self.grid = Picture::of(&train::to_bytes(&px), 8);
+        let px = self.grid_drawn.sample(b, model).await?;
+        let cols = if kind.is_conditional() {
+            DIGIT_COLUMNS
+        } else {
+            8
+        };
+        self.grid = Picture::of(&train::to_bytes(&px), cols);
         if let Some(d) = &self.strip_drawn {
-            let px = train::sample(b, model, &d.sampler, &d.input).await?;
+            let px = d.sample(b, model).await?;
             self.strip = Some(Picture::of(&train::to_bytes(&px), STRIP));
         }
         if let Some(d) = &self.manifold_drawn {
-            let px = train::sample(b, model, &d.sampler, &d.input).await?;
+            let px = d.sample(b, model).await?;
             self.manifold = Some(Picture::of(&train::to_bytes(&px), MANIFOLD_SIDE));
         }
         if let Some((e, readback, digits)) = &self.recon {
@@ -251,6 +337,15 @@ pub struct PaneView {
     pub losses: Vec<f32>,
     pub score: Option<ScoreView>,
     pub next_score: u64,
+    /// Whether the model is asked for digits (a conditional model), and
+    /// the digit picked (None: every digit, a row each).
+    pub conditional: bool,
+    pub digit: Option<u8>,
+    /// What the grid and the strip show, in words.
+    pub grid_caption: String,
+    pub strip_caption: String,
+    /// Whether the pane answers the drawing pad with a reconstruction.
+    pub autoencodes: bool,
     /// One line when training has gone wrong in a way the numbers show
     /// ([`hint`]): the discriminator winning outright, or a collapse.
     pub hint: Option<String>,
@@ -328,7 +423,35 @@ impl<B: Backend> Pane<B> {
             losses: self.latest().map(|p| p.values.clone()).unwrap_or_default(),
             score: self.score.clone(),
             next_score: self.next_score,
+            conditional: c.kind.is_conditional(),
+            digit: self.digit,
+            grid_caption: self.grid_caption(),
+            strip_caption: self.strip_caption(),
+            autoencodes: !c.kind.is_gan(),
             hint: hint(c, &self.history, self.score.as_ref()),
+        }
+    }
+
+    fn grid_caption(&self) -> String {
+        let c = self.config();
+        match (c.kind, self.digit) {
+            (k, None) if k.is_conditional() => {
+                "A row per digit 0–9: each column one latent vector (one style) asked for every digit"
+                    .to_string()
+            }
+            (_, Some(d)) => format!("{} samples asked for the digit {d}", CLASSES * DIGIT_COLUMNS),
+            (ModelKind::Autoencoder, _) => format!("Reconstructions of {GRID} held-out digits"),
+            _ => format!("Samples from {GRID} fixed latent vectors"),
+        }
+    }
+
+    fn strip_caption(&self) -> String {
+        match (self.config().kind.is_conditional(), self.digit) {
+            (true, None) => "One latent vector asked for each digit 0–9".to_string(),
+            (true, Some(d)) => {
+                format!("Interpolation between two latent vectors, as the digit {d}")
+            }
+            _ => "Interpolation between two latent vectors".to_string(),
         }
     }
 

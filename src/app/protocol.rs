@@ -60,6 +60,26 @@ pub enum Command {
     },
     /// Draws the pictures at the next frame, whatever the time.
     Draw,
+    /// Picks the digit a conditional pane's grid and strip draw (`null`:
+    /// every digit, a row each).
+    Digit {
+        digit: Option<u8>,
+    },
+    /// The drawing pad's drawing, attached as `width`×`height` grey bytes
+    /// (ink bright): answers [`Answer::Pad`]. A conditional VAE encodes it
+    /// with `label`, or else with the classifier's reading.
+    Pad {
+        width: usize,
+        height: usize,
+        #[serde(default)]
+        label: Option<u8>,
+        #[serde(skip)]
+        files: Vec<Vec<u8>>,
+    },
+    /// Held-out digit `index` for the pad: answers [`Answer::HeldOut`].
+    HeldOut {
+        index: usize,
+    },
     /// Rebuilds the model on `backend` ("auto", "gpu", "cpu"): browser only.
     Backend {
         backend: String,
@@ -71,7 +91,7 @@ pub enum Command {
 }
 
 /// The names of the commands, for the message about an unknown one.
-pub const COMMANDS: &str = "train, pause, reset, setting-rebuilds, setting, model, data, save, export, load, draw, backend, lose-device, panic";
+pub const COMMANDS: &str = "train, pause, reset, setting-rebuilds, setting, model, data, save, export, load, draw, digit, pad, held-out, backend, lose-device, panic";
 
 impl Command {
     /// Turns a decoding error (serde-wasm-bindgen's in the browser, any
@@ -103,6 +123,12 @@ impl Command {
                 }
                 *files = given;
             }
+            Command::Pad { files, .. } => {
+                if n != 1 {
+                    return Err(format!("pad takes one drawing (grey bytes); got {n}"));
+                }
+                *files = given;
+            }
             _ if n > 0 => return Err(format!("this command takes no files; got {n}")),
             _ => {}
         }
@@ -121,6 +147,13 @@ pub enum Answer {
     Bytes(Vec<u8>),
     /// Named files (an export).
     Files(Vec<(String, Vec<u8>)>),
+    /// The pad's drawing as the panes see it, and their answers.
+    Pad(PadView),
+    /// A held-out digit (784 bytes) and its label.
+    HeldOut {
+        digit: Vec<u8>,
+        label: u8,
+    },
 }
 
 /// Whether an answer means the pane's pictures are out of date.
@@ -133,6 +166,7 @@ fn redraws(c: &Command) -> bool {
             | Command::Data { .. }
             | Command::Load { .. }
             | Command::Draw
+            | Command::Digit { .. }
     )
 }
 
@@ -193,6 +227,24 @@ impl<B: Backend> Lab<B> {
                 None => Err("load takes one weights file; got none".into()),
             },
             Command::Draw => self.pane(i).map(|_| Answer::Done),
+            Command::Digit { digit } => {
+                self.pane(i)?;
+                self.panes[i].pick_digit(digit).map(|_| Answer::Done)
+            }
+            Command::Pad {
+                width,
+                height,
+                label,
+                files,
+            } => {
+                let grey = files.first().ok_or("pad takes one drawing; got none")?;
+                self.pad(b, grey, (width, height), label)
+                    .await
+                    .map(Answer::Pad)
+            }
+            Command::HeldOut { index } => self
+                .held_out_digit(index)
+                .map(|(digit, label)| Answer::HeldOut { digit, label }),
             Command::Backend { .. } | Command::LoseDevice | Command::Panic => Err(
                 "this command needs the browser's worker (the backend and the GPU device are chosen there)"
                     .into(),

@@ -276,9 +276,11 @@ impl Graph {
                 });
             }
             match layer {
-                LayerSpec::Label { .. } => return Err(format!(
+                LayerSpec::Label { .. } => {
+                    return Err(format!(
                     "{net}.{i}: a class-label input; genlab does not export conditional models yet"
-                )),
+                ))
+                }
                 LayerSpec::Dense { out, bias, act } => {
                     if !flat {
                         nodes.push(Node::Flatten);
