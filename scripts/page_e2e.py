@@ -192,6 +192,32 @@ return [...document.querySelectorAll('.pane canvas.grid')].map((c) => {
   return { w: c.width, h: c.height, lo, hi, sum };
 });
 """
+# The first grid's 10 rows (a conditional GAN's, one per digit): a digest each.
+ROWS = """
+const c = document.querySelector('.pane canvas.grid');
+const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+return Array.from({ length: 10 }, (_, r) => {
+  let sum = 0;
+  for (let y = 2 + r * 30; y < 30 + r * 30; y++) for (let x = 0; x < c.width; x++) sum = (sum * 31 + d[4 * (y * c.width + x)]) % 1000000007;
+  return sum;
+});
+"""
+# The pad and each pane's answer to it: digests and ranges of their canvases.
+PAD_VIEW = """
+const pic = (c) => {
+  if (!c || c.closest('figure').hidden) return null;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let lo = 255, hi = 0, sum = 0;
+  for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); sum = (sum * 31 + d[i]) % 1000000007; }
+  return { w: c.width, lo, hi, sum };
+};
+return {
+  digit: pic(document.querySelector('canvas.pad-digit')),
+  reading: document.querySelector('.pad-reading').textContent,
+  recon: [...document.querySelectorAll('.pane canvas.pad-recon')].map(pic),
+  styles: pic(document.querySelectorAll('.pane canvas.styles')[1]),
+};
+"""
 STEPS = "return [...document.querySelectorAll('.pane')].map((p) => Number(p.dataset.step || 0));"
 
 
@@ -276,7 +302,7 @@ def main():
         for v in view:
             check({"latent", "batch", "lr", "seed", "gan_loss", "beta", "d_steps"} <= set(v["keys"]), f"every page setting has a control ({v['keys']})")
             check(v["lr"] == v["want_lr"], f"the learning-rate box shows the pane's rate ({v['lr']})")
-            check(set(v["options"]) == {"mlp-gan", "dcgan", "ae", "mlp-vae", "conv-vae"}, f"the model menu is the registry's ({v['options']})")
+            check(set(v["options"]) == {"mlp-gan", "dcgan", "ae", "mlp-vae", "conv-vae", "cdcgan", "cvae", "conv-cvae"}, f"the model menu is the registry's ({v['options']})")
         check("gan_loss" in view[0]["shown"] and "beta" not in view[0]["shown"] and view[0]["latent"] == "Noise size (z)",
               f"the DCGAN pane shows the GAN settings ({view[0]['shown']}, {view[0]['latent']})")
         check("beta" in view[1]["shown"] and "gan_loss" not in view[1]["shown"] and view[1]["latent"] == "Latent size",
@@ -413,8 +439,9 @@ def main():
         got = b.wait("the mounted models to advance",
                      "const s = window.genlab.state(); return s.panes.every((p) => p.step >= 5) && s.panes.map((p) => p.model + ':' + p.step)")
         check(True, f"the tutorial's mount() instance trains ({got})")
-        frames = b.js("return document.querySelectorAll('iframe').length")
-        check(frames == 1, "the tutorial embeds the page in an iframe")
+        frames = b.js("return [...document.querySelectorAll('iframe')].map((f) => f.getAttribute('src'))")
+        check(len(frames) == 2 and "pad=1" in frames[1] and "models=cdcgan,cvae" in frames[1],
+              f"the tutorial embeds the page twice: the 2-D VAE, then the conditional models with the pad ({frames})")
         b.wait("the embedded page", "const w = document.querySelector('iframe').contentWindow; return !!(w && w.genlab)")
         b.screenshot(os.path.join(SHOTS, "page-e2e-tutorial.png"))
         check_csp(b, "the tutorial and its embedded page")
@@ -449,6 +476,66 @@ def main():
         check(got.get("dims") == [64, 1, 28, 28] and 0 <= got["min"] < got["max"] <= 1,
               "the exported DCGAN generator runs in ONNX Runtime Web: 64 samples [64, 1, 28, 28] in [0, 1]")
         check_csp(b, "the ONNX Runtime Web page")
+
+        # 6b. Conditional models and the drawing pad: a conditional GAN's grid
+        # has a row per digit (rows differ); the digit picker makes them one
+        # digit (rows equal); a stroke on the pad (pointer events) gets the
+        # conditional VAE's reconstruction and its style as every digit, and
+        # the classifier's reading; a second stroke changes the reconstruction.
+        b.go(f"{origin}/?models=cdcgan,cvae&pad=1&backend=cpu")
+        b.wait("two conditional panes", "return document.querySelectorAll('.pane[data-state]').length === 2")
+        b.wait("the conditional grid", "return document.querySelector('.pane canvas.grid').height === 302")
+        b.click("button[data-action=train]")
+        b.wait("both panes at step 30", "return [...document.querySelectorAll('.pane')].every((p) => Number(p.dataset.step) >= 30)")
+        time.sleep(1.0)
+        rows = b.js(ROWS)
+        print(f"cdcgan grid rows: {rows}")
+        check(len(set(rows)) == 10, f"the conditional GAN's 10 rows (one per digit) all differ ({rows})")
+        check(b.js("return !document.querySelector('.pane .digit-picker').hidden && document.querySelectorAll('.pane .digit-picker:not([hidden])').length === 2"),
+              "both conditional panes show the digit picker")
+        b.js("const s = document.querySelector('.pane select.digit'); s.value = '3'; s.dispatchEvent(new Event('change'));")
+        b.wait("one digit in every row", f"const r = (() => {{ {ROWS} }})(); return r.every((v) => v === r[0]);")
+        caption = b.js("return document.querySelector('.pane figure.grid figcaption').textContent")
+        check("digit 3" in caption, f"the grid's caption says which digit ({caption})")
+        def stroke(x0, y0, x1, y1):
+            """A pen stroke from (x0, y0) to (x1, y1), pixels from the pad's centre."""
+            b.js("document.querySelector('canvas.pad').scrollIntoView({block: 'center'})")
+            cx, cy = b.js("const r = document.querySelector('canvas.pad').getBoundingClientRect();"
+                          " return [Math.round(r.left + r.width / 2), Math.round(r.top + r.height / 2)]")
+            at = lambda x, y: {"origin": "viewport", "x": cx + x, "y": cy + y}
+            b.call("POST", f"{b.base}/actions", {"actions": [{"type": "pointer", "id": "pen", "parameters": {"pointerType": "pen"}, "actions": [
+                {"type": "pointerMove", "duration": 0, **at(x0, y0)},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerMove", "duration": 150, **at((x0 + x1) // 2, (y0 + y1) // 2)},
+                {"type": "pointerMove", "duration": 150, **at(x1, y1)},
+                {"type": "pointerUp", "button": 0}]}]})
+            b.call("DELETE", f"{b.base}/actions")
+
+        stroke(0, -80, 0, 80)  # a "1"
+        b.wait("the pad's answers", "return window.genlab.padTimes.length > 0 && !document.querySelectorAll('.pane figure.pad-recon')[1].hidden")
+        time.sleep(1.0)
+        first = b.js(PAD_VIEW)
+        print(f"pad after one stroke: {first}")
+        check(first["recon"][0] is None, "the conditional GAN answers no reconstruction (it has no encoder)")
+        check(first["recon"][1] and first["recon"][1]["hi"] - first["recon"][1]["lo"] > 60,
+              "the conditional VAE's reconstruction of the drawing is not blank")
+        check(first["styles"] and first["styles"]["w"] == 280, "the conditional VAE redraws the drawing's style as each digit")
+        check("reads a" in first["reading"], f"the classifier's reading is shown ({first['reading']})")
+        check(first["digit"]["hi"] > 200, "the drawing as the models see it has ink")
+        stroke(-50, -80, 50, -80)  # a top bar: a "7"
+        b.wait("a new answer", "return window.genlab.padTimes.length > 1")
+        time.sleep(1.0)
+        second = b.js(PAD_VIEW)
+        check(second["recon"][1]["sum"] != first["recon"][1]["sum"], "a second stroke changes the reconstruction")
+        times = sorted(b.js("return window.genlab.padTimes"))
+        work = sorted(b.js("return window.genlab.padWork"))
+        print(f"pad answers while both panes train: {len(times)}, median {times[len(times) // 2]:.0f} ms (max {times[-1]:.0f});"
+              f" the worker's own time on each: median {work[len(work) // 2]:.1f} ms (max {work[-1]:.1f})")
+        b.click("button[data-action=held-out]")
+        b.wait("a held-out digit on the pad", f"return window.genlab.padTimes.length > {len(times)}")
+        check_csp(b, "the conditional page with the pad")
+        b.screenshot(os.path.join(SHOTS, "page-e2e-pad.png"))
+        b.click("button[data-action=pause]")
 
         # 7. Without WebGPU the banner says so in a sentence; the error itself
         # waits under "Technical details". (Hidden before the page's scripts run.)

@@ -200,6 +200,7 @@ class PaneWorker {
       case 'reply': {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
+        this.lastMs = m.ms;
         if (m.ok) p?.resolve(m.value); else p?.reject(new Error(m.error));
         break;
       }
@@ -755,7 +756,10 @@ const BRUSH = 10;
 Object.assign(Lab.prototype, {
   buildPad() {
     this.pad = el('canvas', { class: 'pad', width: PAD_SIDE, height: PAD_SIDE, role: 'img', 'aria-label': 'Drawing pad: draw a digit with the mouse, a finger or a pen' });
+    // Per drawing: ms from the stroke to the first reconstruction shown, and
+    // the answering worker's own time on it.
     this.padTimes = [];
+    this.padWork = [];
     this.heldOutIndex = 0;
     const ctx = this.pad.getContext('2d');
     const clear = () => {
@@ -816,12 +820,21 @@ Object.assign(Lab.prototype, {
     const rgba = this.pad.getContext('2d').getImageData(0, 0, PAD_SIDE, PAD_SIDE).data;
     const grey = new Uint8Array(PAD_SIDE * PAD_SIDE);
     for (let k = 0; k < grey.length; k++) grey[k] = rgba[4 * k];
-    Promise.all(this.workers.map((w) => (w.crash ? null : w.request({ do: 'pad', width: PAD_SIDE, height: PAD_SIDE, label: this.padLabel ?? null }, [grey]).catch(() => null))))
-      .then((answers) => {
-        this.showPad(answers);
-        this.padTimes.push(performance.now() - since);
-        this.dispatchEvent(new CustomEvent('pad', { detail: answers }));
-      })
+    // Each pane's answer is shown as it comes (a pane in the middle of a long
+    // step answers later); the time to the first reconstruction is recorded.
+    let answered = false;
+    const asks = this.workers.map((w, i) => (w.crash ? null
+      : w.request({ do: 'pad', width: PAD_SIDE, height: PAD_SIDE, label: this.padLabel ?? null }, [grey])
+        .then((a) => {
+          this.showPad(i, a);
+          if (!answered && a.panes[0].reconstruction) {
+            answered = true;
+            this.padTimes.push(performance.now() - since);
+            this.padWork.push(w.lastMs);
+          }
+        }, () => null)));
+    Promise.all(asks)
+      .then(() => this.dispatchEvent(new CustomEvent('pad')))
       .finally(() => {
         this.padBusy = false;
         if (this.padSince !== null) this.padChanged();
@@ -843,27 +856,25 @@ Object.assign(Lab.prototype, {
     }
   },
 
-  showPad(answers) {
-    const first = answers.find(Boolean);
-    if (!first) return;
-    this.padDigit.getContext('2d').putImageData(greyImage(first.digit, 28, 28), 0, 0);
-    const reading = answers.map((a) => a?.reading).find(Boolean);
-    const blank = first.digit.every((v) => v === 0);
+  /// Pane `i`'s answer to the drawing: the drawing as the models see it
+  /// and the classifier's reading (every pane's worker has them), and the
+  /// pane's own reconstruction, style row and place on its manifold.
+  showPad(i, a) {
+    this.padDigit.getContext('2d').putImageData(greyImage(a.digit, 28, 28), 0, 0);
+    const blank = a.digit.every((v) => v === 0);
     if (blank) this.padReading.textContent = 'Draw a digit: each model that encodes digits answers with its reconstruction.';
-    else if (reading) {
-      const best = reading.indexOf(Math.max(...reading));
-      this.padReading.textContent = `The classifier reads a ${best} (${(100 * reading[best]).toFixed(0)}% sure).`;
+    else if (a.reading) {
+      const best = a.reading.indexOf(Math.max(...a.reading));
+      this.padReading.textContent = `The classifier reads a ${best} (${(100 * a.reading[best]).toFixed(0)}% sure).`;
     }
-    answers.forEach((a, i) => {
-      const p = this.panes[i];
-      const mine = a?.panes[0];
-      p.padReconFig.hidden = !mine?.reconstruction || blank;
-      if (mine?.reconstruction && !blank) paint(p.padRecon, greyImage(mine.reconstruction, 28, 28));
-      p.stylesFig.hidden = !mine?.styles || blank;
-      if (mine?.styles && !blank) paint(p.styles, greyImage(tileRow(mine.styles, 10), 28 * 10, 28));
-      p.manifoldAt = blank ? null : mine?.manifold_at ?? null;
-      this.markManifold(p);
-    });
+    const p = this.panes[i];
+    const mine = a.panes[0];
+    p.padReconFig.hidden = !mine.reconstruction || blank;
+    if (mine.reconstruction && !blank) paint(p.padRecon, greyImage(mine.reconstruction, 28, 28));
+    p.stylesFig.hidden = !mine.styles || blank;
+    if (mine.styles && !blank) paint(p.styles, greyImage(tileRow(mine.styles, 10), 28 * 10, 28));
+    p.manifoldAt = blank ? null : mine.manifold_at ?? null;
+    this.markManifold(p);
   },
 
   /// The manifold picture, with the drawing's place on it.

@@ -7,7 +7,7 @@
 //                  {type: 'request', id, command: {do: …}, files: [Uint8Array…]}
 //   worker → page  {type: 'state', state, seq}     a few times a second, and after each request
 //                  {type: 'pictures', pictures}    when new (their buffers are transferred)
-//                  {type: 'reply', id, ok, value | error}
+//                  {type: 'reply', id, ok, value | error, ms}   ms: the module's time on it
 //                  {type: 'notice', text, kind}    a device loss and what became of it
 //                  {type: 'crashed', why}          a panic: the page starts a new worker
 //
@@ -16,8 +16,11 @@
 import init, { Playground, crashed } from '../genlab.js';
 
 // Milliseconds of training per frame: no screen waits on this thread, but a
-// request waits for the frame in progress.
+// request waits for the frame in progress. With the drawing pad (pad=1),
+// whose strokes each wait for an answer, frames are shorter.
 const BUDGET_MS = 30;
+const PAD_BUDGET_MS = 8;
+let budget = BUDGET_MS;
 const DRAW_EVERY_MS = 500;
 const STATE_EVERY_MS = 200;
 const IDENTITY = { name: self.name, scope: self.constructor.name };
@@ -80,6 +83,7 @@ function sendPictures() {
 async function start(m) {
   wasm = await init({ module_or_path: new URL('../genlab_bg.wasm', import.meta.url) });
   pg = await Playground.create(m.query, m.pane, m.images, m.labels, m.classifier, m.webgpu);
+  if (new URLSearchParams(m.query).get('pad') === '1') budget = PAD_BUDGET_MS;
   for (const text of pg.notices()) post({ type: 'notice', text, kind: 'warn' });
   report(true);
   loop();
@@ -91,11 +95,17 @@ async function start(m) {
 
 async function request(m) {
   try {
-    const value = await call(() => pg.handle(m.command, m.files ?? []));
+    let ms = 0;
+    const value = await call(async () => {
+      const t = performance.now();
+      const v = await pg.handle(m.command, m.files ?? []);
+      ms = performance.now() - t;
+      return v;
+    });
     seq = m.id;
     const transfer = value instanceof Uint8Array ? [value.buffer]
       : Array.isArray(value) ? value.map(([, bytes]) => bytes.buffer) : [];
-    post({ type: 'reply', id: m.id, ok: true, value }, transfer);
+    post({ type: 'reply', id: m.id, ok: true, value, ms }, transfer);
   } catch (e) {
     seq = m.id;
     post({ type: 'reply', id: m.id, ok: false, error: crash ?? reason(e) });
@@ -128,7 +138,7 @@ async function loop() {
     }
     try {
       await call(async () => {
-        const result = await pg.frame(BUDGET_MS, DRAW_EVERY_MS);
+        const result = await pg.frame(budget, DRAW_EVERY_MS);
         if (result === 'device-lost') return recover();
         if (result === 'drawn') sendPictures();
         report();

@@ -6,6 +6,8 @@ use super::*;
 pub struct Judge<B: Backend> {
     pub(super) classifier: Classifier<B>,
     pub(super) extractor: FeatureExtractor<B>,
+    /// The classifier at one digit, for the pad's reading (made at the first drawing).
+    pub(super) reader: Option<FeatureExtractor<B>>,
     /// Feature statistics of `REFERENCE_DIGITS` training digits.
     pub(super) reference: Option<FeatureStats>,
     /// The scores of real held-out digits.

@@ -77,6 +77,7 @@ impl<B: Backend> Lab<B> {
         self.judge = Some(Judge {
             classifier,
             extractor,
+            reader: None,
             reference: None,
             real: None,
             job: None,

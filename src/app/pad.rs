@@ -211,9 +211,10 @@ impl<B: Backend> Lab<B> {
         }
         let digit = mnist_like(grey, width, height)?;
         let err = |e: BackendError| e.to_string();
-        let reading = match &self.judge {
+        let reading = match &mut self.judge {
             Some(j) => {
-                let out = j.extractor.run(b, &digit).await.map_err(err)?;
+                let reader = j.reader.get_or_insert_with(|| j.classifier.extractor(b, 1));
+                let out = reader.run(b, &digit).await.map_err(err)?;
                 Some(crate::score::probabilities(&out.logits[..CLASSES]))
             }
             None => None,
