@@ -14,7 +14,8 @@ pub fn parse_backend(s: &str) -> Result<BackendChoice, String> {
 #[derive(clap::Args)]
 pub struct TrainArgs {
     /// Which model (required unless --resume): mlp-gan, dcgan, ae, mlp-vae,
-    /// conv-vae, or classifier (the scoring classifier; see `genlab score`).
+    /// conv-vae, the conditional cdcgan, cvae, conv-cvae, or classifier (the
+    /// scoring classifier; see `genlab score`).
     #[arg(long, value_parser = parse_model)]
     pub model: Option<ModelArg>,
     /// Training steps to run (with --resume: more steps on top of the saved ones).
