@@ -8,9 +8,11 @@ page (lab.exportFiles, answered by the pane's worker between two frames),
 and after the run scores them natively with `genlab score --weights`:
 the Inception Score of the 64 grid samples (the latents the page's grid
 draws) and FID, IS and digit shares of 512 samples (the page's scoring
-latents), by genlab's classifier.
+latents), by genlab's classifier; for a conditional model (asked for the
+digits in turn) also the class accuracy: the share read as the digit asked
+for.
 
-Usage: scripts/page_quality.py DIST GENLAB QUERY [KEY=VALUE ...]
+Usage: [TIMES=30,60,90] scripts/page_quality.py DIST GENLAB QUERY [KEY=VALUE ...]
   e.g. scripts/page_quality.py dist target/release/genlab 'models=dcgan,conv-vae' g_average=0.99
 KEY=VALUE pairs are pane 0's settings, applied before Train."""
 import base64
@@ -24,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from page_e2e import Browser, chromedriver, serve  # noqa: E402
 
-TIMES = [30, 60, 90]
+TIMES = [int(t) for t in os.environ.get("TIMES", "30,60,90").split(",")]
 SAVE = """
 window.genlab.exportFiles(0, 'weights').then(([f]) => {
   let s = '';
@@ -77,6 +79,8 @@ def main():
                "grid_is": round(grid["samples"]["inception_score"], 2),
                "is_512": round(s["inception_score"], 2), "fid_512": round(s["fid"], 1),
                "min_share_512": round(min(s["class_shares"]), 3)}
+        if "class_accuracy" in s:
+            row["class_accuracy_512"] = round(s["class_accuracy"], 3)
         rows.append(row)
         print(json.dumps(row))
 

@@ -16,11 +16,12 @@
 import init, { Playground, crashed } from '../genlab.js';
 
 // Milliseconds of training per frame: no screen waits on this thread, but a
-// request waits for the frame in progress. With the drawing pad (pad=1),
-// whose strokes each wait for an answer, frames are shorter.
+// request waits for the frame in progress.
 const BUDGET_MS = 30;
-const PAD_BUDGET_MS = 8;
-let budget = BUDGET_MS;
+// While someone draws on the pad (a drawing came within this many ms),
+// training holds, so that each stroke is answered at once, not after a frame.
+const PAD_HOLD_MS = 300;
+let lastPad = -Infinity;
 const DRAW_EVERY_MS = 500;
 const STATE_EVERY_MS = 200;
 const IDENTITY = { name: self.name, scope: self.constructor.name };
@@ -83,7 +84,6 @@ function sendPictures() {
 async function start(m) {
   wasm = await init({ module_or_path: new URL('../genlab_bg.wasm', import.meta.url) });
   pg = await Playground.create(m.query, m.pane, m.images, m.labels, m.classifier, m.webgpu);
-  if (new URLSearchParams(m.query).get('pad') === '1') budget = PAD_BUDGET_MS;
   for (const text of pg.notices()) post({ type: 'notice', text, kind: 'warn' });
   report(true);
   loop();
@@ -111,6 +111,9 @@ async function request(m) {
     post({ type: 'reply', id: m.id, ok: false, error: crash ?? reason(e) });
   }
   if (crash) return;
+  // The pad's questions change nothing: no state to report, nothing to redraw
+  // (and the next stroke should not wait for a slice of scoring).
+  if (['pad', 'held-out'].includes(m.command?.do)) return;
   await call(async () => {
     report(true);
     // A changed model has new pictures at once (a blank grid until then would
@@ -136,9 +139,14 @@ async function loop() {
       wake = null;
       continue;
     }
+    const drawing = performance.now() - lastPad;
+    if (drawing < PAD_HOLD_MS) {
+      await new Promise((r) => setTimeout(r, PAD_HOLD_MS - drawing));
+      continue;
+    }
     try {
       await call(async () => {
-        const result = await pg.frame(budget, DRAW_EVERY_MS);
+        const result = await pg.frame(BUDGET_MS, DRAW_EVERY_MS);
         if (result === 'device-lost') return recover();
         if (result === 'drawn') sendPictures();
         report();
@@ -194,6 +202,7 @@ self.onmessage = (e) => {
       if (!crash) post({ type: 'failed', why: reason(err) });
     });
   } else if (m.type === 'request') {
+    if (m.command?.do === 'pad') lastPad = performance.now();
     request(m);
   }
   wake?.();
