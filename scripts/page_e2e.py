@@ -506,8 +506,7 @@ def main():
             b.call("POST", f"{b.base}/actions", {"actions": [{"type": "pointer", "id": "pen", "parameters": {"pointerType": "pen"}, "actions": [
                 {"type": "pointerMove", "duration": 0, **at(x0, y0)},
                 {"type": "pointerDown", "button": 0},
-                {"type": "pointerMove", "duration": 150, **at((x0 + x1) // 2, (y0 + y1) // 2)},
-                {"type": "pointerMove", "duration": 150, **at(x1, y1)},
+                *[{"type": "pointerMove", "duration": 60, **at(x0 + (x1 - x0) * k // 10, y0 + (y1 - y0) * k // 10)} for k in range(1, 11)],
                 {"type": "pointerUp", "button": 0}]}]})
             b.call("DELETE", f"{b.base}/actions")
 

@@ -761,7 +761,8 @@ Object.assign(Lab.prototype, {
     this.padTimes = [];
     this.padWork = [];
     this.heldOutIndex = 0;
-    const ctx = this.pad.getContext('2d');
+    // Read back at every stroke: a canvas kept in memory, not on the GPU.
+    const ctx = this.pad.getContext('2d', { willReadFrequently: true });
     const clear = () => {
       ctx.fillStyle = '#000';
       ctx.fillRect(0, 0, PAD_SIDE, PAD_SIDE);
@@ -809,35 +810,39 @@ Object.assign(Lab.prototype, {
       el('div', { class: 'pad-side' }, this.padReading, el('div', { class: 'buttons' }, clearButton, heldOut)));
   },
 
-  /// The drawing changed: send it (one request at a time per pad; a change
-  /// while one is out is sent when it returns).
+  /// The drawing changed: send it to every pane's worker. Each worker has
+  /// one drawing out at a time; a change meanwhile is sent when its answer
+  /// comes, so a pane busy with a long step delays only its own answer.
   padChanged() {
-    this.padSince ??= performance.now();
-    if (this.padBusy) return;
-    this.padBusy = true;
-    const since = this.padSince;
-    this.padSince = null;
-    const rgba = this.pad.getContext('2d').getImageData(0, 0, PAD_SIDE, PAD_SIDE).data;
+    const now = performance.now();
+    this.workers.forEach((w, i) => {
+      if (w.crash) return;
+      w.padSince ??= now;
+      if (!w.padBusy) this.padAsk(i);
+    });
+  },
+
+  padAsk(i) {
+    const w = this.workers[i];
+    w.padBusy = true;
+    const since = w.padSince;
+    w.padSince = null;
+    const rgba = this.pad.getContext('2d', { willReadFrequently: true }).getImageData(0, 0, PAD_SIDE, PAD_SIDE).data;
     const grey = new Uint8Array(PAD_SIDE * PAD_SIDE);
     for (let k = 0; k < grey.length; k++) grey[k] = rgba[4 * k];
-    // Each pane's answer is shown as it comes (a pane in the middle of a long
-    // step answers later); the time to the first reconstruction is recorded.
-    let answered = false;
-    const asks = this.workers.map((w, i) => (w.crash ? null
-      : w.request({ do: 'pad', width: PAD_SIDE, height: PAD_SIDE, label: this.padLabel ?? null }, [grey])
-        .then((a) => {
-          this.showPad(i, a);
-          if (!answered && a.panes[0].reconstruction) {
-            answered = true;
-            this.padTimes.push(performance.now() - since);
-            this.padWork.push(w.lastMs);
-          }
-        }, () => null)));
-    Promise.all(asks)
-      .then(() => this.dispatchEvent(new CustomEvent('pad')))
+    w.request({ do: 'pad', width: PAD_SIDE, height: PAD_SIDE, label: this.padLabel ?? null }, [grey])
+      .then((a) => {
+        this.showPad(i, a);
+        // Per reconstruction: ms from the stroke to its picture, and the worker's own time.
+        if (a.panes[0].reconstruction) {
+          this.padTimes.push(performance.now() - since);
+          this.padWork.push(w.lastMs);
+        }
+        this.dispatchEvent(new CustomEvent('pad', { detail: { pane: i } }));
+      }, () => null)
       .finally(() => {
-        this.padBusy = false;
-        if (this.padSince !== null) this.padChanged();
+        w.padBusy = false;
+        if (w.padSince !== null && !w.crash) this.padAsk(i);
       });
   },
 
