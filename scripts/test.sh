@@ -16,8 +16,12 @@
 #      in that pane while the other trains on and its Reset starts a new
 #      worker, Pause shows within a second, bad URL parameters are reported, a lost
 #      GPU device is recovered from, the tutorial's mount() instance trains,
-#      the benchmark refuses a freezing step count, a browser without WebGPU
-#      is told so (scripts/page_e2e.py; screenshots in target/)
+#      the benchmark refuses a freezing step count, a conditional GAN's
+#      grid rows (one per digit) differ and the digit picker makes them one
+#      digit, strokes drawn on the pad (pen events) get the conditional
+#      VAE's reconstruction and styles and the classifier's reading, a
+#      browser without WebGPU is told so (scripts/page_e2e.py; screenshots
+#      in target/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
