@@ -179,9 +179,11 @@ async fn one_step_conv_vae(gpu: &'static Gpu) {
 gpu_test!(conv_vae_step_matches_cpu, one_step_conv_vae);
 
 async fn one_step_conditional(gpu: &'static Gpu) {
-    // Batch 8 for the DCGAN's batch norm (see one_step_dcgan).
+    // Batch 16 for the DCGAN's batch norm (see one_step_dcgan): at batch 8,
+    // SwiftShader gave 1360 of 16660 gradients of G's dense layer (whose
+    // output batch norm normalises over 8 samples) 2-20% off the CPU's.
     let c = ModelConfig {
-        batch: 8,
+        batch: 16,
         ..small(ModelKind::Cdcgan)
     };
     one_step_agrees(gpu, c).await;

@@ -198,6 +198,93 @@ fn the_classifier_trains_scores_and_evaluates() {
         s["samples"]["inception_score"].as_f64().unwrap() > 9.0,
         "{s}"
     );
+    assert!(
+        s["samples"]["class_accuracy"].is_null(),
+        "no labels, no accuracy"
+    );
+    // With the digits they are (the class accuracy of real digits: the
+    // classifier's own accuracy), and with every label off by one.
+    let labels_file = |name: &str, shift: u8| {
+        let path = dir.join(name);
+        let mut idx = vec![0, 0, 8, 1, 0, 0, 1, 244];
+        idx.extend(all.labels[9000..9500].iter().map(|&l| (l + shift) % 10));
+        std::fs::write(&path, idx).unwrap();
+        path
+    };
+    let score_with = |labels: &Path| -> serde_json::Value {
+        let args = [
+            "score",
+            samples.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+        ];
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let right = score_with(&labels_file("right.idx", 0))["samples"]["class_accuracy"]
+        .as_f64()
+        .unwrap();
+    let wrong = score_with(&labels_file("wrong.idx", 1))["samples"]["class_accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(right > 0.95 && wrong < 0.05, "right {right}, wrong {wrong}");
+    let mut short = vec![0, 0, 8, 1, 0, 0, 0, 3];
+    short.extend([1, 2, 3]);
+    std::fs::write(dir.join("short.idx"), short).unwrap();
+    let out = genlab(&[
+        "score",
+        samples.to_str().unwrap(),
+        "--labels",
+        dir.join("short.idx").to_str().unwrap(),
+    ]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("holds 3 labels but"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_conditional_model_draws_a_row_per_digit_and_is_scored_on_them() {
+    let dir = tmp("conditional");
+    let d = dir.to_str().unwrap();
+    let out = ok(&[
+        "train",
+        "--model",
+        "cvae",
+        "--steps",
+        "30",
+        "--batch",
+        "16",
+        "--hidden",
+        "32",
+        "--latent",
+        "4",
+        "--samples",
+        "50",
+        "--backend",
+        "cpu",
+        "--out",
+        d,
+    ]);
+    assert!(out.contains("read as the digit asked for"), "{out}");
+    // 10 columns, 10 rows (a row per digit) of 28 pixels and 2-pixel gaps.
+    let png = std::fs::read(dir.join("samples.png")).unwrap();
+    let (w, h) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!((w, h), (302, 302));
+    // The digits asked for: sample i is i mod 10.
+    let labels = std::fs::read(dir.join("samples-labels.idx")).unwrap();
+    assert_eq!(&labels[..8], &[0, 0, 8, 1, 0, 0, 0, 50]);
+    assert!(labels[8..]
+        .iter()
+        .enumerate()
+        .all(|(i, &l)| l as usize == i % 10));
+    let m = metrics(&dir);
+    let a = m["scores"]["samples"]["class_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&a));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
