@@ -428,7 +428,8 @@ pub fn accuracy(logits: &[f32], labels: &[u8]) -> f64 {
     right as f64 / labels.len().max(1) as f64
 }
 
-fn argmax(v: &[f32]) -> usize {
+/// The index of the largest value (the first of equals).
+pub fn argmax(v: &[f32]) -> usize {
     (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
 }
 

@@ -4,7 +4,7 @@
 use crate::common::{block, choose_gpu, read_file, read_saved, BUNDLED_IMAGES, BUNDLED_LABELS};
 use genlab::backends::{Backend, BackendChoice, Cpu};
 use genlab::data::Digits;
-use genlab::models::Model;
+use genlab::models::{asked_digits, Model};
 use genlab::score::{accuracy, Classifier, FeatureStats, Scores};
 use genlab::train;
 use serde_json::{json, Value};
@@ -128,10 +128,7 @@ fn drawn(
     let sampler = model.sampler(&b, count);
     let px = block(train::sample(&b, &model, &sampler, &z))?;
     // A conditional sampler asks for 0, 1, …, 9, 0, … unless told otherwise.
-    let asked = config
-        .kind
-        .is_conditional()
-        .then(|| (0..count).map(|i| (i % 10) as u8).collect());
+    let asked = config.kind.is_conditional().then(|| asked_digits(0, count));
     Ok((train::to_bytes(&px), asked))
 }
 

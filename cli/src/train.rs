@@ -13,7 +13,7 @@ use crate::common::{
 };
 use genlab::backends::{Backend, BackendChoice, Cpu, Gpu};
 use genlab::data::{Digits, PIXELS, SIDE};
-use genlab::models::{Model, ModelConfig, ModelKind, GRID};
+use genlab::models::{asked_digits, Model, ModelConfig, ModelKind, GRID};
 use genlab::train::{self, LossPoint, Plan, Progress, Trainer};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -323,10 +323,7 @@ impl Run<'_> {
             &idx_images(&generated, count),
         )?;
         // The digits a conditional model was asked for: sample i is i mod 10.
-        let asked = c.kind.is_conditional().then(|| {
-            let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
-            labels
-        });
+        let asked = c.kind.is_conditional().then(|| asked_digits(0, count));
         if let Some(labels) = &asked {
             write_file(&self.out.join("samples-labels.idx"), &idx_labels(labels))?;
         }

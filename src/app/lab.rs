@@ -156,10 +156,7 @@ impl<B: Backend> Lab<B> {
                     let s = Scores::of(out, j.reference.as_ref().unwrap());
                     let mut view = ScoreView::of(*step, &s);
                     if conditional {
-                        let asked: Vec<u8> = cycled_labels(0, out.count)
-                            .iter()
-                            .map(|&l| l as u8)
-                            .collect();
+                        let asked = asked_digits(0, out.count);
                         view.class_accuracy = Some(accuracy(&out.logits, &asked));
                     }
                     p.score = Some(view);

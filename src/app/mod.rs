@@ -40,7 +40,7 @@ pub use run_state::{Event, RunState};
 use crate::backends::{Backend, BackendError};
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::models::{
-    cycled_labels, Evaluator, Model, ModelConfig, ModelKind, Sampler, GRID, SETTINGS,
+    asked_digits, cycled_labels, Evaluator, Model, ModelConfig, ModelKind, Sampler, GRID, SETTINGS,
 };
 use crate::score::{
     accuracy, Classifier, FeatureExtractor, FeatureStats, Outputs, Scores, CLASSES,

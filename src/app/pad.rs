@@ -5,6 +5,7 @@
 
 use super::pane::pixels01;
 use super::*;
+use crate::score::{argmax, probabilities};
 
 /// MNIST fitted each digit into a 20×20 box (keeping its aspect ratio),
 /// then centred it in 28×28 by its centre of mass.
@@ -211,17 +212,15 @@ impl<B: Backend> Lab<B> {
         }
         let digit = mnist_like(grey, width, height)?;
         let err = |e: BackendError| e.to_string();
-        let reading = match &mut self.judge {
+        let (reading, read_as) = match &mut self.judge {
             Some(j) => {
                 let reader = j.reader.get_or_insert_with(|| j.classifier.extractor(b, 1));
                 let out = reader.run(b, &digit).await.map_err(err)?;
-                Some(crate::score::probabilities(&out.logits[..CLASSES]))
+                let logits = &out.logits[..CLASSES];
+                (Some(probabilities(logits)), Some(argmax(logits) as u8))
             }
-            None => None,
+            None => (None, None),
         };
-        let read_as = reading
-            .as_ref()
-            .map(|p| (0..CLASSES).fold(0, |best, k| if p[k] > p[best] { k } else { best }) as u8);
         let label = label.or(read_as);
         let mut panes = Vec::with_capacity(self.panes.len());
         for p in &mut self.panes {

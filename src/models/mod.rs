@@ -431,7 +431,13 @@ pub(crate) fn conditioned(spec: NetSpec) -> NetSpec {
 /// The labels of `n` samples asked for digit by digit (0, 1, …, 9, 0, …)
 /// from the `start`-th: a conditional sampler's default.
 pub fn cycled_labels(start: usize, n: usize) -> Vec<f32> {
-    (start..start + n).map(|i| (i % CLASSES) as f32).collect()
+    asked_digits(start, n).into_iter().map(f32::from).collect()
+}
+
+/// The digits samples `start..start + n` are asked for, as [`cycled_labels`]
+/// writes them: what their class accuracy is scored against.
+pub fn asked_digits(start: usize, n: usize) -> Vec<u8> {
+    (start..start + n).map(|i| (i % CLASSES) as u8).collect()
 }
 
 /// The network called `name` of a model's [`ModelInfo::networks`].
