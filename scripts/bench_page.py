@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Runs the built benchmark page (dist/www/bench.html) in headless Chromium
 with WebGPU and prints its one JSON line: milliseconds per training step
-after warm-up, in the form of the TensorFlow.js peer benchmark.
+after warm-up, in the form of the TensorFlow.js peer benchmark; with
+profile=1, the page's op-by-op profile of one step (its table, then its JSON).
 Usage: scripts/bench_page.py 'model=dcgan&batch=8&steps=2&backend=gpu' [DIST_DIR]
+       scripts/bench_page.py 'model=dcgan&batch=8&reps=3&profile=1' [DIST_DIR]
 (BENCH_TIMEOUT seconds, default 1800). The page is served with its
 Content-Security-Policy (Trunk.toml), as `trunk serve` serves it."""
 import json
@@ -42,6 +44,10 @@ def main():
                 if out != "pending":
                     break
                 time.sleep(1)
+            table = webdriver(driver_port, "POST", f"{base}/execute/sync",
+                              {"script": "return document.getElementById('table').textContent", "args": []})
+            if table:
+                print(table)
             refused = webdriver(driver_port, "POST", f"{base}/execute/sync",
                                 {"script": "return window.genlabCspViolations", "args": []})
         finally:

@@ -101,3 +101,60 @@ fn batchnorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
         dbeta[c] += sum_dy;
     }
 }
+
+// The narrow forms: one thread per channel, for channels of few values
+// (N·P ≤ NARROW_MAX in Rust: a dense layer's features at a small batch),
+// where a workgroup per channel would leave most of its threads idle.
+// Threads are consecutive channels, so with P = 1 their loads coalesce.
+@compute @workgroup_size(WG)
+fn batchnorm_forward_train_narrow(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= params.c) { return; }
+    let count = params.n * params.p;
+    var s = 0.0;
+    for (var e = 0u; e < count; e++) { s += x[bn_index(c, e)]; }
+    let mu = s / f32(count);
+    var q = 0.0;
+    for (var e = 0u; e < count; e++) {
+        let d = x[bn_index(c, e)] - mu;
+        q += d * d;
+    }
+    let var_b = q / f32(count);
+    let inv = 1.0 / sqrt(var_b + params.eps);
+    let g = gamma[c];
+    let b = beta[c];
+    for (var e = 0u; e < count; e++) {
+        let i = bn_index(c, e);
+        y[i] = g * (x[i] - mu) * inv + b;
+    }
+    mean[c] = mu;
+    invstd[c] = inv;
+    running_mean[c] = params.momentum * running_mean[c] + (1.0 - params.momentum) * mu;
+    running_var[c] = params.momentum * running_var[c] + (1.0 - params.momentum) * var_b;
+}
+
+@compute @workgroup_size(WG)
+fn batchnorm_backward_narrow(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    if (c >= params.c) { return; }
+    let count = params.n * params.p;
+    let mu = mean[c];
+    let inv = invstd[c];
+    var sum_dy = 0.0;
+    var sum_dyx = 0.0;
+    for (var e = 0u; e < count; e++) {
+        let i = bn_index(c, e);
+        sum_dy += dy[i];
+        sum_dyx += dy[i] * (x[i] - mu) * inv;
+    }
+    let m = f32(count);
+    let scale = gamma[c] * inv;
+    for (var e = 0u; e < count; e++) {
+        let i = bn_index(c, e);
+        let xhat = (x[i] - mu) * inv;
+        let g = scale * (dy[i] - sum_dy / m - xhat * sum_dyx / m);
+        dx[i] = select(g, dx[i] + g, params.accumulate != 0u);
+    }
+    dgamma[c] += sum_dyx;
+    dbeta[c] += sum_dy;
+}

@@ -1254,6 +1254,8 @@ enum Declared {
 #[derive(Clone, Debug)]
 pub struct NetParams {
     pub spec: NetSpec,
+    /// The name its parameters were declared under (`G`, `D`): its layers are `G.0`, `G.1`…
+    pub name: String,
     declared: Vec<(LayerSpec, Declared, [usize; 3])>,
 }
 
@@ -1336,6 +1338,7 @@ impl NetParams {
         }
         NetParams {
             spec: spec.clone(),
+            name: name.to_string(),
             declared,
         }
     }
@@ -1461,6 +1464,7 @@ impl NetParams {
                 (None, false) => unreachable!(),
             };
             let o = if Some(i) == last { out.take() } else { None };
+            b.name_ops(&format!("{}.{i}", self.name));
             let layer = match (spec, d) {
                 (LayerSpec::Dense { act, .. }, Declared::Linear(p)) => {
                     Layer::Linear(Linear::new(b, arena, p, n, &cur_x, dxi, act, o))
@@ -1522,6 +1526,7 @@ impl NetParams {
             layers.push(layer);
             shape = out_shape;
         }
+        b.name_ops("");
         let (y, dy) = match layers.last() {
             Some(l) => {
                 let (y, dy) = l.output();

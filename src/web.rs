@@ -16,8 +16,7 @@ use crate::app::{state_after, Answer, BackendChoice, Command, Lab, PageOptions, 
 use crate::backends::gpu::Adapter;
 use crate::backends::Gpu;
 use crate::backends::{Backend, BackendError, Cpu, ErrorKind};
-use crate::core::rng::Rng;
-use crate::data::{Digits, PIXELS};
+use crate::data::Digits;
 use crate::models::{Model, ModelConfig, ModelKind};
 use crate::train::Trainer;
 use serde::Deserialize;
@@ -661,6 +660,30 @@ pub async fn bench(
     ))
 }
 
+/// Profiles one training step of `model` at `batch` on WebGPU (see
+/// `crate::profile`): `reps` timed runs. Returns [the table as text, the
+/// profile as one JSON line].
+#[wasm_bindgen]
+pub async fn profile(model: String, batch: usize, reps: usize) -> Result<Vec<String>, JsValue> {
+    let err = |e: String| JsValue::from_str(&e);
+    let kind = ModelKind::parse(&model).map_err(err)?;
+    if !(1..=100).contains(&reps) {
+        return Err(err(
+            "reps must be 1 to 100: the profile runs them without a pause".into(),
+        ));
+    }
+    let config = ModelConfig {
+        batch,
+        ..ModelConfig::new(kind)
+    };
+    config.validate().map_err(err)?;
+    let gpu = Gpu::new().await.map_err(|e| err(e.to_string()))?;
+    let p = crate::profile::profile_step(&gpu, config, reps, None, &js_sys::Date::now)
+        .await
+        .map_err(err)?;
+    Ok(vec![p.to_string(), p.to_json()])
+}
+
 async fn time_steps<B: Backend>(
     b: &B,
     config: ModelConfig,
@@ -668,14 +691,7 @@ async fn time_steps<B: Backend>(
     warmup: usize,
 ) -> Result<(f64, Vec<f32>, String), JsValue> {
     let err = |e: String| JsValue::from_str(&e);
-    let n = config.batch;
-    let mut rng = Rng::new(config.seed, 99);
-    let digits = Digits {
-        images: (0..2 * n * PIXELS)
-            .map(|_| (rng.uniform(0.0, 256.0) as u32).min(255) as u8)
-            .collect(),
-        labels: vec![0; 2 * n],
-    };
+    let digits = crate::profile::noise_digits(2 * config.batch, config.seed);
     let model = Model::new(b, config).map_err(err)?;
     let mut t = Trainer::new(b, model, digits).map_err(err)?;
     for _ in 0..warmup {

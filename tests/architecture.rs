@@ -14,7 +14,7 @@ const LIBRARY: &[&[&str]] = &[
     &["ops"],
     &["nn"],
     &["models"],
-    &["train", "score"],
+    &["train", "score", "profile"],
     &["export"],
     &["app"],
     &["web"],
@@ -24,7 +24,7 @@ const LIBRARY: &[&[&str]] = &[
 const CLI: &[&[&str]] = &[
     &["args"],
     &["common"],
-    &["bench", "score"],
+    &["bench", "score", "profile"],
     &["classifier", "export"],
     &["train"],
     &["main"],

@@ -204,7 +204,7 @@ async fn linear_forward_backward(gpu: &'static Gpu) {
             },
             BiasBackwardTensors { db: &gdb, dy: &gdy },
         );
-        gpu.run(&[&fwd, &bi, &bw, &bb]);
+        gpu.run_launches(&[&fwd, &bi, &bw, &bb]);
         let tag = format!("n{n} in{d_in} out{d_out}");
         assert_close(
             &format!("linear_forward {tag}"),
@@ -318,7 +318,7 @@ async fn conv2d_all(gpu: &'static Gpu) {
             &BiasBackward { shape: channels },
             BiasBackwardTensors { db: &gdb, dy: &gdy },
         );
-        gpu.run(&[&fwd, &bi, &bw, &bb]);
+        gpu.run_launches(&[&fwd, &bi, &bw, &bb]);
         assert_close(
             &format!("conv2d_forward {g:?}"),
             &gy.read(gpu).await.unwrap(),
@@ -436,7 +436,7 @@ async fn conv_transpose2d_all(gpu: &'static Gpu) {
                 x: &gx,
             },
         );
-        gpu.run(&[&fwd, &bi, &bw]);
+        gpu.run_launches(&[&fwd, &bi, &bw]);
         assert_close(
             &format!("conv_transpose2d_forward {g:?}"),
             &gy.read(gpu).await.unwrap(),
@@ -506,7 +506,7 @@ async fn activations_all(gpu: &'static Gpu) {
                     y: &gy,
                 },
             );
-            gpu.run(&[&f, &b]);
+            gpu.run_launches(&[&f, &b]);
             assert_close(
                 &format!("{act:?} forward"),
                 &gy.read(gpu).await.unwrap(),
@@ -528,8 +528,17 @@ gpu_test!(activations_match_cpu, activations_all);
 
 async fn batchnorm_all(gpu: &'static Gpu) {
     let cfg = BatchNormConfig::default();
-    // (N, C, P): dense features, batch 1 images, images past one workgroup per channel.
-    for &(n, c, p) in &[(7, 5, 1), (1, 3, 49), (3, 4, 196)] {
+    // (N, C, P): dense features, batch 1 images, images past one workgroup per
+    // channel; a thread per channel (N·P ≤ NARROW_MAX) over more channels than
+    // one workgroup, with P > 1, and just past it (a workgroup per channel).
+    for &(n, c, p) in &[
+        (7, 5, 1),
+        (1, 3, 49),
+        (3, 4, 196),
+        (2, 300, 1),
+        (9, 2, 7),
+        (NARROW_MAX + 1, 3, 1),
+    ] {
         let len = n * c * p;
         let mut rng = Rng::new(15, len as u32);
         let x = rng.uniform_vec(len, -2.0, 3.0);
@@ -618,7 +627,7 @@ async fn batchnorm_all(gpu: &'static Gpu) {
             },
         );
         let e = gpu.bind(&BatchNormForwardEval { shape, cfg }, te);
-        gpu.run(&[&f, &b, &e]);
+        gpu.run_launches(&[&f, &b, &e]);
         let tag = format!("n{n} c{c} p{p}");
         assert_close(
             &format!("batchnorm_forward_train y {tag}"),
@@ -748,7 +757,7 @@ async fn random_ops(gpu: &'static Gpu) {
     );
     let mut launches: Vec<_> = bump.iter().collect();
     launches.extend([&f, &b, &nz]);
-    gpu.run(&launches);
+    gpu.run_launches(&launches);
     // The mask is exact integer arithmetic and an exact float compare: identical on every device.
     assert_close(
         "dropout_forward",
@@ -1006,7 +1015,7 @@ async fn reparameterize_all(gpu: &'static Gpu) {
             eps: &geps,
         },
     );
-    gpu.run(&[&f, &b]);
+    gpu.run_launches(&[&f, &b]);
     assert_close(
         "reparameterize_forward",
         &gz.read(gpu).await.unwrap(),
@@ -1082,7 +1091,7 @@ async fn label_concat_all(gpu: &'static Gpu) {
                 &LabelConcatBackward { shape: s, grad },
                 LabelConcatBackwardTensors { dx: &gdx, dy: &gdy },
             );
-            gpu.run(&[&f, &b]);
+            gpu.run_launches(&[&f, &b]);
             let what = format!("label_concat {s:?} {grad:?}");
             assert_close(&what, &gy.read(gpu).await.unwrap(), &y, 0.0, 0.0);
             assert_close(&what, &gdx.read(gpu).await.unwrap(), &dx, RTOL, ATOL);
@@ -1123,7 +1132,7 @@ async fn adam_and_fill(gpu: &'static Gpu) {
         // A new gradient each step, then the same three-kernel step as training uses.
         let g = rng.uniform_vec(len, -1.0, 1.0);
         gg.write(gpu, &g);
-        gpu.run(&[&tick, &adam]);
+        gpu.run_launches(&[&tick, &adam]);
         cpu::adam_step(&mut p, &g, &mut m, &mut v, t, cfg);
     }
     assert_close(
@@ -1170,7 +1179,7 @@ async fn adam_and_fill(gpu: &'static Gpu) {
     for t in 1..=4u32 {
         let g = rng.uniform_vec(len2, -1.0, 1.0);
         gg2.write(gpu, &g);
-        gpu.run(&[&tick2, &averaged]);
+        gpu.run_launches(&[&tick2, &averaged]);
         cpu::adam_step(&mut p2, &g, &mut m2, &mut v2, t, cfg2);
         cpu::average_update(&mut avg, &p2, cfg2.average);
     }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::assert_close;
-use genlab::backends::gpu::{Gpu, Tensor};
+use genlab::backends::gpu::{Gpu, GpuPass, Tensor};
 use genlab::backends::Backend;
 use genlab::core::rng::Rng;
 use genlab::core::{Activation, AdamConfig, BatchNormConfig, Conv2dGeom, RandomStream};
@@ -72,7 +72,7 @@ async fn conv_chain(gpu: &'static Gpu) {
 
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     {
-        let mut pass = encoder.begin_compute_pass(&Default::default());
+        let mut pass = GpuPass::new(encoder.begin_compute_pass(&Default::default()));
         arena.zero_grad(&mut pass);
         c1.forward(&mut pass);
         bn.forward(&mut pass);

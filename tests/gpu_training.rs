@@ -7,7 +7,7 @@
 
 mod common;
 
-use genlab::backends::gpu::{Gpu, Launch, Readback, Tensor};
+use genlab::backends::gpu::{Gpu, GpuPass, Launch, Readback, Tensor};
 use genlab::backends::Backend;
 use genlab::core::rng::Rng;
 use genlab::core::{Activation, AdamConfig, LinearShape};
@@ -96,10 +96,10 @@ impl TwoLayer {
                 label: Some("step"),
             });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            let mut pass = GpuPass::new(encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("step"),
                 timestamp_writes: None,
-            });
+            }));
             self.arena.zero_grad(&mut pass);
             self.l1.forward(&mut pass);
             self.l2.forward(&mut pass);

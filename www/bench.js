@@ -1,5 +1,5 @@
 // The benchmark page (www/bench.html): one JSON line in #out, read by scripts/bench_page.py.
-import init, { bench } from '../genlab.js';
+import init, { bench, profile } from '../genlab.js';
 
 const q = new URLSearchParams(location.search);
 const out = document.getElementById('out');
@@ -10,7 +10,12 @@ const int = (name, dflt) => {
 };
 try {
   await init();
-  out.textContent = await bench(q.get('model') || 'dcgan', int('batch', 64), int('steps', 10),
+  if (q.get('profile') === '1') {
+    // One training step, op by op: the table below, its JSON in #out.
+    const [table, json] = await profile(q.get('model') || 'dcgan', int('batch', 64), int('reps', 3));
+    document.getElementById('table').textContent = table;
+    out.textContent = json;
+  } else out.textContent = await bench(q.get('model') || 'dcgan', int('batch', 64), int('steps', 10),
                                 int('warmup', 2), q.get('backend') || 'gpu');
 } catch (e) {
   out.textContent = JSON.stringify({ error: String(e && e.message || e) });

@@ -50,7 +50,7 @@ fn gpu_ms(gpu: &Gpu, launch: &Launch, args: &BenchArgs) -> Result<f64, GpuError>
     let time = |reps: usize| -> Result<f64, GpuError> {
         let launches: Vec<&Launch> = std::iter::repeat_n(launch, reps).collect();
         let t = Instant::now();
-        gpu.run(&launches);
+        gpu.run_launches(&launches);
         gpu.wait()?;
         Ok(t.elapsed().as_secs_f64() * 1e3)
     };

@@ -2,14 +2,15 @@
 //!
 //! `genlab info` names the GPU adapter; `genlab bench` measures the kernels at
 //! the DCGAN's real shapes; `genlab train` trains a model; `genlab data`
-//! checks a pair of IDX files.
+//! checks a pair of IDX files; `genlab profile` times one training step op by op.
 
 // Modules import only those listed above them: args, common → bench,
-// score → classifier, export → train.
+// score, profile → classifier, export → train.
 mod args;
 mod common;
 
 mod bench;
+mod profile;
 mod score;
 
 mod classifier;
@@ -35,6 +36,8 @@ enum Command {
     Info,
     /// GFLOP/s of the matmul and conv kernels at the DCGAN's shapes, GPU and CPU reference.
     Bench(bench::BenchArgs),
+    /// One training step on the GPU, op by op: time, GFLOP/s, GB/s and share of each kernel.
+    Profile(profile::ProfileArgs),
     /// Train a model and write samples.png, samples.idx, metrics.json and weights.safetensors.
     Train(Box<args::TrainArgs>),
     /// Evaluate a trained autoencoder or VAE (−ELBO in nats per digit) or classifier (accuracy) on held-out digits.
@@ -73,6 +76,7 @@ fn main() {
             })
             .map_err(|e| e.to_string()),
         Command::Bench(args) => pollster::block_on(bench::run(args)).map_err(|e| e.to_string()),
+        Command::Profile(args) => profile::run(args),
         Command::Data { images, labels } => data_summary(&images, &labels),
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => train::eval(args),

@@ -98,6 +98,9 @@ pub trait Backend: 'static {
 
     /// Binds `op` to its tensors. Made when a network is built, never inside a step.
     fn bind<O: Op>(&self, op: &O, t: O::Tensors<'_, Self::Tensor>) -> Self::Op;
+    /// Names the layer that the ops bound from now on belong to ("" for
+    /// none), for profiles. A backend that keeps no names ignores it.
+    fn name_ops(&self, _layer: &str) {}
 
     /// Runs `record`, which records ops into the pass: one encoder and one
     /// submit on the GPU; the ops run in order on the CPU.

@@ -303,6 +303,20 @@ fn bn_params(s: ChannelShape, cfg: BatchNormConfig, accumulate: bool) -> BatchNo
     }
 }
 
+/// Channels of at most this many values (N·P) get a thread each, not a
+/// workgroup each (shaders/batchnorm.wgsl's narrow kernels).
+pub const NARROW_MAX: usize = 64;
+
+/// The training kernels' entry point and grid for `shape`: a workgroup per
+/// channel, or a thread per channel where channels are narrow.
+fn bn_grid(shape: ChannelShape, wide: &'static str, narrow: &'static str) -> (Kernel, [u32; 3]) {
+    if shape.n * shape.p <= NARROW_MAX {
+        (Kernel::new("batchnorm", narrow), grid(shape.c))
+    } else {
+        (Kernel::new("batchnorm", wide), [shape.c as u32, 1, 1])
+    }
+}
+
 fn tuple(s: ChannelShape) -> (usize, usize, usize) {
     (s.n, s.c, s.p)
 }
@@ -365,12 +379,12 @@ impl Op for BatchNormForwardTrain {
             (7, Some(t.running_mean)),
             (8, Some(t.running_var)),
         ];
-        gpu.launch(
-            Kernel::new("batchnorm", "batchnorm_forward_train"),
-            &params,
-            &bindings,
-            [self.shape.c as u32, 1, 1],
-        )
+        let (kernel, groups) = bn_grid(
+            self.shape,
+            "batchnorm_forward_train",
+            "batchnorm_forward_train_narrow",
+        );
+        gpu.launch(kernel, &params, &bindings, groups)
     }
 }
 
@@ -493,11 +507,11 @@ impl Op for BatchNormBackward {
             (11, Some(t.dgamma)),
             (12, Some(t.dbeta)),
         ];
-        gpu.launch(
-            Kernel::new("batchnorm", "batchnorm_backward"),
-            &params,
-            &bindings,
-            [self.shape.c as u32, 1, 1],
-        )
+        let (kernel, groups) = bn_grid(
+            self.shape,
+            "batchnorm_backward",
+            "batchnorm_backward_narrow",
+        );
+        gpu.launch(kernel, &params, &bindings, groups)
     }
 }

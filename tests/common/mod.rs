@@ -87,7 +87,7 @@ fn web_sys_log(s: &str) {
 
 /// Records the launches in one pass, submits once, reads `out` back.
 pub async fn run_read(gpu: &Gpu, launches: &[&Launch], out: &Tensor) -> Vec<f32> {
-    gpu.run(launches);
+    gpu.run_launches(launches);
     out.read(gpu).await.unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -5,13 +5,17 @@
 //! pass as often as needed. Runs natively (Vulkan/Metal/DX12) and in the
 //! browser (WebGPU) with the same code.
 
+mod profile;
 mod shaders;
 mod tensor;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use super::{Backend, Op, TensorLen};
 use crate::core::{BackendError, ErrorKind, WORKGROUP_SIZE};
+pub use profile::{LaunchTimes, TimingMethod};
 use shaders::Pipelines;
 pub use shaders::{entry_points, module_names, module_source, Kernel, Tile};
 pub use tensor::{Readback, Tensor};
@@ -135,6 +139,10 @@ pub struct Gpu {
     /// Set by the device-lost callback (a driver reset, a browser reclaiming
     /// the GPU): everything made on this device is gone.
     lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The layer that ops bound from now on belong to ([`Backend::name_ops`]), for profiles.
+    layer: Mutex<String>,
+    /// Dispatches encoded by [`Backend::run`] so far (a profile's check that it saw every one).
+    dispatched: AtomicU64,
 }
 
 /// Aim for at least this many workgroups before splitting K.
@@ -244,10 +252,12 @@ impl Gpu {
         let adapter = adapter().await?;
         let info = adapter.get_info();
         let limits = required_limits(&adapter.limits())?;
+        // Timestamp queries cost nothing unless a profile writes them.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("genlab"),
-                required_features: wgpu::Features::empty(),
+                required_features: features,
                 required_limits: limits,
                 ..Default::default()
             })
@@ -285,6 +295,8 @@ impl Gpu {
             pipelines,
             dummy,
             dummy_rw,
+            layer: Mutex::new(String::new()),
+            dispatched: AtomicU64::new(0),
         })
     }
 
@@ -329,12 +341,12 @@ impl Gpu {
     fn dispatch(
         &self,
         pipeline: &wgpu::ComputePipeline,
-        label: &str,
+        kernel: &'static str,
         entries: &[wgpu::BindGroupEntry<'_>],
         workgroups: [u32; 3],
     ) -> Dispatch {
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(label),
+            label: Some(kernel),
             layout: &pipeline.get_bind_group_layout(0),
             entries,
         });
@@ -342,6 +354,21 @@ impl Gpu {
             pipeline: pipeline.clone(),
             bind_group,
             workgroups,
+            kernel,
+        }
+    }
+
+    /// What a launch is, for profiles: the current layer, and the bytes of
+    /// the tensors it binds (each once: the least it can move).
+    fn about(&self, tensors: &[(u32, Option<&Tensor>)], flops: f64) -> LaunchInfo {
+        LaunchInfo {
+            layer: self.layer.lock().map(|l| l.clone()).unwrap_or_default(),
+            op: "",
+            flops,
+            bytes: tensors
+                .iter()
+                .filter_map(|(_, t)| t.map(|t| 4 * t.len() as u64))
+                .sum(),
         }
     }
 
@@ -385,6 +412,7 @@ impl Gpu {
         );
         Launch {
             dispatches: vec![d],
+            info: self.about(tensors, 0.0),
             _buffers: vec![uniform],
         }
     }
@@ -474,27 +502,36 @@ impl Gpu {
         }
         Launch {
             dispatches,
+            info: self.about(tensors, 2.0 * (m * n * k) as f64),
             _buffers: buffers,
         }
     }
 
     /// Records `launches` into one compute pass of one encoder and submits once.
-    pub fn run(&self, launches: &[&Launch]) {
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("genlab run"),
-            });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("genlab"),
-                timestamp_writes: None,
-            });
+    pub fn run_launches(&self, launches: &[&Launch]) {
+        Backend::run(self, |pass| {
             for l in launches {
-                l.record(&mut pass);
+                l.record(pass);
             }
-        }
-        self.queue.submit([encoder.finish()]);
+        })
+    }
+
+    /// Dispatches encoded by [`Backend::run`] on this device so far.
+    pub fn dispatched(&self) -> u64 {
+        self.dispatched.load(Ordering::Relaxed)
+    }
+
+    /// Records `record` as [`Backend::run`] would, without running it: the
+    /// launches, in order, each a handle to the same pipelines and bind
+    /// groups (for a profile to replay; allocates, so never inside a step).
+    pub fn capture(&self, record: impl FnOnce(&mut GpuPass<'_>)) -> Vec<Launch> {
+        let mut launches = Vec::new();
+        record(&mut GpuPass {
+            pass: None,
+            captured: Some(&mut launches),
+            dispatches: 0,
+        });
+        launches
     }
 
     /// Waits for all submitted work. Natively this blocks; on the web it
@@ -507,22 +544,70 @@ impl Gpu {
     }
 }
 
+#[derive(Clone)]
 struct Dispatch {
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    /// The WGSL entry point.
+    kernel: &'static str,
+}
+
+/// What a profile says of a launch.
+#[derive(Clone, Debug, Default)]
+pub struct LaunchInfo {
+    /// The layer it was bound for (`D.2`), or "" outside any network.
+    pub layer: String,
+    /// The op's name (its struct in `crate::ops`).
+    pub op: &'static str,
+    /// Floating-point operations (GEMM-shaped ops; 0 where not counted).
+    pub flops: f64,
+    /// Bytes of the tensors it binds, each counted once.
+    pub bytes: u64,
 }
 
 /// One op bound to its tensors: one dispatch (two for a split-K GEMM), with
-/// its bind groups and grids, recorded by [`Launch::record`].
+/// its bind groups and grids, recorded by [`Launch::record`]. Cloning makes
+/// handles to the same pipelines, bind groups and buffers.
+#[derive(Clone)]
 pub struct Launch {
     dispatches: Vec<Dispatch>,
+    info: LaunchInfo,
     // Uniforms and scratch, kept alive with the bind groups that use them.
     _buffers: Vec<wgpu::Buffer>,
 }
 
+/// What a step records into: a compute pass (and a count of its
+/// dispatches), or, for a profile, a list of the launches recorded.
+pub struct GpuPass<'p> {
+    pass: Option<wgpu::ComputePass<'p>>,
+    captured: Option<&'p mut Vec<Launch>>,
+    dispatches: u64,
+}
+
+impl<'p> GpuPass<'p> {
+    /// Records into `pass`.
+    pub fn new(pass: wgpu::ComputePass<'p>) -> Self {
+        GpuPass {
+            pass: Some(pass),
+            captured: None,
+            dispatches: 0,
+        }
+    }
+}
+
 impl Launch {
-    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+    pub fn record(&self, pass: &mut GpuPass<'_>) {
+        if let Some(c) = pass.captured.as_mut() {
+            c.push(self.clone());
+        }
+        if let Some(p) = pass.pass.as_mut() {
+            self.encode(p);
+            pass.dispatches += self.dispatches.len() as u64;
+        }
+    }
+
+    fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         for d in &self.dispatches {
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
@@ -535,19 +620,49 @@ impl Launch {
     pub fn concat(launches: Vec<Launch>) -> Launch {
         let mut all = Launch {
             dispatches: Vec::new(),
+            info: LaunchInfo::default(),
             _buffers: Vec::new(),
         };
         for l in launches {
+            if all.info.layer.is_empty() {
+                all.info.layer = l.info.layer;
+            }
+            all.info.flops += l.info.flops;
+            all.info.bytes += l.info.bytes;
             all.dispatches.extend(l.dispatches);
             all._buffers.extend(l._buffers);
         }
         all
     }
 
+    /// What a profile says of this launch.
+    pub fn info(&self) -> &LaunchInfo {
+        &self.info
+    }
+
+    /// The WGSL entry points this op dispatches, in order.
+    pub fn kernels(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.dispatches.iter().map(|d| d.kernel)
+    }
+
+    /// Workgroups over all of this op's dispatches.
+    pub fn workgroups(&self) -> u64 {
+        self.dispatches
+            .iter()
+            .map(|d| d.workgroups.iter().map(|&w| w as u64).product::<u64>())
+            .sum()
+    }
+
     /// Number of dispatches this op records.
     pub fn dispatch_count(&self) -> usize {
         self.dispatches.len()
     }
+}
+
+/// `genlab::ops::conv::Conv2dForward` → `Conv2dForward`.
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    full.rsplit("::").next().unwrap_or(full)
 }
 
 /// Workgroups for `len` elements at `per_group` each, spread over x and y
@@ -571,7 +686,7 @@ impl TensorLen for Tensor {
 impl Backend for Gpu {
     type Tensor = Tensor;
     type Op = Launch;
-    type Pass<'p> = wgpu::ComputePass<'p>;
+    type Pass<'p> = GpuPass<'p>;
     type Readback = Readback;
 
     fn describe(&self) -> String {
@@ -593,25 +708,34 @@ impl Backend for Gpu {
         t.write_at(self, start, data)
     }
     fn bind<O: Op>(&self, op: &O, t: O::Tensors<'_, Tensor>) -> Launch {
-        op.bind_gpu(self, t)
+        let mut launch = op.bind_gpu(self, t);
+        launch.info.op = short_type_name::<O>();
+        launch
+    }
+    fn name_ops(&self, layer: &str) {
+        if let Ok(mut l) = self.layer.lock() {
+            layer.clone_into(&mut l);
+        }
     }
 
-    fn run(&self, record: impl FnOnce(&mut wgpu::ComputePass<'_>)) {
+    fn run(&self, record: impl FnOnce(&mut GpuPass<'_>)) {
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("genlab step"),
             });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            let mut pass = GpuPass::new(encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("genlab"),
                 timestamp_writes: None,
-            });
+            }));
             record(&mut pass);
+            self.dispatched
+                .fetch_add(pass.dispatches, Ordering::Relaxed);
         }
         self.queue.submit([encoder.finish()]);
     }
-    fn record(pass: &mut wgpu::ComputePass<'_>, op: &Launch) {
+    fn record(pass: &mut GpuPass<'_>, op: &Launch) {
         op.record(pass);
     }
     fn concat(&self, ops: Vec<Launch>) -> Launch {

@@ -51,13 +51,13 @@ const MODULES: &[(&str, bool, &[&str])] = &[
     ("adam", false, &[ADAM]),
 ];
 
-/// The tile shape of a GEMM pipeline: threads (x along N, y along M), outputs
-/// per thread, and the K slice. See shaders/gemm.wgsl.
+/// The tile shape of a GEMM pipeline: threads (x along N, y along M), each
+/// computing a 4×4 block of C, and the K slice. See shaders/gemm.wgsl.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tile {
     /// 64×64: large products.
     Square,
-    /// 256×1: N of one or a few (a single-channel convolution's other side, a 1-unit dense layer).
+    /// 256×4: N of one or a few (a single-channel convolution's other side, a 1-unit dense layer).
     Tall,
     /// 8×128: M of a few rows (a dense layer at batch 8).
     Wide,
@@ -66,24 +66,24 @@ pub enum Tile {
 impl Tile {
     pub const ALL: [Tile; 3] = [Tile::Square, Tile::Tall, Tile::Wide];
 
-    /// (WG_X, WG_Y, TM, TN, TILE_K)
-    fn shape(self) -> (usize, usize, usize, usize, usize) {
+    /// (WG_X, WG_Y, TILE_K); each thread owns 4×4 outputs.
+    fn shape(self) -> (usize, usize, usize) {
         match self {
-            Tile::Square => (16, 16, 4, 4, 16),
+            Tile::Square => (16, 16, 16),
             // K slice of 8: 256×16 floats would pass WebGPU's 16 KiB of workgroup memory.
-            Tile::Tall => (1, 256, 1, 1, 8),
-            Tile::Wide => (32, 8, 1, 4, 16),
+            Tile::Tall => (1, 64, 8),
+            Tile::Wide => (32, 2, 16),
         }
     }
 
     /// Rows (M) and columns (N) of C one workgroup computes.
     pub fn size(self) -> (usize, usize) {
-        let (wx, wy, tm, tn, _) = self.shape();
-        (wy * tm, wx * tn)
+        let (wx, wy, _) = self.shape();
+        (4 * wy, 4 * wx)
     }
 
     pub fn tile_k(self) -> usize {
-        self.shape().4
+        self.shape().2
     }
 
     /// The tile that wastes least of an M×N output.
@@ -98,11 +98,11 @@ impl Tile {
     }
 
     fn prelude(self) -> String {
-        let (wx, wy, tm, tn, tk) = self.shape();
+        let (wx, wy, tk) = self.shape();
         format!(
             "// Tile {self:?}, prepended by backends/gpu/shaders.rs.\n\
              const GEMM_WG_X: u32 = {wx}u;\nconst GEMM_WG_Y: u32 = {wy}u;\n\
-             const GEMM_TM: u32 = {tm}u;\nconst GEMM_TN: u32 = {tn}u;\nconst GEMM_TILE_K: u32 = {tk}u;\n"
+             const GEMM_TILE_K: u32 = {tk}u;\n"
         )
     }
 }
