@@ -36,9 +36,13 @@ async fn matmul_all_variants(gpu: &'static Gpu) {
         (5, 130, 40),
         (300, 1, 50),
         (20, 30, 1100),
+        (40, 36, 1100),
+        (33, 65, 70),
     ];
-    let tiles: std::collections::HashSet<_> =
-        shapes.iter().map(|&(m, n, _)| Tile::choose(m, n)).collect();
+    let tiles: std::collections::HashSet<_> = shapes
+        .iter()
+        .map(|&(m, n, k)| Tile::choose(m, n, k))
+        .collect();
     assert_eq!(
         tiles.len(),
         Tile::ALL.len(),
@@ -247,6 +251,7 @@ fn conv_geometries() -> Vec<Conv2dGeom> {
         Conv2dGeom::same(1, 5, 6, 6, 70, 3, 1),  // C_out past one GEMM tile
         Conv2dGeom::same(4, 2, 28, 28, 3, 5, 2), // weight gradient over K = 784: split-K
         Conv2dGeom::valid(2, 2, 7, 7, 3, 1, 2),  // 1×1 stride 2: phases with no taps
+        Conv2dGeom::same(2, 34, 9, 9, 37, 3, 2), // every side past Tile::SKINNY: the tiled GEMM form
     ]
 }
 
@@ -382,6 +387,7 @@ async fn conv_transpose2d_all(gpu: &'static Gpu) {
         Conv2dGeom::transposed_same(2, 3, 10, 9, 1, 5, 2), // to one channel (tall tile), ragged
         Conv2dGeom::transposed_same(1, 3, 4, 4, 67, 3, 2),
         Conv2dGeom::transposed_same(1, 2, 3, 4, 3, 1, 2), // 1×1: odd pixels get the bias alone
+        Conv2dGeom::transposed_same(2, 35, 5, 5, 33, 3, 2), // past Tile::SKINNY: the tiled form
     ];
     for g in geometries {
         let mut rng = Rng::new(13, g.c_in as u32);

@@ -428,7 +428,7 @@ impl Gpu {
         tensors: &[(u32, Option<&Tensor>)],
         (m, n, k): (usize, usize, usize),
     ) -> Launch {
-        let tile = Tile::choose(m, n);
+        let tile = Tile::choose(m, n, k);
         let (tm, tn) = tile.size();
         let (gx, gy) = (n.div_ceil(tn), m.div_ceil(tm));
         assert!(
