@@ -17,7 +17,7 @@ mod loss_sums;
 mod safetensors;
 
 pub use learner::Learner;
-pub use loss_sums::LossSums;
+pub use loss_sums::{LossSums, Means};
 pub use safetensors::{read_safetensors, write_safetensors, write_safetensors_shaped};
 
 use crate::backends::{Backend, BackendError, ErrorKind, TensorLen};

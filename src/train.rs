@@ -12,7 +12,7 @@ use crate::backends::{Backend, BackendError, ErrorKind};
 use crate::core::rng::Rng;
 use crate::data::{Digits, PIXELS, SIDE};
 use crate::models::{cycled_labels, Evaluator, Model, ModelConfig, ModelKind, Sampler, CLASSES};
-use crate::nn::{read_safetensors, write_safetensors_shaped, Learner, LossSums};
+use crate::nn::{read_safetensors, write_safetensors_shaped, Learner, LossSums, Means};
 use std::collections::HashMap;
 
 /// The random stream of epoch e's data order is this + e.
@@ -168,15 +168,28 @@ impl<B: Backend, L: Learner<B>> Trainer<B, L> {
     /// The mean of each loss over the steps since the last read (None if no
     /// step ran since). Sums are kept on the device, so nothing is missed.
     pub async fn read_losses(&mut self, b: &B) -> Result<Option<LossPoint>, BackendError> {
-        let Some((steps, values)) = self.sums.read(b).await? else {
-            return Ok(None);
-        };
+        let means = self.sums.read(b).await?;
+        Ok(self.point(means))
+    }
+
+    /// Like [`Trainer::read_losses`], one call behind ([`LossSums::read_behind`]):
+    /// begins the read of the losses of the steps submitted since the last
+    /// call, and returns those the last call began, so that the steps just
+    /// submitted run while it waits (the page's frame loop: at most two
+    /// frames of steps in flight).
+    pub async fn read_losses_behind(&mut self, b: &B) -> Result<Option<LossPoint>, BackendError> {
+        let means = self.sums.read_behind(b).await?;
+        Ok(self.point(means))
+    }
+
+    fn point(&mut self, means: Means) -> Option<LossPoint> {
+        let (steps, values) = means?;
         self.counted += steps;
-        Ok(Some(LossPoint {
+        Some(LossPoint {
             step: self.base_step + self.counted,
             steps,
             values,
-        }))
+        })
     }
 
     /// Runs `plan.steps` steps: the schedule's learning rate, the losses

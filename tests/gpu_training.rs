@@ -267,3 +267,37 @@ gpu_test!(
     two_layer_network_trains_like_the_cpu_reference,
     two_layer_network_trains
 );
+
+/// The page's frame loop reads losses one call behind the steps
+/// (`Trainer::read_losses_behind`): the read of a frame's losses is begun
+/// behind its steps and awaited in the next frame. No step is lost or
+/// counted twice, and a full read afterwards catches up.
+async fn loss_reads_trail_by_one_call(gpu: &'static Gpu) {
+    use genlab::models::{Model, ModelConfig, ModelKind};
+    use genlab::train::Trainer;
+    let config = ModelConfig {
+        batch: 4,
+        ..ModelConfig::new(ModelKind::MlpGan)
+    };
+    let model = Model::new(gpu, config).unwrap();
+    let mut t = Trainer::new(gpu, model, genlab::profile::noise_digits(8, 1)).unwrap();
+    for _ in 0..3 {
+        t.step(gpu);
+    }
+    assert!(t.read_losses_behind(gpu).await.unwrap().is_none());
+    for _ in 0..2 {
+        t.step(gpu);
+    }
+    let p = t.read_losses_behind(gpu).await.unwrap().unwrap();
+    assert_eq!((p.step, p.steps), (3, 3));
+    assert!(p.values.iter().all(|v| v.is_finite() && *v > 0.0), "{p:?}");
+    t.step(gpu);
+    // A full read: the two begun steps and the one since.
+    let p = t.read_losses(gpu).await.unwrap().unwrap();
+    assert_eq!((p.step, p.steps), (6, 3));
+    assert!(t.read_losses(gpu).await.unwrap().is_none());
+}
+gpu_test!(
+    loss_reads_trail_by_one_call_on_the_gpu,
+    loss_reads_trail_by_one_call
+);

@@ -209,8 +209,20 @@ async fn lab_switches_models_and_interleaves<B: Backend>(b: &B) {
     lab.poll(b).await.unwrap();
     let steps: Vec<u64> = lab.panes.iter().map(|p| p.trainer.step).collect();
     assert_eq!(steps, [4, 3]);
+    // A paused pane's losses are read up to date; a training pane's trail
+    // by one poll (its next frame's steps run while the read waits).
+    let p1 = lab.panes[1].latest().unwrap();
+    assert_eq!((p1.step, p1.steps), (3, 3));
+    assert!(lab.panes[0].latest().is_none());
+    assert_eq!(lab.step_round(b), 1);
+    lab.poll(b).await.unwrap();
     let p0 = lab.panes[0].latest().unwrap();
     assert_eq!((p0.step, p0.steps, p0.values.len()), (4, 4, 2));
+    // Pausing catches up: the step after them, and nothing lost.
+    lab.send(0, Event::Pause).unwrap();
+    lab.poll(b).await.unwrap();
+    let p0 = lab.panes[0].latest().unwrap();
+    assert_eq!((p0.step, p0.steps), (5, 1));
 
     // Switching pane 0's model leaves pane 1 as it was.
     lab.rebuild(b, 0, tiny(ModelKind::MlpVae)).unwrap();
@@ -246,7 +258,8 @@ async fn lab_stops_at_the_limit_and_on_divergence<B: Backend>(b: &B) {
     lab.step_round(b);
     let sums = &lab.panes[0].trainer.model.loss_sums;
     b.write(sums, 0, &[f32::NAN, 1.0, 1.0]);
-    lab.poll(b).await.unwrap();
+    lab.poll(b).await.unwrap(); // begins the read
+    lab.poll(b).await.unwrap(); // and awaits it
     match &lab.panes[0].state {
         RunState::Failed(why) => {
             assert!(

@@ -223,10 +223,18 @@ impl<B: Backend> Pane<B> {
         self.history.last()
     }
 
-    /// Reads the losses since the last read into the curve; a loss that is
-    /// not finite fails the pane (with what to do), and the step limit finishes it.
+    /// Reads the losses into the curve; a loss that is not finite fails the
+    /// pane (with what to do), and the step limit finishes it. While the
+    /// pane trains, the read trails by one call (the frame loop's steps run
+    /// while it waits: [`Trainer::read_losses_behind`]); otherwise it catches up.
     pub async fn poll(&mut self, b: &B, limit: Option<u64>) -> Result<(), BackendError> {
-        if let Some(p) = self.trainer.read_losses(b).await? {
+        let at_limit = limit.is_some_and(|l| self.trainer.step >= l);
+        let point = if self.state == RunState::Training && !at_limit {
+            self.trainer.read_losses_behind(b).await?
+        } else {
+            self.trainer.read_losses(b).await?
+        };
+        if let Some(p) = point {
             let bad = self
                 .config()
                 .loss_names()
@@ -244,7 +252,7 @@ impl<B: Backend> Pane<B> {
             }
             push_point(&mut self.history, p);
         }
-        if limit.is_some_and(|l| self.trainer.step >= l) {
+        if at_limit {
             self.state = self.state.clone().on(Event::ReachedLimit);
         }
         Ok(())

@@ -110,6 +110,10 @@ pub trait Backend: 'static {
     fn concat(&self, ops: Vec<Self::Op>) -> Self::Op;
 
     fn readback(&self, t: &Self::Tensor) -> Self::Readback;
+    /// Begins a read of the tensor as it will be after everything run so
+    /// far, for [`Backend::read`] to await later (the GPU copies it behind
+    /// the work submitted; the CPU has nothing to begin).
+    fn begin_read(&self, _r: &Self::Readback) {}
     /// The tensor's values after everything run so far. Never blocks on the web.
     fn read(&self, r: &Self::Readback) -> impl Future<Output = Result<Vec<f32>, BackendError>>;
 }

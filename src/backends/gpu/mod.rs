@@ -745,6 +745,9 @@ impl Backend for Gpu {
     fn readback(&self, t: &Tensor) -> Readback {
         Readback::new(self, t)
     }
+    fn begin_read(&self, r: &Readback) {
+        r.begin(self);
+    }
     async fn read(&self, r: &Readback) -> Result<Vec<f32>, BackendError> {
         Ok(r.read(self).await?)
     }

@@ -118,11 +118,17 @@ impl Tensor {
 /// Reads one tensor back repeatedly (losses, sample grids) through a staging
 /// buffer made once: `read` records a copy, submits it, and awaits the
 /// mapping. It never blocks on the web; natively the poll drives the mapping.
+/// A read can also be begun ([`Readback::begin`]: the copy is submitted
+/// behind the work so far) and awaited later, while more work runs.
 pub struct Readback {
     src: Tensor,
     staging: wgpu::Buffer,
     in_flight: std::cell::Cell<bool>,
+    /// The mapping of a begun read, not yet awaited.
+    begun: std::cell::RefCell<Option<Mapping>>,
 }
+
+type Mapping = futures_channel::oneshot::Receiver<Result<(), wgpu::BufferAsyncError>>;
 
 impl Readback {
     pub fn new(gpu: &Gpu, src: &Tensor) -> Readback {
@@ -136,6 +142,7 @@ impl Readback {
             src: src.clone(),
             staging,
             in_flight: std::cell::Cell::new(false),
+            begun: std::cell::RefCell::new(None),
         }
     }
 
@@ -144,7 +151,38 @@ impl Readback {
         self.in_flight.get()
     }
 
-    /// The tensor's values after all work submitted so far.
+    /// Submits the copy of the tensor as it will be after all work
+    /// submitted so far, and asks for its mapping; [`Readback::read`] awaits
+    /// it. Does nothing while a begun read has not been awaited.
+    pub fn begin(&self, gpu: &Gpu) {
+        if self.src.len == 0 || self.begun.borrow().is_some() || self.in_flight.get() {
+            return;
+        }
+        let mapping = self.copy(gpu);
+        *self.begun.borrow_mut() = Some(mapping);
+    }
+
+    /// Submits the copy into the staging buffer and asks for its mapping.
+    fn copy(&self, gpu: &Gpu) -> Mapping {
+        let size = (self.src.len * 4) as u64;
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        encoder.copy_buffer_to_buffer(&self.src.buffer, self.src.offset, &self.staging, 0, size);
+        gpu.queue.submit([encoder.finish()]);
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.staging
+            .slice(..size)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        rx
+    }
+
+    /// The tensor's values: those of the begun read if there is one, else
+    /// after all work submitted so far.
     pub async fn read(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
         if self.src.len == 0 {
             return Ok(Vec::new());
@@ -170,19 +208,8 @@ impl Readback {
 
     async fn read_now(&self, gpu: &Gpu) -> Result<Vec<f32>, GpuError> {
         let size = (self.src.len * 4) as u64;
-        let mut encoder = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback"),
-            });
-        encoder.copy_buffer_to_buffer(&self.src.buffer, self.src.offset, &self.staging, 0, size);
-        gpu.queue.submit([encoder.finish()]);
-        let (tx, rx) = futures_channel::oneshot::channel();
-        self.staging
-            .slice(..size)
-            .map_async(wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
+        let begun = self.begun.borrow_mut().take();
+        let rx = begun.unwrap_or_else(|| self.copy(gpu));
         gpu.wait()?;
         rx.await
             .map_err(|_| GpuError::Readback("the device dropped the mapping request".into()))?

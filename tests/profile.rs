@@ -1,0 +1,112 @@
+//! The step profiler (`genlab profile`, bench.html?profile=1): its table
+//! holds every dispatch a training step records, and, timed by timestamp
+//! queries, its ops' times add up to the whole step's.
+
+mod common;
+
+use genlab::backends::gpu::{Gpu, TimingMethod};
+use genlab::models::{Model, ModelConfig, ModelKind};
+use genlab::profile::{noise_digits, profile_step, Profile};
+use genlab::train::Trainer;
+
+fn config(kind: ModelKind, batch: usize) -> ModelConfig {
+    ModelConfig {
+        batch,
+        ..ModelConfig::new(kind)
+    }
+}
+
+/// Dispatches one real training step encodes (counted by the backend as it
+/// encodes them, apart from the profiler's capture).
+fn dispatches_per_step(gpu: &Gpu, config: ModelConfig) -> u64 {
+    let n = config.batch;
+    let model = Model::new(gpu, config).unwrap();
+    let mut trainer = Trainer::new(gpu, model, noise_digits(2 * n, 3)).unwrap();
+    let before = gpu.dispatched();
+    trainer.step(gpu);
+    gpu.dispatched() - before
+}
+
+fn check_rows(p: &Profile, kind: ModelKind) {
+    assert!(!p.rows.is_empty(), "{kind}: an empty profile");
+    for (i, r) in p.rows.iter().enumerate() {
+        assert!(
+            !r.op.is_empty() && !r.kernels.is_empty(),
+            "{kind}: row {r:?}"
+        );
+        assert!(r.ms.is_finite() && r.ms >= 0.0, "{kind}: row {r:?}");
+        assert!(r.workgroups > 0 && r.bytes > 0, "{kind}: row {r:?}");
+        if i > 0 {
+            assert!(p.rows[i - 1].ms >= r.ms, "{kind}: rows are sorted by time");
+        }
+    }
+    // Every op of the step once, in a place of its own.
+    let mut places: Vec<usize> = p.rows.iter().map(|r| r.index).collect();
+    places.sort_unstable();
+    assert_eq!(places, (0..p.rows.len()).collect::<Vec<_>>(), "{kind}");
+    // The layers are named, the GEMMs counted.
+    assert!(
+        p.rows.iter().any(|r| r.layer.ends_with(".0")),
+        "{kind}: {p}"
+    );
+    assert!(p.rows.iter().any(|r| r.flops > 0.0), "{kind}: {p}");
+}
+
+async fn profile_adds_up(gpu: &'static Gpu) {
+    assert!(
+        gpu.has_timestamps(),
+        "{} offers no timestamp queries (lavapipe and SwiftShader do)",
+        gpu.adapter_summary()
+    );
+    for (kind, batch) in [(ModelKind::Dcgan, 3), (ModelKind::ConvVae, 5)] {
+        let p = profile_step(gpu, config(kind, batch), 3, None, &|| 0.0)
+            .await
+            .unwrap();
+        assert_eq!(p.method, TimingMethod::Timestamps);
+        check_rows(&p, kind);
+        let wanted = dispatches_per_step(gpu, config(kind, batch));
+        assert_eq!(
+            p.dispatches() as u64,
+            wanted,
+            "{kind}: the profile's table holds every dispatch of a step\n{p}"
+        );
+        let (ops, step) = (p.ops_ms(), p.step_ms);
+        assert!(
+            step > 0.0 && (ops - step).abs() <= 0.1 * step,
+            "{kind}: the ops add up to {ops:.3} ms, the step takes {step:.3} ms\n{p}"
+        );
+    }
+}
+gpu_test!(profile_holds_every_dispatch_and_adds_up, profile_adds_up);
+
+/// Without timestamp queries each op is submitted alone and timed by the
+/// clock: the table is the same, and each op's time holds one submit's
+/// overhead, so the ops add up to at least most of the step.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn wall_clock_profile_holds_every_dispatch() {
+    let gpu = common::gpu_blocking();
+    let start = std::time::Instant::now();
+    let clock = || start.elapsed().as_secs_f64() * 1e3;
+    let kind = ModelKind::Dcgan;
+    let p = pollster::block_on(profile_step(
+        gpu,
+        config(kind, 3),
+        3,
+        Some(TimingMethod::WallClock),
+        &clock,
+    ))
+    .unwrap();
+    assert_eq!(p.method, TimingMethod::WallClock);
+    check_rows(&p, kind);
+    assert_eq!(
+        p.dispatches() as u64,
+        dispatches_per_step(gpu, config(kind, 3))
+    );
+    assert!(
+        p.ops_ms() >= 0.9 * p.step_ms && p.ops_ms() <= 3.0 * p.step_ms,
+        "ops {:.3} ms against a step of {:.3} ms\n{p}",
+        p.ops_ms(),
+        p.step_ms
+    );
+}
