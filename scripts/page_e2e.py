@@ -451,6 +451,16 @@ def main():
         out = b.wait("the benchmark's answer", "const t = document.getElementById('out').textContent; return t !== 'pending' && t")
         check("steps must be 1 to 1000" in out, f"bench.html refuses steps=4294967295 at once: {out}")
         check_csp(b, "the benchmark page")
+        # ...and profiles a step op by op on the browser's WebGPU (a small model: SwiftShader is slow).
+        b.go(f"{origin}/www/bench.html?model=mlp-gan&batch=2&reps=1&profile=1")
+        out = b.wait("the profile", "const t = document.getElementById('out').textContent; return t !== 'pending' && t")
+        prof = json.loads(out)
+        table = b.js("return document.getElementById('table').textContent")
+        check(prof.get("profile") == "mlp-gan" and len(prof["rows"]) > 10 and prof["step_ms"] > 0
+              and sum(r["dispatches"] for r in prof["rows"]) == prof["dispatches"]
+              and "AdamStep" in table and "by kernel:" in table,
+              f"bench.html?profile=1 profiles the MLP GAN's step on WebGPU ({prof.get('method')}, "
+              f"{len(prof.get('rows', []))} ops, step {prof.get('step_ms')} ms)")
 
         # 6c. A pane's Save… → ONNX and PyTorch files; the ONNX file runs in ONNX
         # Runtime Web on www/onnx.html (no genlab code on that page).

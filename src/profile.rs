@@ -35,6 +35,21 @@ impl ProfileRow {
     pub fn dispatches(&self) -> usize {
         self.kernels.len()
     }
+    /// Its kernels in dispatch order, a repeated run written once with its
+    /// count: `4×(conv2d_backward_input+gemm_reduce)` for four stride phases.
+    pub fn kernel_summary(&self) -> String {
+        let k = &self.kernels;
+        let period = (1..=k.len())
+            .find(|&p| k.len() % p == 0 && k.chunks(p).all(|c| c == &k[..p]))
+            .unwrap_or(k.len());
+        let one = k[..period].join("+");
+        match k.len() / period.max(1) {
+            1 => one,
+            n if period == 1 => format!("{n}×{one}"),
+            n => format!("{n}×({one})"),
+        }
+    }
+
     pub fn gflops(&self) -> Option<f64> {
         (self.flops > 0.0 && self.ms > 0.0).then(|| self.flops / self.ms / 1e6)
     }
@@ -207,7 +222,7 @@ impl fmt::Display for Profile {
         writeln!(f)?;
         writeln!(
             f,
-            "{:>4}  {:<7} {:<30} {:<44} {:>4} {:>8} {:>10} {:>8} {:>8} {:>6}",
+            "{:>4}  {:<16} {:<30} {:<40} {:>4} {:>8} {:>10} {:>8} {:>8} {:>6}",
             "#", "layer", "op", "kernel", "disp", "groups", "ms", "GFLOP/s", "GB/s", "share"
         )?;
         let total = self.ops_ms().max(f64::MIN_POSITIVE);
@@ -215,11 +230,11 @@ impl fmt::Display for Profile {
         for r in &self.rows {
             writeln!(
                 f,
-                "{:>4}  {:<7} {:<30} {:<44} {:>4} {:>8} {:>10.4} {:>8} {:>8} {:>5.1}%",
+                "{:>4}  {:<16} {:<30} {:<40} {:>4} {:>8} {:>10.4} {:>8} {:>8} {:>5.1}%",
                 r.index,
                 if r.layer.is_empty() { "-" } else { &r.layer },
                 r.op,
-                r.kernels.join("+"),
+                r.kernel_summary(),
                 r.dispatches(),
                 r.workgroups,
                 r.ms,

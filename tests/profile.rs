@@ -110,3 +110,26 @@ fn wall_clock_profile_holds_every_dispatch() {
         p.step_ms
     );
 }
+
+/// A row's kernels: a repeated run is written once with its count.
+both!(kernel_summary_writes_repeats_once, {
+    let row = |kernels: Vec<&'static str>| genlab::profile::ProfileRow {
+        index: 0,
+        layer: String::new(),
+        op: "Op",
+        kernels,
+        workgroups: 1,
+        ms: 1.0,
+        flops: 0.0,
+        bytes: 4,
+    };
+    let (a, b) = ("conv2d_backward_input", "gemm_reduce");
+    assert_eq!(row(vec![a]).kernel_summary(), a);
+    assert_eq!(row(vec![a, b]).kernel_summary(), format!("{a}+{b}"));
+    assert_eq!(row(vec![a, a, a]).kernel_summary(), format!("3×{a}"));
+    assert_eq!(
+        row(vec![a, b, a, b, a, b, a, b]).kernel_summary(),
+        format!("4×({a}+{b})")
+    );
+    assert_eq!(row(vec![a, b, a]).kernel_summary(), format!("{a}+{b}+{a}"));
+});
