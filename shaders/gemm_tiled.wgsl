@@ -16,19 +16,17 @@ fn gemm(group: vec3<u32>, local: vec2<u32>, index: u32) {
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
     for (var k0 = k_begin; k0 < k_end; k0 += GEMM_TILE_K) {
-        // Each thread fills whole vec4s: four consecutive rows of A (columns
-        // of B) at one k, so no vector is written a component at a time.
-        for (var v = index; v < GEMM_TILE_K * GEMM_WG_Y; v += GEMM_THREADS) {
-            let k = k0 + v / GEMM_WG_Y;
-            let m = m0 + 4u * (v % GEMM_WG_Y);
-            var a = vec4<f32>(0.0);
-            if (k < k_end) {
-                if (m < dims.x) { a.x = load_a(m, k); }
-                if (m + 1u < dims.x) { a.y = load_a(m + 1u, k); }
-                if (m + 2u < dims.x) { a.z = load_a(m + 2u, k); }
-                if (m + 3u < dims.x) { a.w = load_a(m + 3u, k); }
+        // A: neighbouring threads walk K, as a row-major A and a patch's taps
+        // lie in memory (coalesced on hardware GPUs), each writing one lane.
+        // B: each thread fills a vec4 of four neighbouring columns at one k.
+        for (var e = index; e < GEMM_TILE_M * GEMM_TILE_K; e += GEMM_THREADS) {
+            let am = e / GEMM_TILE_K;
+            let ak = e % GEMM_TILE_K;
+            var a = 0.0;
+            if (m0 + am < dims.x && k0 + ak < k_end) {
+                a = load_a(m0 + am, k0 + ak);
             }
-            gemm_tile_a[v] = a;
+            gemm_tile_a[ak * GEMM_WG_Y + am / 4u][am % 4u] = a;
         }
         for (var v = index; v < GEMM_TILE_K * GEMM_WG_X; v += GEMM_THREADS) {
             let k = k0 + v / GEMM_WG_X;
