@@ -40,7 +40,7 @@ impl ProfileRow {
     pub fn kernel_summary(&self) -> String {
         let k = &self.kernels;
         let period = (1..=k.len())
-            .find(|&p| k.len() % p == 0 && k.chunks(p).all(|c| c == &k[..p]))
+            .find(|&p| k.len().is_multiple_of(p) && k.chunks(p).all(|c| c == &k[..p]))
             .unwrap_or(k.len());
         let one = k[..period].join("+");
         match k.len() / period.max(1) {

@@ -111,7 +111,7 @@ fn wall_clock_profile_holds_every_dispatch() {
     );
 }
 
-/// A row's kernels: a repeated run is written once with its count.
+// A row's kernels: a repeated run is written once with its count.
 both!(kernel_summary_writes_repeats_once, {
     let row = |kernels: Vec<&'static str>| genlab::profile::ProfileRow {
         index: 0,
