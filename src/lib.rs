@@ -9,7 +9,7 @@
 //! Layers, each importing only those above it in this list (see the
 //! README's ARCHITECTURE section): [`core`] (shapes, settings, errors) →
 //! [`data`] → [`backends`] (where ops run) → [`ops`] → [`nn`] (layers) →
-//! [`models`] → [`train`] / [`score`] / [`profile`] → [`export`] (ONNX and PyTorch) →
+//! [`models`] → [`train`] / [`score`] → [`profile`] → [`export`] (ONNX and PyTorch) →
 //! [`app`] (what the page decides) → `web` (the browser glue).
 //!
 //! Shape letters, used throughout: N batch, C channels, H×W image, K kernel,
