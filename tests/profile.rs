@@ -59,22 +59,37 @@ async fn profile_adds_up(gpu: &'static Gpu) {
         gpu.adapter_summary()
     );
     for (kind, batch) in [(ModelKind::Dcgan, 3), (ModelKind::ConvVae, 5)] {
-        let p = profile_step(gpu, config(kind, batch), 3, None, &|| 0.0)
-            .await
-            .unwrap();
-        assert_eq!(p.method, TimingMethod::Timestamps);
-        check_rows(&p, kind);
         let wanted = dispatches_per_step(gpu, config(kind, batch));
-        assert_eq!(
-            p.dispatches() as u64,
-            wanted,
-            "{kind}: the profile's table holds every dispatch of a step\n{p}"
-        );
-        let (ops, step) = (p.ops_ms(), p.step_ms);
-        assert!(
-            step > 0.0 && (ops - step).abs() <= 0.1 * step,
-            "{kind}: the ops add up to {ops:.3} ms, the step takes {step:.3} ms\n{p}"
-        );
+        // A shared machine's load can land on the ops' passes or on the
+        // step's: a profile is taken again (at most three times) before the
+        // sums are called apart; every try is reported.
+        let mut tries = Vec::new();
+        for _ in 0..3 {
+            let p = profile_step(gpu, config(kind, batch), 3, None, &|| 0.0)
+                .await
+                .unwrap();
+            assert_eq!(p.method, TimingMethod::Timestamps);
+            check_rows(&p, kind);
+            assert_eq!(
+                p.dispatches() as u64,
+                wanted,
+                "{kind}: the profile's table holds every dispatch of a step\n{p}"
+            );
+            let (ops, step) = (p.ops_ms(), p.step_ms);
+            assert!(step > 0.0, "{kind}: a step of {step} ms\n{p}");
+            let adds_up = (ops - step).abs() <= 0.1 * step;
+            tries.push(format!(
+                "the ops add up to {ops:.3} ms, the step takes {step:.3} ms"
+            ));
+            if adds_up {
+                break;
+            }
+            assert!(
+                tries.len() < 3,
+                "{kind}: in three profiles the ops never added up to the step within 10%: {}\n{p}",
+                tries.join("; ")
+            );
+        }
     }
 }
 gpu_test!(profile_holds_every_dispatch_and_adds_up, profile_adds_up);
