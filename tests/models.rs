@@ -193,10 +193,95 @@ async fn one_step_conditional(gpu: &'static Gpu) {
         };
         one_step_agrees(gpu, c).await;
     }
+    // D names the digit or calls it fake: no label maps in D.
+    let classes = ModelConfig {
+        batch: 8,
+        gan_loss: GanLoss::Classes,
+        ..small(ModelKind::Cdcgan)
+    };
+    one_step_agrees(gpu, classes).await;
     one_step_agrees(gpu, small(ModelKind::Cvae)).await;
     one_step_agrees(gpu, small(ModelKind::ConvCvae)).await;
 }
 gpu_test!(conditional_steps_match_cpu, one_step_conditional);
+
+/// The classes loss's targets, as a step makes them on the device from the
+/// labels the host writes: rows of (fake, 0–9); D's fake rows say fake, its
+/// real rows their digit; G's rows the digit each fake was asked for (the
+/// real batch's); and D takes no label while G does.
+async fn class_targets<B: Backend>(b: &B) {
+    let n = 5;
+    let c = ModelConfig {
+        batch: n,
+        gan_loss: GanLoss::Classes,
+        ..small(ModelKind::Cdcgan)
+    };
+    let m = Model::new(b, c.clone()).unwrap();
+    let labels = [3.0, 0.0, 9.0, 3.0, 7.0];
+    m.write_batch(b, &batch01(&digits(), n), &mut Vec::new());
+    m.write_labels(b, &labels);
+    b.run(|pass| m.step(pass));
+    let gan = m.gan().expect("a GAN");
+    let (d, g) = gan.class_targets().expect("the classes loss's targets");
+    let (d, g) = (read(b, d).await, read(b, g).await);
+    let row = |fake: bool, digit: Option<f32>| -> Vec<f32> {
+        let mut r = vec![0.0; 11];
+        r[0] = if fake { 1.0 } else { 0.0 };
+        if let Some(k) = digit {
+            r[1 + k as usize] = 1.0;
+        }
+        r
+    };
+    let want_d: Vec<f32> = (0..n)
+        .map(|_| row(true, None))
+        .chain(labels.iter().map(|&l| row(false, Some(l))))
+        .flatten()
+        .collect();
+    let want_g: Vec<f32> = labels.iter().flat_map(|&l| row(false, Some(l))).collect();
+    assert_eq!(d, want_d, "D's targets");
+    assert_eq!(g, want_g, "G's targets");
+    // D answers 11 logits per image; its loss starts near ln 11 (no answer preferred).
+    let losses = read(b, &m.losses).await;
+    assert!(
+        (losses[0] - 11f32.ln()).abs() < 1.0,
+        "D's first loss {} is far from ln 11",
+        losses[0]
+    );
+    assert_eq!(read(b, &gan.d.y).await.len(), 2 * n * 11);
+}
+
+async fn class_targets_gpu(gpu: &'static Gpu) {
+    class_targets(gpu).await;
+}
+gpu_test!(class_targets_on_the_gpu, class_targets_gpu);
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn class_targets_on_the_cpu() {
+    pollster::block_on(class_targets(&Cpu::new()));
+}
+
+/// The classes loss asks D for the digit: an unconditional GAN is refused
+/// with a message that says what to choose instead.
+#[test]
+fn classes_loss_needs_a_conditional_gan() {
+    for kind in [ModelKind::MlpGan, ModelKind::Dcgan] {
+        let c = ModelConfig {
+            gan_loss: GanLoss::Classes,
+            ..ModelConfig::new(kind)
+        };
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.contains("conditional GAN") && e.contains("choose bce"),
+            "{kind}: {e}"
+        );
+    }
+    let c = ModelConfig {
+        gan_loss: GanLoss::Classes,
+        ..ModelConfig::new(ModelKind::Cdcgan)
+    };
+    c.validate().unwrap();
+}
 
 /// A conditional sampler's output depends on the digit asked for, and only
 /// on it given the latent: the same latent asked for the same digit twice
@@ -374,6 +459,19 @@ mod short_runs {
         );
     }
     #[test]
+    fn conditional_dcgan_with_classes_lowers_its_loss_on_the_cpu() {
+        lowers_its_loss(
+            &Cpu::new(),
+            ModelKind::Cdcgan,
+            ModelConfig {
+                batch: 16,
+                gan_loss: GanLoss::Classes,
+                ..ModelConfig::new(ModelKind::Cdcgan)
+            },
+            30,
+        );
+    }
+    #[test]
     fn conditional_vaes_lower_their_loss_on_the_cpu() {
         cpu(ModelKind::Cvae);
         cpu(ModelKind::ConvCvae);
@@ -381,6 +479,17 @@ mod short_runs {
     #[test]
     fn conditional_models_lower_their_loss_on_the_gpu() {
         gpu(ModelKind::Cdcgan);
+        lowers_its_loss(
+            common::gpu_blocking(),
+            ModelKind::Cdcgan,
+            ModelConfig {
+                batch: 16,
+                lr: 1e-3,
+                gan_loss: GanLoss::Classes,
+                ..small(ModelKind::Cdcgan)
+            },
+            40,
+        );
         gpu(ModelKind::Cvae);
         // The 5-channel conv VAE with ten label maps beside its image falls
         // by a fifth only after about 100 steps at batch 16.

@@ -6,14 +6,16 @@
 //! optimizer (D's rate scaled by `d_lr_scale`); with `d_steps` > 1, the
 //! step starts with that many − 1 discriminator-only updates on fresh noise.
 
-use super::{arenas, gaussian, network, stream, Evaluator, ModelConfig, Trained, GRID};
+use super::{arenas, gaussian, network, stream, Evaluator, ModelConfig, Trained, CLASSES, GRID};
 use crate::backends::Backend;
+use crate::backends::TensorLen;
 use crate::core::rng::Rng;
 use crate::data::PIXELS;
 use crate::nn::{InputGrad, Mode, NetParams, ParamArena, ParamsBuilder, Sequential};
 use crate::ops::{
-    BceWithLogits, BernoulliReconstruction, Hinge, HingeGenerator, Key, LeastSquares, LossTarget,
-    LossTensors, Mse,
+    BceWithLogits, BernoulliReconstruction, Hinge, HingeGenerator, Key, LabelConcat,
+    LabelConcatTensors, LabelShape, LeastSquares, LossTarget, LossTensors, Mse,
+    SoftmaxCrossEntropy, TargetLossTensors,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +29,12 @@ pub enum GanLoss {
     LeastSquares,
     /// Hinge: D: max(0, 1 − D(x)) + max(0, 1 + D(G(z))); G: −D(G(z)).
     Hinge,
+    /// A conditional GAN's D names the digit or calls the image fake: 11
+    /// logits (fake, 0–9) under softmax cross-entropy, real digits → their
+    /// digit, fakes → fake; G: its fakes → the digit they were asked for.
+    /// D takes no label: the class signal is in its answer (as in the
+    /// semi-supervised GAN's K+1 classes).
+    Classes,
 }
 
 impl GanLoss {
@@ -35,6 +43,7 @@ impl GanLoss {
         ("bce", "non-saturating BCE"),
         ("least-squares", "least squares"),
         ("hinge", "hinge"),
+        ("classes", "D names the digit or 'fake' (conditional GANs)"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +51,7 @@ impl GanLoss {
             GanLoss::Bce => "bce",
             GanLoss::LeastSquares => "least-squares",
             GanLoss::Hinge => "hinge",
+            GanLoss::Classes => "classes",
         }
     }
 
@@ -50,6 +60,7 @@ impl GanLoss {
             "bce" => Ok(GanLoss::Bce),
             "least-squares" | "lsgan" => Ok(GanLoss::LeastSquares),
             "hinge" => Ok(GanLoss::Hinge),
+            "classes" => Ok(GanLoss::Classes),
             _ => {
                 let names: Vec<&str> = GanLoss::CHOICES.iter().map(|c| c.0).collect();
                 Err(format!(
@@ -126,6 +137,9 @@ pub struct GanBinding<B: Backend> {
     /// A conditional GAN's labels [2N]: the real batch's, twice (G is
     /// asked for the digits of the real batch, and D sees both halves so).
     pub labels: Option<B::Tensor>,
+    /// With [`GanLoss::Classes`]: the ops that make D's and G's one-hot
+    /// targets from the labels (see [`ClassTargets`]).
+    classes: Option<ClassTargets<B>>,
     noise: B::Op,
     /// The noise of a discriminator-only update (drawn at D's step).
     d_noise: B::Op,
@@ -169,6 +183,7 @@ impl<B: Backend> Gan<B> {
     fn d_update(&self, pass: &mut B::Pass<'_>) {
         let g = &self.bound;
         self.discriminator().zero_grad(pass);
+        g.record_targets(pass);
         B::record(pass, &g.d_noise);
         g.g.forward(pass); // fake: [N, 784] into d_input[..N]
         g.d.forward(pass); // logits: [2N, 1]
@@ -195,7 +210,7 @@ fn bind<B: Backend>(
     let d_noise = gaussian(b, &z, key(stream::GAN_D_NOISE), &da.step);
     let d_input = b.zeros(2 * n * PIXELS);
     let d_dx = b.zeros(2 * n * PIXELS);
-    let labels = p.d.is_conditional().then(|| b.zeros(2 * n));
+    let labels = p.g.is_conditional().then(|| b.zeros(2 * n));
     let g_labels = labels.as_ref().map(|l| b.slice(l, 0, n));
     let fake = (
         b.slice(&d_input, 0, n * PIXELS),
@@ -221,12 +236,17 @@ fn bind<B: Backend>(
         None,
         Mode::Train,
         (seed, stream::D_DROPOUT),
-        labels.as_ref(),
+        labels.as_ref().filter(|_| p.d.is_conditional()),
     );
     let mut targets = vec![0.0; 2 * n];
     targets[n..].fill(1.0);
     let targets = b.upload(&targets);
-    let (fake_logits, fake_dlogits) = (b.slice(&d.y, 0, n), b.slice(&d.dy, 0, n));
+    // D's answers per image: one logit, or 11 with classes.
+    let answers = TensorLen::len(&d.y) / (2 * n);
+    let (fake_logits, fake_dlogits) = (
+        b.slice(&d.y, 0, n * answers),
+        b.slice(&d.dy, 0, n * answers),
+    );
     // D's loss: every logit against its label (fake 0, real 1).
     let d_tensors = LossTensors {
         dx: &d.dy,
@@ -241,6 +261,12 @@ fn bind<B: Backend>(
         target: LossTarget::Const(1.0),
         loss: losses,
     };
+    let classes = (c.gan_loss == GanLoss::Classes).then(|| {
+        let labels = labels
+            .as_ref()
+            .expect("the classes loss is validated for conditional GANs only");
+        ClassTargets::new(b, n, labels)
+    });
     let (d_loss, g_loss) = match c.gan_loss {
         // Σ over 2N / N: the mean on real plus the mean on fake, as the tutorial.
         GanLoss::Bce => (
@@ -256,6 +282,23 @@ fn bind<B: Backend>(
             b.bind(&Hinge { n, slot: 0 }, d_tensors),
             b.bind(&HingeGenerator { slot: 1 }, g_tensors),
         ),
+        // The mean over D's 2N answers / G's N.
+        GanLoss::Classes => {
+            let t = classes.as_ref().expect("made above");
+            let ce = |rows, slot, t: &B::Tensor, dx, logits| {
+                let tensors = TargetLossTensors {
+                    dx,
+                    logits,
+                    t,
+                    loss: losses,
+                };
+                b.bind(&SoftmaxCrossEntropy { n: rows, slot }, tensors)
+            };
+            (
+                ce(2 * n, 0, &t.d, &d.dy, &d.y),
+                ce(n, 1, &t.g, &fake_dlogits, &fake_logits),
+            )
+        }
     };
     GanBinding {
         n,
@@ -264,6 +307,7 @@ fn bind<B: Backend>(
         d,
         d_input,
         labels,
+        classes,
         noise,
         d_noise,
         d_loss,
@@ -288,16 +332,20 @@ impl<B: Backend> Trained<B> for Gan<B> {
 
     fn label_places(&self) -> Vec<(&B::Tensor, usize)> {
         let g = &self.bound;
-        g.labels.iter().flat_map(|l| [(l, 0), (l, g.n)]).collect()
+        let mut places: Vec<_> = g.labels.iter().flat_map(|l| [(l, 0), (l, g.n)]).collect();
+        // D's targets for the real half: the real digits.
+        places.extend(g.classes.iter().map(|t| (&t.d_labels, g.n)));
+        places
     }
 
     fn gradients(&self, pass: &mut B::Pass<'_>) {
         let g = &self.bound;
         self.generator().zero_grad(pass);
         self.discriminator().zero_grad(pass);
+        g.record_targets(pass);
         B::record(pass, &g.noise);
         g.g.forward(pass); // fake: [N, 784] into d_input[..N]
-        g.d.forward(pass); // logits: [2N, 1]
+        g.d.forward(pass); // logits: [2N, 1] ([2N, 11] with classes)
         B::record(pass, &g.d_loss);
         g.d.backward_params(pass); // D's gradients of its own loss
         B::record(pass, &g.g_loss); // overwrites dlogits[..N]
@@ -330,6 +378,72 @@ impl<B: Backend> Trained<B> for Gan<B> {
 
 impl<B: Backend> GanBinding<B> {
     fn z_len_per_sample(&self) -> usize {
-        crate::backends::TensorLen::len(&self.z) / self.n
+        TensorLen::len(&self.z) / self.n
+    }
+
+    /// With [`GanLoss::Classes`]: D's targets [2N × 11] and G's [N × 11]
+    /// as the step made them (for tests).
+    pub fn class_targets(&self) -> Option<(&B::Tensor, &B::Tensor)> {
+        self.classes.as_ref().map(|t| (&t.d, &t.g))
+    }
+
+    /// With classes: D's and G's one-hot targets from this step's labels.
+    fn record_targets(&self, pass: &mut B::Pass<'_>) {
+        if let Some(t) = &self.classes {
+            B::record(pass, &t.make_d);
+            B::record(pass, &t.make_g);
+        }
+    }
+}
+
+/// The targets of [`GanLoss::Classes`], rows of 11 (fake, then 0–9), made
+/// on the device by the label op from the labels the host writes: a fake
+/// row is (1, 0, …, 0) for D and (0, one-hot of the digit asked for) for
+/// G; a real row is (0, one-hot of its digit).
+struct ClassTargets<B: Backend> {
+    /// D's target digits [2N]: the fake half out of range (no digit), the
+    /// real half the batch's labels (a label place).
+    d_labels: B::Tensor,
+    /// [2N × 11] and [N × 11].
+    d: B::Tensor,
+    g: B::Tensor,
+    make_d: B::Op,
+    make_g: B::Op,
+    _flags: (B::Tensor, B::Tensor),
+}
+
+impl<B: Backend> ClassTargets<B> {
+    fn new(b: &B, n: usize, labels: &B::Tensor) -> Self {
+        let mut d_labels = vec![0.0; 2 * n];
+        d_labels[..n].fill(CLASSES as f32); // out of range: an all-zero code
+        let d_labels = b.upload(&d_labels);
+        let mut fake = vec![0.0; 2 * n];
+        fake[..n].fill(1.0);
+        let d_fake = b.upload(&fake);
+        let g_fake = b.zeros(n);
+        let (d, g) = (b.zeros(2 * n * (CLASSES + 1)), b.zeros(n * (CLASSES + 1)));
+        let shape = |n| LabelShape {
+            n,
+            per: 1,
+            classes: CLASSES,
+            spatial: 1,
+        };
+        let concat = |n, y, x, labels| {
+            b.bind(
+                &LabelConcat { shape: shape(n) },
+                LabelConcatTensors { y, x, labels },
+            )
+        };
+        let g_labels = b.slice(labels, 0, n);
+        let make_d = concat(2 * n, &d, &d_fake, &d_labels);
+        let make_g = concat(n, &g, &g_fake, &g_labels);
+        ClassTargets {
+            d_labels,
+            d,
+            g,
+            make_d,
+            make_g,
+            _flags: (d_fake, g_fake),
+        }
     }
 }

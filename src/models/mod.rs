@@ -314,6 +314,11 @@ impl ModelConfig {
                 self.latent
             ));
         }
+        if self.gan_loss == GanLoss::Classes && self.kind.is_gan() && !self.kind.is_conditional() {
+            return bad(
+                "the classes loss has D name the digit asked for, so it needs a conditional GAN (cdcgan): choose bce, least-squares or hinge".into(),
+            );
+        }
         if self.hidden == 0 && self.kind != ModelKind::Autoencoder {
             return bad(format!("hidden width {} is out of 1..=4096", self.hidden));
         }
