@@ -14,6 +14,10 @@
 //   softmax_cross_entropy  rows of `classes` logits against target
 //                    distributions: ℓ = −Σ_k t_k log softmax(x)_k,
 //                    ∂_k = softmax(x)_k·Σt − t_k        (scale = 1/N)
+//   classes_generator  rows of `classes` logits, the first "fake": ℓ =
+//                    −log(1 − softmax(x)_0) = lse(x) − lse(x[1..]),
+//                    ∂_0 = p_0, ∂_j = p_j − q_j with q = softmax(x[1..])
+//                    (an unconditional G under the classes loss; scale = 1/N)
 //   gaussian_kl      KL(N(μ, e^lv) ‖ N(0, I)) = −½ Σ (1 + lv − μ² − e^lv),
 //                    ∂μ = μ, ∂lv = ½(e^lv − 1)          (scale = β/N)
 
@@ -129,6 +133,37 @@ fn softmax_cross_entropy(@builtin(local_invocation_index) li: u32) {
             let t = targets[base + j];
             s -= t * (x[base + j] - lse);
             dx[base + j] = params.scale * (exp(x[base + j] - lse) * t_sum - t);
+        }
+    }
+    let total = workgroup_sum(s, li);
+    if (li == 0u) { loss[params.slot] = params.scale * total; }
+}
+
+@compute @workgroup_size(WG)
+fn classes_generator(@builtin(local_invocation_index) li: u32) {
+    let k = params.classes;
+    let rows = params.len / k;
+    var s = 0.0;
+    for (var r = li; r < rows; r += WG) {
+        let base = r * k;
+        var m = x[base];
+        var mc = x[base + 1u];
+        for (var j = 1u; j < k; j++) {
+            m = max(m, x[base + j]);
+            mc = max(mc, x[base + j]);
+        }
+        var sum = exp(x[base] - m);
+        var sum_c = 0.0;
+        for (var j = 1u; j < k; j++) {
+            sum += exp(x[base + j] - m);
+            sum_c += exp(x[base + j] - mc);
+        }
+        let lse = m + log(sum);
+        let lse_c = mc + log(sum_c);
+        s += lse - lse_c;
+        dx[base] = params.scale * exp(x[base] - lse);
+        for (var j = 1u; j < k; j++) {
+            dx[base + j] = params.scale * (exp(x[base + j] - lse) - exp(x[base + j] - lse_c));
         }
     }
     let total = workgroup_sum(s, li);

@@ -380,6 +380,27 @@ fn softmax_cross_entropy_gradients_match_finite_differences() {
 }
 
 #[test]
+fn classes_generator_gradients_match_finite_differences() {
+    let mut rng = Rng::new(23, 0);
+    // 4 rows of 1 + 6 logits (fake first), and 2 rows of the least: 1 + 1.
+    for (n, k) in [(4, 7), (2, 2)] {
+        let x = rng.uniform_vec(n * k, -3.0, 3.0);
+        let mut dx = vec![0.0; n * k];
+        cpu::classes_generator(&mut dx, &x, n);
+        check("classes_generator", &x, &dx, |x| {
+            cpu::classes_generator(&mut vec![0.0; n * k], x, n) as f64
+        });
+    }
+    // It is −log(1 − p_fake): with every logit equal, p_fake = 1/K, so the
+    // loss is log(K / (K − 1)); a fake logit far below the rest costs nothing.
+    let l = cpu::classes_generator(&mut [0.0; 22], &[0.5; 22], 2);
+    assert!((l - (11f32 / 10.0).ln()).abs() < 1e-6, "{l}");
+    let mut x = [2.0; 11];
+    x[0] = -40.0;
+    assert!(cpu::classes_generator(&mut [0.0; 11], &x, 1) < 1e-6);
+}
+
+#[test]
 fn gaussian_kl_gradients_match_finite_differences() {
     let mut rng = Rng::new(9, 0);
     let mu = rng.uniform_vec(10, -2.0, 2.0);

@@ -925,6 +925,42 @@ async fn losses_all(gpu: &'static Gpu) {
             1e-7,
         );
     }
+    // The classes loss's G: rows of 1 + 10 (and 1 + 2, and the least,
+    // 1 + 1), more rows than a workgroup has threads.
+    for &(n, k) in &[(1usize, 11usize), (7, 11), (300, 3), (5, 2)] {
+        let mut rng = Rng::new(29, n as u32);
+        let x = rng.uniform_vec(n * k, -6.0, 6.0);
+        let mut dx = vec![0.0; n * k];
+        let l = cpu::classes_generator(&mut dx, &x, n);
+        let (gx, gdx, gloss) = (
+            upload(gpu, &x),
+            Tensor::zeros(gpu, n * k),
+            Tensor::zeros(gpu, 2),
+        );
+        let launch = gpu.bind(
+            &ClassesGenerator { n, slot: 1 },
+            LogitLossTensors {
+                dx: &gdx,
+                x: &gx,
+                loss: &gloss,
+            },
+        );
+        let got = run_read(gpu, &[&launch], &gloss).await;
+        assert_close(
+            &format!("classes_generator {n}×{k} loss"),
+            &got[1..2],
+            &[l],
+            RTOL,
+            ATOL,
+        );
+        assert_close(
+            &format!("classes_generator {n}×{k} grad"),
+            &gdx.read(gpu).await.unwrap(),
+            &dx,
+            RTOL,
+            1e-7,
+        );
+    }
     for &(n, z) in &[(1usize, 2usize), (9, 20)] {
         let mut rng = Rng::new(18, n as u32);
         let mu = rng.uniform_vec(n * z, -2.0, 2.0);

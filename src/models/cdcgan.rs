@@ -69,13 +69,9 @@ fn networks(c: &ModelConfig) -> Vec<(&'static str, NetSpec)> {
     let at = after(&g, |l| matches!(l, LayerSpec::Reshape(_)));
     g.layers.insert(at, label);
     if c.gan_loss == GanLoss::Classes {
-        // D names the digit or calls it fake: 11 answers, and no label in.
-        let mut d = dcgan::discriminator(c);
-        match d.layers.last_mut() {
-            Some(LayerSpec::Dense { out, .. }) => *out = CLASSES + 1,
-            _ => unreachable!("the DCGAN's D ends in its dense layer"),
-        }
-        return vec![("generator", g), ("discriminator", d)];
+        // D names the digit or calls it fake (its 11 answers: gan.rs), and
+        // takes no label.
+        return vec![("generator", g), ("discriminator", dcgan::discriminator(c))];
     }
     let mut d = conditioned(dcgan::discriminator(c));
     let at = after(&d, |l| matches!(l, LayerSpec::Dropout(_)));

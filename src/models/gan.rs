@@ -11,11 +11,11 @@ use crate::backends::Backend;
 use crate::backends::TensorLen;
 use crate::core::rng::Rng;
 use crate::data::PIXELS;
-use crate::nn::{InputGrad, Mode, NetParams, ParamArena, ParamsBuilder, Sequential};
+use crate::nn::{InputGrad, LayerSpec, Mode, NetParams, ParamArena, ParamsBuilder, Sequential};
 use crate::ops::{
-    BceWithLogits, BernoulliReconstruction, Hinge, HingeGenerator, Key, LabelConcat,
-    LabelConcatTensors, LabelShape, LeastSquares, LossTarget, LossTensors, Mse,
-    SoftmaxCrossEntropy, TargetLossTensors,
+    BceWithLogits, BernoulliReconstruction, ClassesGenerator, Hinge, HingeGenerator, Key,
+    LabelConcat, LabelConcatTensors, LabelShape, LeastSquares, LogitLossTensors, LossTarget,
+    LossTensors, Mse, SoftmaxCrossEntropy, TargetLossTensors,
 };
 use serde::{Deserialize, Serialize};
 
@@ -29,11 +29,12 @@ pub enum GanLoss {
     LeastSquares,
     /// Hinge: D: max(0, 1 − D(x)) + max(0, 1 + D(G(z))); G: −D(G(z)).
     Hinge,
-    /// A conditional GAN's D names the digit or calls the image fake: 11
-    /// logits (fake, 0–9) under softmax cross-entropy, real digits → their
-    /// digit, fakes → fake; G: its fakes → the digit they were asked for.
-    /// D takes no label: the class signal is in its answer (as in the
-    /// semi-supervised GAN's K+1 classes).
+    /// D names the digit or calls the image fake: 11 logits (fake, 0–9)
+    /// under softmax cross-entropy, real digits → their digit, fakes →
+    /// fake (the semi-supervised GAN's K + 1 classes), so it trains on the
+    /// data's labels. G: a conditional G's fakes → the digit each was asked
+    /// for; an unconditional G's → anything but fake, −log(1 − p_fake).
+    /// D takes no label: the class signal is in its answer.
     Classes,
 }
 
@@ -43,7 +44,7 @@ impl GanLoss {
         ("bce", "non-saturating BCE"),
         ("least-squares", "least squares"),
         ("hinge", "hinge"),
-        ("classes", "D names the digit or 'fake' (conditional GANs)"),
+        ("classes", "D names the digit or 'fake'"),
     ];
 
     pub fn name(self) -> &'static str {
@@ -99,12 +100,15 @@ fn declare_params(
     let mut gb = builder();
     let g = NetParams::declare(&mut gb, "generator", &network(c, "generator"), &mut rng);
     let mut db = builder();
-    let d = NetParams::declare(
-        &mut db,
-        "discriminator",
-        &network(c, "discriminator"),
-        &mut rng,
-    );
+    let mut d_spec = network(c, "discriminator");
+    if c.gan_loss == GanLoss::Classes {
+        // D's answers: fake, then each digit.
+        match d_spec.layers.last_mut() {
+            Some(LayerSpec::Dense { out, .. }) => *out = 1 + CLASSES,
+            _ => unreachable!("every GAN's D ends in a dense layer"),
+        }
+    }
+    let d = NetParams::declare(&mut db, "discriminator", &d_spec, &mut rng);
     (
         vec![("generator", gb), ("discriminator", db)],
         GanParams { g, d },
@@ -261,12 +265,8 @@ fn bind<B: Backend>(
         target: LossTarget::Const(1.0),
         loss: losses,
     };
-    let classes = (c.gan_loss == GanLoss::Classes).then(|| {
-        let labels = labels
-            .as_ref()
-            .expect("the classes loss is validated for conditional GANs only");
-        ClassTargets::new(b, n, labels)
-    });
+    let classes =
+        (c.gan_loss == GanLoss::Classes).then(|| ClassTargets::new(b, n, labels.as_ref()));
     let (d_loss, g_loss) = match c.gan_loss {
         // Σ over 2N / N: the mean on real plus the mean on fake, as the tutorial.
         GanLoss::Bce => (
@@ -294,10 +294,18 @@ fn bind<B: Backend>(
                 };
                 b.bind(&SoftmaxCrossEntropy { n: rows, slot }, tensors)
             };
-            (
-                ce(2 * n, 0, &t.d, &d.dy, &d.y),
-                ce(n, 1, &t.g, &fake_dlogits, &fake_logits),
-            )
+            let g_loss = match &t.g {
+                Some((g, _)) => ce(n, 1, g, &fake_dlogits, &fake_logits),
+                None => b.bind(
+                    &ClassesGenerator { n, slot: 1 },
+                    LogitLossTensors {
+                        dx: &fake_dlogits,
+                        x: &fake_logits,
+                        loss: losses,
+                    },
+                ),
+            };
+            (ce(2 * n, 0, &t.d, &d.dy, &d.y), g_loss)
         }
     };
     GanBinding {
@@ -383,37 +391,43 @@ impl<B: Backend> GanBinding<B> {
 
     /// With [`GanLoss::Classes`]: D's targets [2N × 11] and G's [N × 11]
     /// as the step made them (for tests).
-    pub fn class_targets(&self) -> Option<(&B::Tensor, &B::Tensor)> {
-        self.classes.as_ref().map(|t| (&t.d, &t.g))
+    /// G's are absent for an unconditional G (its loss needs none).
+    pub fn class_targets(&self) -> Option<(&B::Tensor, Option<&B::Tensor>)> {
+        self.classes
+            .as_ref()
+            .map(|t| (&t.d, t.g.as_ref().map(|(g, _)| g)))
     }
 
     /// With classes: D's and G's one-hot targets from this step's labels.
     fn record_targets(&self, pass: &mut B::Pass<'_>) {
         if let Some(t) = &self.classes {
             B::record(pass, &t.make_d);
-            B::record(pass, &t.make_g);
+            if let Some((_, make_g)) = &t.g {
+                B::record(pass, make_g);
+            }
         }
     }
 }
 
 /// The targets of [`GanLoss::Classes`], rows of 11 (fake, then 0–9), made
 /// on the device by the label op from the labels the host writes: a fake
-/// row is (1, 0, …, 0) for D and (0, one-hot of the digit asked for) for
-/// G; a real row is (0, one-hot of its digit).
+/// row is (1, 0, …, 0) for D and, for a conditional G, (0, one-hot of the
+/// digit asked for); a real row is (0, one-hot of its digit).
 struct ClassTargets<B: Backend> {
     /// D's target digits [2N]: the fake half out of range (no digit), the
     /// real half the batch's labels (a label place).
     d_labels: B::Tensor,
-    /// [2N × 11] and [N × 11].
+    /// [2N × 11], and its op.
     d: B::Tensor,
-    g: B::Tensor,
     make_d: B::Op,
-    make_g: B::Op,
+    /// A conditional G's [N × 11], and its op.
+    g: Option<(B::Tensor, B::Op)>,
     _flags: (B::Tensor, B::Tensor),
 }
 
 impl<B: Backend> ClassTargets<B> {
-    fn new(b: &B, n: usize, labels: &B::Tensor) -> Self {
+    /// `labels`: a conditional G's [2N] (the first N asked of G).
+    fn new(b: &B, n: usize, labels: Option<&B::Tensor>) -> Self {
         let mut d_labels = vec![0.0; 2 * n];
         d_labels[..n].fill(CLASSES as f32); // out of range: an all-zero code
         let d_labels = b.upload(&d_labels);
@@ -421,28 +435,37 @@ impl<B: Backend> ClassTargets<B> {
         fake[..n].fill(1.0);
         let d_fake = b.upload(&fake);
         let g_fake = b.zeros(n);
-        let (d, g) = (b.zeros(2 * n * (CLASSES + 1)), b.zeros(n * (CLASSES + 1)));
+        let d = b.zeros(2 * n * (CLASSES + 1));
         let shape = |n| LabelShape {
             n,
             per: 1,
             classes: CLASSES,
             spatial: 1,
         };
-        let concat = |n, y, x, labels| {
-            b.bind(
-                &LabelConcat { shape: shape(n) },
-                LabelConcatTensors { y, x, labels },
-            )
-        };
-        let g_labels = b.slice(labels, 0, n);
-        let make_d = concat(2 * n, &d, &d_fake, &d_labels);
-        let make_g = concat(n, &g, &g_fake, &g_labels);
+        let concat = |n, tensors| b.bind(&LabelConcat { shape: shape(n) }, tensors);
+        let make_d = concat(
+            2 * n,
+            LabelConcatTensors {
+                y: &d,
+                x: &d_fake,
+                labels: &d_labels,
+            },
+        );
+        let g = labels.map(|labels| {
+            let (g, asked) = (b.zeros(n * (CLASSES + 1)), b.slice(labels, 0, n));
+            let tensors = LabelConcatTensors {
+                y: &g,
+                x: &g_fake,
+                labels: &asked,
+            };
+            let make_g = b.bind(&LabelConcat { shape: shape(n) }, tensors);
+            (g, make_g)
+        });
         ClassTargets {
             d_labels,
             d,
-            g,
             make_d,
-            make_g,
+            g,
             _flags: (d_fake, g_fake),
         }
     }

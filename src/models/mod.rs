@@ -314,11 +314,6 @@ impl ModelConfig {
                 self.latent
             ));
         }
-        if self.gan_loss == GanLoss::Classes && self.kind.is_gan() && !self.kind.is_conditional() {
-            return bad(
-                "the classes loss has D name the digit asked for, so it needs a conditional GAN (cdcgan): choose bce, least-squares or hinge".into(),
-            );
-        }
         if self.hidden == 0 && self.kind != ModelKind::Autoencoder {
             return bad(format!("hidden width {} is out of 1..=4096", self.hidden));
         }
@@ -340,6 +335,12 @@ impl ModelConfig {
 
     pub fn family(&self) -> Family {
         self.kind.family()
+    }
+
+    /// Whether training reads the digits' labels: a conditional model's,
+    /// and a GAN's under the classes loss (D names the digit).
+    pub fn takes_labels(&self) -> bool {
+        self.kind.is_conditional() || (self.kind.is_gan() && self.gan_loss == GanLoss::Classes)
     }
 
     pub fn pixel_range(&self) -> (f32, f32) {
@@ -693,7 +694,7 @@ impl<B: Backend> Learner<B> for Model<B> {
         }
         Model::write_batch(self, b, &host, &mut scratch);
         (self.host, self.scratch) = (host, scratch);
-        if self.config.kind.is_conditional() {
+        if self.config.takes_labels() {
             let mut labels = std::mem::take(&mut self.labels);
             labels.clear();
             labels.extend(indices.iter().map(|&i| data.labels[i as usize] as f32));

@@ -73,6 +73,34 @@ pub fn softmax_cross_entropy(dx: &mut [f32], x: &[f32], t: &[f32], n: usize) -> 
     (s / n as f64) as f32
 }
 
+/// An unconditional GAN's G under the classes loss: rows of 1 + K logits
+/// (fake, then K classes), ℓ = −log(1 − softmax(x)_0) = lse(x) − lse(x[1..])
+/// ("call it anything but fake"), averaged over the `n` rows;
+/// ∂_0 = p_0, ∂_j = p_j − q_j with p = softmax(x), q = softmax(x[1..]).
+pub fn classes_generator(dx: &mut [f32], x: &[f32], n: usize) -> f32 {
+    let k = x.len() / n;
+    let lse = |v: &[f32]| {
+        let m = v.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x)) as f64;
+        m + v.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
+    };
+    let mut s = 0.0f64;
+    for r in 0..n {
+        let xr = &x[r * k..(r + 1) * k];
+        let (all, classes) = (lse(xr), lse(&xr[1..]));
+        s += all - classes;
+        for j in 0..k {
+            let p = (xr[j] as f64 - all).exp();
+            let q = if j == 0 {
+                0.0
+            } else {
+                (xr[j] as f64 - classes).exp()
+            };
+            dx[r * k + j] = ((p - q) / n as f64) as f32;
+        }
+    }
+    (s / n as f64) as f32
+}
+
 /// Least-squares GAN loss: mean of ½(x − t)².
 pub fn least_squares(dx: &mut [f32], x: &[f32], t: Target) -> f32 {
     let scale = 1.0 / x.len() as f32;
@@ -409,6 +437,72 @@ impl Op for BernoulliReconstruction {
 pub struct SoftmaxCrossEntropy {
     pub n: usize,
     pub slot: usize,
+}
+
+/// G's loss under the classes loss of an unconditional GAN: `n` rows of
+/// 1 + K logits (fake first), ℓ = −log(1 − p_fake) averaged over the rows
+/// (see [`classes_generator`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ClassesGenerator {
+    pub n: usize,
+    pub slot: usize,
+}
+
+/// The tensors of a loss of logits alone: loss[slot] = ℓ(x), dx = ∂ℓ/∂x.
+pub struct LogitLossTensors<'a, T> {
+    pub dx: &'a T,
+    pub x: &'a T,
+    pub loss: &'a T,
+}
+
+impl Op for ClassesGenerator {
+    type Tensors<'a, T: 'a> = LogitLossTensors<'a, T>;
+
+    fn bind_cpu(&self, _: &Cpu, t: LogitLossTensors<CpuTensor>) -> CpuOp {
+        let (n, slot) = (self.n, self.slot);
+        let name = "classes_generator";
+        let len = t.x.len();
+        assert!(
+            n > 0 && len.is_multiple_of(n) && len / n >= 2 && t.dx.len() == len,
+            "{name}: {len} logits, {} gradients in {n} rows of at least 2",
+            t.dx.len()
+        );
+        assert!(
+            slot < t.loss.len(),
+            "{name}: loss slot {slot} of {}",
+            t.loss.len()
+        );
+        let [dxc, xc, lossc] = [t.dx, t.x, t.loss].map(Clone::clone);
+        CpuOp::new(name, &[t.dx, t.loss], &[t.x], move |_| unsafe {
+            lossc.get_mut()[slot] = classes_generator(dxc.get_mut(), xc.get(), n);
+        })
+    }
+
+    fn bind_gpu(&self, gpu: &Gpu, t: LogitLossTensors<Tensor>) -> Launch {
+        let (n, slot) = (self.n, self.slot);
+        let name = "classes_generator";
+        let x = t.x;
+        assert!(
+            n > 0 && x.len().is_multiple_of(n) && x.len() / n >= 2,
+            "{name}: {} logits are not {n} rows of at least 2",
+            x.len()
+        );
+        check_len(name, "dx", t.dx, x.len());
+        check_len(name, "loss", t.loss, slot + 1);
+        let params = LossParams {
+            len: x.len() as u32,
+            scale: 1.0 / n as f32,
+            slot: slot as u32,
+            classes: (x.len() / n) as u32,
+            ..Zeroable::zeroed()
+        };
+        gpu.launch(
+            Kernel::new("loss", "classes_generator"),
+            &params,
+            &[(1, Some(x)), (3, Some(t.dx)), (4, Some(t.loss))],
+            [1, 1, 1],
+        )
+    }
 }
 
 /// The tensors of a loss against one target per logit.
