@@ -60,7 +60,7 @@ async fn profile_adds_up(gpu: &'static Gpu) {
     );
     for (kind, batch) in [(ModelKind::Dcgan, 3), (ModelKind::ConvVae, 5)] {
         let wanted = dispatches_per_step(gpu, config(kind, batch));
-        // A shared machine's load can land on the ops' passes or on the
+        // Another process's load can land on the ops' passes or on the
         // step's: a profile is taken again (at most three times) before the
         // sums are called apart; every try is reported.
         let mut tries = Vec::new();
@@ -92,25 +92,33 @@ async fn profile_adds_up(gpu: &'static Gpu) {
         }
     }
 }
-gpu_test!(profile_holds_every_dispatch_and_adds_up, profile_adds_up);
+/// Both timing methods in one test: the device's dispatch counter and its
+/// timings are shared by every test of this binary, so the two must not
+/// run side by side (a concurrent test's dispatch was once counted in a
+/// step's).
+async fn profiles(gpu: &'static Gpu) {
+    profile_adds_up(gpu).await;
+    #[cfg(not(target_arch = "wasm32"))]
+    wall_clock_profile_holds_every_dispatch(gpu).await;
+}
+gpu_test!(profile_holds_every_dispatch_and_adds_up, profiles);
 
 /// Without timestamp queries each op is submitted alone and timed by the
 /// clock: the table is the same, and each op's time holds one submit's
 /// overhead, so the ops add up to at least most of the step.
 #[cfg(not(target_arch = "wasm32"))]
-#[test]
-fn wall_clock_profile_holds_every_dispatch() {
-    let gpu = common::gpu_blocking();
+async fn wall_clock_profile_holds_every_dispatch(gpu: &'static Gpu) {
     let start = std::time::Instant::now();
     let clock = || start.elapsed().as_secs_f64() * 1e3;
     let kind = ModelKind::Dcgan;
-    let p = pollster::block_on(profile_step(
+    let p = profile_step(
         gpu,
         config(kind, 3),
         3,
         Some(TimingMethod::WallClock),
         &clock,
-    ))
+    )
+    .await
     .unwrap();
     assert_eq!(p.method, TimingMethod::WallClock);
     check_rows(&p, kind);
