@@ -54,6 +54,11 @@ pub struct TrainArgs {
     /// Passes over the held-out digits per VAE evaluation, each with new ε draws.
     #[arg(long, default_value_t = 10)]
     pub eval_passes: usize,
+    /// Start from the settings of the tutorial the model comes from (the
+    /// DCGAN's: Adam 1e-4, β1 0.9, non-saturating BCE) instead of the
+    /// default recipe; the flags below still apply on top.
+    #[arg(long, value_enum)]
+    pub recipe: Option<Recipe>,
     /// The model's settings, one flag each (`--latent`, `--batch`, `--lr`,
     /// `--gan-loss`, `--d-steps`, …), from the registry's SETTINGS.
     #[command(flatten)]
@@ -65,6 +70,15 @@ pub struct TrainArgs {
     /// Final learning rate of the cosine schedule, as a fraction of `--lr`.
     #[arg(long, default_value_t = 0.02)]
     pub lr_final: f32,
+}
+
+/// A model's starting settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Recipe {
+    /// The recipe that trains best (the model's defaults).
+    Default,
+    /// The settings of the tutorial the model comes from.
+    Tutorial,
 }
 
 /// A generative model, or the scoring classifier.

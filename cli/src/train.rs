@@ -6,7 +6,7 @@
 //! metrics.json (config, speed, loss curve, held-out scores) and
 //! weights.safetensors (which `--resume` continues from).
 
-use crate::args::{LrSchedule, ModelArg, SettingArgs, TrainArgs};
+use crate::args::{LrSchedule, ModelArg, Recipe, SettingArgs, TrainArgs};
 use crate::common::{
     block, block_str, choose_gpu, cpu, read_file, read_saved, training_data, write_file,
     BUNDLED_IMAGES, BUNDLED_LABELS,
@@ -31,6 +31,9 @@ fn config_from(
         (Some(c), Some(k)) if c.kind != k => {
             return Err(format!("--resume holds a {}, not a {k}", c.kind))
         }
+        (Some(_), _) if args.recipe.is_some() => {
+            return Err("--resume continues the saved model with its own settings, so --recipe would be ignored: drop it, or train a new model without --resume".into())
+        }
         (Some(mut c), _) => {
             // The saved model's settings are its own; only the rate can change.
             let ignored: Vec<String> = args
@@ -53,7 +56,23 @@ fn config_from(
             c.validate()?;
             return Ok(c);
         }
-        (None, Some(k)) => ModelConfig::new(k),
+        (None, Some(k)) => match args.recipe {
+            Some(Recipe::Tutorial) => match k.info().tutorial {
+                Some(tutorial) => tutorial(),
+                None => {
+                    let with: Vec<&str> = genlab::models::MODELS
+                        .iter()
+                        .filter(|m| m.tutorial.is_some())
+                        .map(|m| m.name)
+                        .collect();
+                    return Err(format!(
+                        "--recipe tutorial: the {k}'s defaults are its tutorial's settings already; only {} has another recipe: drop --recipe",
+                        with.join(", ")
+                    ));
+                }
+            },
+            Some(Recipe::Default) | None => ModelConfig::new(k),
+        },
         (None, None) => {
             let names: Vec<&str> = genlab::models::MODELS.iter().map(|m| m.name).collect();
             return Err(format!("say which model: --model {{{}}}", names.join(",")));

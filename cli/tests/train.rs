@@ -330,6 +330,60 @@ fn user_errors_say_what_to_do() {
     ]);
     assert!(e.contains("images file"), "{e}");
     assert!(err(&["train", "--resume", d, "--backend", "cpu"]).contains("weights.safetensors"));
+    let e = err(&[
+        "train", "--model", "mlp-vae", "--recipe", "tutorial", "--out", d,
+    ]);
+    assert!(
+        e.contains("--recipe tutorial") && e.contains("dcgan"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--recipe tutorial` trains the DCGAN with the TensorFlow tutorial's
+/// settings, the default with the recipe that works best; metrics.json says which.
+#[test]
+fn the_dcgan_trains_with_the_tutorials_recipe_by_name() {
+    let dir = tmp("recipe");
+    let d = dir.to_str().unwrap();
+    let small = [
+        "--model",
+        "dcgan",
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--width",
+        "2",
+        "--latent",
+        "3",
+        "--samples",
+        "64",
+        "--backend",
+        "cpu",
+        "--out",
+        d,
+    ];
+    let config = |recipe: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend(small);
+        args.extend(recipe);
+        ok(&args);
+        metrics(&dir)["config"].clone()
+    };
+    let tutorial = config(&["--recipe", "tutorial"]);
+    assert_eq!(tutorial["gan_loss"], "bce", "{tutorial}");
+    assert_eq!(tutorial["lr"].as_f64().unwrap() as f32, 1e-4);
+    assert_eq!(tutorial["adam_beta1"].as_f64().unwrap() as f32, 0.9);
+    assert_eq!(tutorial["g_average"].as_f64().unwrap(), 0.0);
+    let default = config(&[]);
+    assert_eq!(default["gan_loss"], "classes", "{default}");
+    assert_eq!(default["lr"].as_f64().unwrap() as f32, 2e-4);
+    assert_eq!(default["adam_beta1"].as_f64().unwrap() as f32, 0.5);
+    // A flag still applies on top of a recipe.
+    let hinge = config(&["--recipe", "tutorial", "--gan-loss", "hinge"]);
+    assert_eq!(hinge["gan_loss"], "hinge", "{hinge}");
+    assert_eq!(hinge["lr"].as_f64().unwrap() as f32, 1e-4);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

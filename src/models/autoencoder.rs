@@ -32,6 +32,7 @@ pub(super) const INFO: ModelInfo = ModelInfo {
     page: |c| ModelConfig { batch: 64, ..c },
     networks: |c| vec![("autoencoder", autoencoder(c))],
     conditional: false,
+    tutorial: None,
 };
 
 /// The index of the code layer (its output is the code) among the

@@ -51,6 +51,7 @@ pub(super) const INFO: ModelInfo = ModelInfo {
     },
     networks,
     conditional: true,
+    tutorial: None,
 };
 
 /// The DCGAN's networks with the label at their inputs, and again at G's

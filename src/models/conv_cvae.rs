@@ -21,4 +21,5 @@ pub(super) const INFO: ModelInfo = ModelInfo {
         ]
     },
     conditional: true,
+    tutorial: None,
 };

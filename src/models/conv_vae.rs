@@ -26,6 +26,7 @@ pub(super) const INFO: ModelInfo = ModelInfo {
     },
     networks: |c| vec![("encoder", encoder(c)), ("decoder", decoder(c))],
     conditional: false,
+    tutorial: None,
 };
 
 pub(super) fn encoder(c: &ModelConfig) -> NetSpec {

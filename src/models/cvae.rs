@@ -22,4 +22,5 @@ pub(super) const INFO: ModelInfo = ModelInfo {
         ]
     },
     conditional: true,
+    tutorial: None,
 };

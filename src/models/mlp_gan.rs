@@ -27,6 +27,7 @@ pub(super) const INFO: ModelInfo = ModelInfo {
         ]
     },
     conditional: false,
+    tutorial: None,
 };
 
 fn generator(c: &ModelConfig) -> NetSpec {

@@ -25,6 +25,7 @@ pub(super) const INFO: ModelInfo = ModelInfo {
     },
     networks: |c| vec![("encoder", encoder(c)), ("decoder", decoder(c))],
     conditional: false,
+    tutorial: None,
 };
 
 /// 784 → hidden (the μ and log σ² heads are the family's).

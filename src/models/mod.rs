@@ -116,6 +116,9 @@ pub struct ModelInfo {
     /// start with a [`LayerSpec::Label`] and train on the digits' labels; its
     /// samples are asked for a digit.
     pub conditional: bool,
+    /// The settings of the tutorial the model comes from, where the
+    /// default recipe is another (`genlab train --recipe tutorial`).
+    pub tutorial: Option<fn() -> ModelConfig>,
 }
 
 /// Every model, in the order of [`ModelKind`].
