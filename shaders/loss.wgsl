@@ -113,6 +113,15 @@ fn mse(@builtin(local_invocation_index) li: u32) {
     if (li == 0u) { loss[params.slot] = params.scale * total; }
 }
 
+// log Σ e^x over x[base + lo .. base + hi), from the largest (no overflow).
+fn log_sum_exp(base: u32, lo: u32, hi: u32) -> f32 {
+    var m = x[base + lo];
+    for (var j = lo + 1u; j < hi; j++) { m = max(m, x[base + j]); }
+    var sum = 0.0;
+    for (var j = lo; j < hi; j++) { sum += exp(x[base + j] - m); }
+    return m + log(sum);
+}
+
 @compute @workgroup_size(WG)
 fn softmax_cross_entropy(@builtin(local_invocation_index) li: u32) {
     let k = params.classes;
@@ -120,15 +129,9 @@ fn softmax_cross_entropy(@builtin(local_invocation_index) li: u32) {
     var s = 0.0;
     for (var r = li; r < rows; r += WG) {
         let base = r * k;
-        var m = x[base];
-        for (var j = 1u; j < k; j++) { m = max(m, x[base + j]); }
-        var sum = 0.0;
+        let lse = log_sum_exp(base, 0u, k);
         var t_sum = 0.0;
-        for (var j = 0u; j < k; j++) {
-            sum += exp(x[base + j] - m);
-            t_sum += targets[base + j];
-        }
-        let lse = m + log(sum);
+        for (var j = 0u; j < k; j++) { t_sum += targets[base + j]; }
         for (var j = 0u; j < k; j++) {
             let t = targets[base + j];
             s -= t * (x[base + j] - lse);
@@ -146,20 +149,8 @@ fn classes_generator(@builtin(local_invocation_index) li: u32) {
     var s = 0.0;
     for (var r = li; r < rows; r += WG) {
         let base = r * k;
-        var m = x[base];
-        var mc = x[base + 1u];
-        for (var j = 1u; j < k; j++) {
-            m = max(m, x[base + j]);
-            mc = max(mc, x[base + j]);
-        }
-        var sum = exp(x[base] - m);
-        var sum_c = 0.0;
-        for (var j = 1u; j < k; j++) {
-            sum += exp(x[base + j] - m);
-            sum_c += exp(x[base + j] - mc);
-        }
-        let lse = m + log(sum);
-        let lse_c = mc + log(sum_c);
+        let lse = log_sum_exp(base, 0u, k);
+        let lse_c = log_sum_exp(base, 1u, k);
         s += lse - lse_c;
         dx[base] = params.scale * exp(x[base] - lse);
         for (var j = 1u; j < k; j++) {

@@ -77,8 +77,7 @@ impl<B: Backend> LossSums<B> {
         Ok(v.into_iter().map(f64::from).collect())
     }
 
-    fn means(sums: Option<Vec<f64>>) -> Means {
-        let sums = sums?;
+    fn means(sums: Vec<f64>) -> Means {
         let slots = sums.len() - 1;
         let steps = sums[slots].round() as u64;
         if steps == 0 {
@@ -113,7 +112,7 @@ impl<B: Backend> LossSums<B> {
         let at = self.take(b);
         let sums = self.sums_at(b, at).await?;
         let sums = self.with_begun(b, sums).await?;
-        Ok(Self::means(Some(sums)))
+        Ok(Self::means(sums))
     }
 
     /// Like [`LossSums::read`], one call behind: takes the sums of the steps
@@ -130,7 +129,7 @@ impl<B: Backend> LossSums<B> {
         match previous {
             Some(p) => {
                 let sums = self.sums_at(b, p).await?;
-                Ok(if stale { None } else { Self::means(Some(sums)) })
+                Ok(if stale { None } else { Self::means(sums) })
             }
             None => Ok(None),
         }

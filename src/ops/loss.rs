@@ -60,9 +60,7 @@ pub fn softmax_cross_entropy(dx: &mut [f32], x: &[f32], t: &[f32], n: usize) -> 
     let mut s = 0.0f64;
     for r in 0..n {
         let (xr, tr) = (&x[r * k..(r + 1) * k], &t[r * k..(r + 1) * k]);
-        let m = xr.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-        let sum: f64 = xr.iter().map(|&v| ((v - m) as f64).exp()).sum();
-        let lse = m as f64 + sum.ln();
+        let lse = log_sum_exp(xr);
         let t_sum: f64 = tr.iter().map(|&v| v as f64).sum();
         for j in 0..k {
             s -= tr[j] as f64 * (xr[j] as f64 - lse);
@@ -73,20 +71,22 @@ pub fn softmax_cross_entropy(dx: &mut [f32], x: &[f32], t: &[f32], n: usize) -> 
     (s / n as f64) as f32
 }
 
+/// log Σ e^v, from the largest v (no overflow).
+fn log_sum_exp(v: &[f32]) -> f64 {
+    let m = v.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x)) as f64;
+    m + v.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
+}
+
 /// An unconditional GAN's G under the classes loss: rows of 1 + K logits
 /// (fake, then K classes), ℓ = −log(1 − softmax(x)_0) = lse(x) − lse(x[1..])
 /// ("call it anything but fake"), averaged over the `n` rows;
 /// ∂_0 = p_0, ∂_j = p_j − q_j with p = softmax(x), q = softmax(x[1..]).
 pub fn classes_generator(dx: &mut [f32], x: &[f32], n: usize) -> f32 {
     let k = x.len() / n;
-    let lse = |v: &[f32]| {
-        let m = v.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x)) as f64;
-        m + v.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
-    };
     let mut s = 0.0f64;
     for r in 0..n {
         let xr = &x[r * k..(r + 1) * k];
-        let (all, classes) = (lse(xr), lse(&xr[1..]));
+        let (all, classes) = (log_sum_exp(xr), log_sum_exp(&xr[1..]));
         s += all - classes;
         for j in 0..k {
             let p = (xr[j] as f64 - all).exp();
