@@ -156,9 +156,11 @@ async fn one_step_mlp_gan(gpu: &'static Gpu) {
 gpu_test!(mlp_gan_step_matches_cpu, one_step_mlp_gan);
 
 async fn one_step_dcgan_classes(gpu: &'static Gpu) {
+    // As the page's preset: D narrower than G (3 channels against 6).
     let c = ModelConfig {
         batch: 8,
         gan_loss: GanLoss::Classes,
+        d_width: 3,
         ..small(ModelKind::Dcgan)
     };
     one_step_agrees(gpu, c).await;
@@ -778,6 +780,12 @@ mod finite_differences {
                 });
             }
         }
+        // A discriminator of its own width (4 channels, G's narrowest 6).
+        check(ModelConfig {
+            batch: 8,
+            d_width: 4,
+            ..small(ModelKind::Dcgan)
+        });
     }
 
     #[test]
@@ -910,6 +918,71 @@ mod registry {
         assert_eq!((steps(0), steps(1)), (2, 6), "G steps, D steps");
         let losses = pollster::block_on(read(&cpu, &m.losses));
         assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    }
+}
+
+/// The DCGAN's discriminator takes its width from `d_width` (0: `width`):
+/// its two convolutions have d and 2d channels, its dense layer reads the
+/// 7·7·2d features, and the generator keeps `width`'s.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn a_dcgan_discriminator_has_its_own_width() {
+    let cpu = Cpu::new();
+    let params = |c: &ModelConfig| {
+        let m = Model::new(&cpu, c.clone()).unwrap();
+        let count = |i: usize| m.arenas()[i].1.count();
+        (count(0), count(1))
+    };
+    // conv 5×5 1 → d (+ bias), conv 5×5 d → 2d (+ bias), dense 7·7·2d → out.
+    let d_params = |d: usize, out: usize| {
+        (25 * d + d) + (25 * d * 2 * d + 2 * d) + (7 * 7 * 2 * d * out + out)
+    };
+    for kind in [ModelKind::Dcgan, ModelKind::Cdcgan] {
+        for loss in [GanLoss::Bce, GanLoss::Classes] {
+            let same = ModelConfig {
+                gan_loss: loss,
+                ..small(kind)
+            };
+            assert_eq!(same.d_width, 0);
+            assert_eq!(same.discriminator_width(), same.width);
+            let narrow = ModelConfig {
+                d_width: 3,
+                ..same.clone()
+            };
+            assert_eq!(narrow.discriminator_width(), 3);
+            let explicit = ModelConfig {
+                d_width: same.width,
+                ..same.clone()
+            };
+            let ((g, d), (g_narrow, d_narrow)) = (params(&same), params(&narrow));
+            assert_eq!(
+                params(&explicit),
+                (g, d),
+                "{kind} {loss:?}: 0 means the width"
+            );
+            assert_eq!(g_narrow, g, "{kind} {loss:?}: G keeps the width");
+            assert!(d_narrow < d, "{kind} {loss:?}");
+            if kind == ModelKind::Dcgan {
+                let out = if loss == GanLoss::Classes { 11 } else { 1 };
+                assert_eq!(d, d_params(same.width, out), "{kind} {loss:?}");
+                assert_eq!(d_narrow, d_params(3, out), "{kind} {loss:?}");
+            }
+            // It trains, and its setting round-trips through a weights file's pairs.
+            let m = Model::new(&cpu, narrow.clone()).unwrap();
+            m.write_batch(&cpu, &batch01(&digits(), narrow.batch), &mut Vec::new());
+            cpu.run(|pass| m.step(pass));
+            let losses = pollster::block_on(read(&cpu, &m.losses));
+            assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+            let pairs = narrow.to_pairs();
+            let back = ModelConfig::from_pairs(|k| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap();
+            assert_eq!(back, narrow);
+        }
     }
 }
 

@@ -29,23 +29,26 @@ pub(super) const INFO: ModelInfo = ModelInfo {
     // The TensorFlow tutorial's: Adam 1e-4 (β1 0.9), non-saturating BCE,
     // sampled from the weights themselves.
     tutorial: Some(|| ModelConfig::base(ModelKind::Dcgan)),
-    // Narrower (16) and the DCGAN paper's β1 (0.5), sampled from the
-    // generator's weight average over about 100 steps (page IS at 90 s 5.37
-    // against 4.80 without, scripts/page_quality.py); batch 16 at 4e-4
-    // without dropout, and D naming the digit or calling the image fake
-    // (the classes loss). Natively at these sizes, 1,500 steps (35 s on one
-    // thread; `genlab train --model dcgan --batch 16 --width 16 --lr 4e-4
-    // --adam-beta1 0.5 --dropout 0 --g-average 0.99 --backend cpu
-    // --threads 1`): FID 45.1, IS 7.68 by genlab's classifier; with BCE
-    // 118.3, 5.79; with D's rate ×2 83.2, 6.49; the batch-32 preset before
-    // (900 steps, about the same time) 153.5, 5.19.
+    // Narrow (G 16, D 8: a discriminator half the generator's width) at
+    // batch 32, Adam 8e-4 with the DCGAN paper's β1 (0.5), no dropout, D
+    // naming the digit or calling the image fake (the classes loss), sampled
+    // from the generator's weight average at 0.995. Natively, about the
+    // page's 90 s of work (1,300 steps, 43 s on one thread; `genlab train
+    // --model dcgan --batch 32 --width 16 --d-width 8 --lr 8e-4 --adam-beta1
+    // 0.5 --dropout 0 --g-average 0.995 --gan-loss classes --backend cpu
+    // --threads 1`): FID 36.6, IS 8.29 by genlab's classifier (seed 2: 35.8,
+    // 8.32); D as wide as G, batch 16 at 4e-4 (the preset before, 1,500
+    // steps): 39.2, 7.61; with BCE 118.3, 5.79. In the page at 90 s
+    // (scripts/page_quality.py): grid IS 7.88 and 8.05 (two runs), against
+    // 7.55 for the preset before. The README has the table.
     page: |c| ModelConfig {
-        batch: 16,
+        batch: 32,
         width: 16,
-        lr: 4e-4,
+        d_width: 8,
+        lr: 8e-4,
         adam_beta1: 0.5,
         dropout: 0.0,
-        g_average: 0.99,
+        g_average: 0.995,
         gan_loss: GanLoss::Classes,
         ..c
     },
@@ -91,8 +94,10 @@ pub(super) fn generator(c: &ModelConfig) -> NetSpec {
     }
 }
 
-/// conv 5×5/2 to w → LeakyReLU → dropout → conv 5×5/2 to 2w → LeakyReLU → dropout → dense 1.
+/// conv 5×5/2 to w → LeakyReLU → dropout → conv 5×5/2 to 2w → LeakyReLU →
+/// dropout → dense 1, with w the discriminator's width.
 pub(super) fn discriminator(c: &ModelConfig) -> NetSpec {
+    let w = c.discriminator_width();
     let conv = |c_out| LayerSpec::Conv {
         c_out,
         k: 5,
@@ -103,9 +108,9 @@ pub(super) fn discriminator(c: &ModelConfig) -> NetSpec {
     NetSpec {
         input: image(),
         layers: vec![
-            conv(c.width),
+            conv(w),
             LayerSpec::Dropout(c.dropout),
-            conv(2 * c.width),
+            conv(2 * w),
             LayerSpec::Dropout(c.dropout),
             dense(1, Activation::None),
         ],

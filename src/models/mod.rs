@@ -234,6 +234,11 @@ pub struct ModelConfig {
     /// Channels of the convolutional models' narrowest layer: the DCGAN
     /// generator runs 4w → 2w → w → 1, its discriminator w → 2w.
     pub width: usize,
+    /// Channels of the DCGAN discriminator's first convolution (it runs
+    /// d → 2d); 0: `width`, as the tutorial. A discriminator narrower than
+    /// its generator trained better at the page's sizes (see dcgan.rs).
+    #[serde(default)]
+    pub d_width: usize,
     /// The learning rate (of the generator, in a GAN).
     pub lr: f32,
     /// Adam's β1 (0.9 as Keras; GANs often train better at 0.5).
@@ -290,6 +295,7 @@ impl ModelConfig {
             latent: 100,
             hidden: 128,
             width: 64,
+            d_width: 0,
             lr: 1e-4,
             adam_beta1: 0.9,
             beta: 1.0,
@@ -630,6 +636,15 @@ impl ModelConfig {
             arenas,
             params: param_count,
             bytes: 4 * floats,
+        }
+    }
+
+    /// Channels of the DCGAN discriminator's first convolution: `d_width`,
+    /// or `width` where it is 0.
+    pub fn discriminator_width(&self) -> usize {
+        match self.d_width {
+            0 => self.width,
+            d => d,
         }
     }
 

@@ -248,6 +248,21 @@ pub const SETTINGS: &[Setting] = &[
         since_v1: true,
     },
     Setting {
+        key: "d_width",
+        label: "discriminator width (0: the width)",
+        title: "D's width (channels; 0: the width)",
+        range: Range::Whole {
+            min: 0,
+            max: 256,
+            get: |c| c.d_width as u64,
+            set: |c, v| c.d_width = v as usize,
+        },
+        applies: |k| matches!(k, ModelKind::Dcgan | ModelKind::Cdcgan),
+        rebuilds: true,
+        on_page: false,
+        since_v1: false,
+    },
+    Setting {
         key: "adam_beta1",
         label: "Adam β1",
         title: "Adam β1",
