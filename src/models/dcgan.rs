@@ -39,8 +39,9 @@ pub(super) const INFO: ModelInfo = ModelInfo {
     // --threads 1`): FID 36.6, IS 8.29 by genlab's classifier (seed 2: 35.8,
     // 8.32); D as wide as G, batch 16 at 4e-4 (the preset before, 1,500
     // steps): 39.2, 7.61; with BCE 118.3, 5.79. In the page at 90 s
-    // (scripts/page_quality.py): grid IS 7.88 and 8.05 (two runs), against
-    // 7.55 for the preset before. The README has the table.
+    // (scripts/page_quality.py): grid IS 7.88, 8.05, 7.53, 7.51 (four runs;
+    // 512 samples: 7.96-8.01, FID about 46), against 7.55 (7.49, FID 37)
+    // for the preset before. The README has the table.
     page: |c| ModelConfig {
         batch: 32,
         width: 16,
