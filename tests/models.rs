@@ -885,7 +885,7 @@ mod registry {
         let old: Vec<_> = c
             .to_pairs()
             .into_iter()
-            .filter(|(k, _)| !["d_lr_scale", "d_steps"].contains(k))
+            .filter(|(k, _)| !["d_lr_scale", "d_steps", "d_width"].contains(k))
             .collect();
         let get = |k: &str| old.iter().find(|(p, _)| *p == k).map(|(_, v)| v.clone());
         assert_eq!(ModelConfig::from_pairs(get).unwrap(), c);
@@ -967,21 +967,13 @@ fn a_dcgan_discriminator_has_its_own_width() {
                 assert_eq!(d, d_params(same.width, out), "{kind} {loss:?}");
                 assert_eq!(d_narrow, d_params(3, out), "{kind} {loss:?}");
             }
-            // It trains, and its setting round-trips through a weights file's pairs.
+            // It trains (the registry test round-trips it through a weights
+            // file's pairs with the page's preset, which sets it).
             let m = Model::new(&cpu, narrow.clone()).unwrap();
             m.write_batch(&cpu, &batch01(&digits(), narrow.batch), &mut Vec::new());
             cpu.run(|pass| m.step(pass));
             let losses = pollster::block_on(read(&cpu, &m.losses));
             assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
-            let pairs = narrow.to_pairs();
-            let back = ModelConfig::from_pairs(|k| {
-                pairs
-                    .iter()
-                    .find(|(key, _)| *key == k)
-                    .map(|(_, v)| v.clone())
-            })
-            .unwrap();
-            assert_eq!(back, narrow);
         }
     }
 }

@@ -232,12 +232,12 @@ pub struct ModelConfig {
     /// Width of the MLPs' hidden layers (0: none, for the autoencoder).
     pub hidden: usize,
     /// Channels of the convolutional models' narrowest layer: the DCGAN
-    /// generator runs 4w → 2w → w → 1, its discriminator w → 2w.
+    /// generator runs 4w → 2w → w → 1, its discriminator w → 2w (unless
+    /// `d_width` says otherwise).
     pub width: usize,
     /// Channels of the DCGAN discriminator's first convolution (it runs
     /// d → 2d); 0: `width`, as the tutorial. A discriminator narrower than
     /// its generator trained better at the page's sizes (see dcgan.rs).
-    #[serde(default)]
     pub d_width: usize,
     /// The learning rate (of the generator, in a GAN).
     pub lr: f32,
