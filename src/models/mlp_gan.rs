@@ -1,22 +1,30 @@
 //! The MLP GAN of the material: z(100) → 128 → 128 → 784 (tanh); D 784 →
-//! 128 → 128 → 1, LeakyReLU 0.2.
+//! 128 → 128 → 1, LeakyReLU 0.2, dropout after each hidden layer.
 
-use super::{dense, vector, Family, ModelConfig, ModelInfo, ModelKind, LEAK};
+use super::{dense, vector, Family, GanLoss, ModelConfig, ModelInfo, ModelKind, LEAK};
 use crate::core::Activation;
 use crate::data::PIXELS;
-use crate::nn::NetSpec;
+use crate::nn::{LayerSpec, NetSpec};
 
 pub(super) const INFO: ModelInfo = ModelInfo {
     kind: ModelKind::MlpGan,
     name: "mlp-gan",
     title: "MLP GAN",
-    description: "A generator z(100) → 128 → 128 → 784 against a discriminator 784 → 128 → 128 → 1, both dense.",
+    description: "A generator z(100) → 128 → 128 → 784 against a discriminator 784 → 128 → 128 → 1 with dropout, both dense.",
     family: Family::Gan,
     // Adam β1 0.5: at 0.9 the discriminator won (D loss 0.08, G loss 4.6
     // after 10k steps, noise for samples); at 0.5 they balance (0.29, 2.6).
+    // D naming the digit or calling the image fake (the classes loss), with
+    // dropout 0.3 (the base setting) after its hidden layers, G's weight
+    // average at 0.999. 20,000 steps (`genlab train --model mlp-gan --steps
+    // 20000 --backend cpu --threads 1`, seeds 1 / 2), FID and IS by genlab's
+    // classifier: 74.7 / 89.6 and 7.10 / 6.83; without the dropout 132.1 /
+    // 155.5 and 6.09 / 5.59; with dropout 0.5: 86.5, 6.82.
     material: || ModelConfig {
         lr: 2e-4,
         adam_beta1: 0.5,
+        gan_loss: GanLoss::Classes,
+        g_average: 0.999,
         ..ModelConfig::base(ModelKind::MlpGan)
     },
     page: |c| c,
@@ -46,7 +54,9 @@ fn discriminator(c: &ModelConfig) -> NetSpec {
         input: vector(PIXELS),
         layers: vec![
             dense(c.hidden, LEAK),
+            LayerSpec::Dropout(c.dropout),
             dense(c.hidden, LEAK),
+            LayerSpec::Dropout(c.dropout),
             dense(1, Activation::None),
         ],
     }

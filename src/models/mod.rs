@@ -246,7 +246,7 @@ pub struct ModelConfig {
     /// Weight of the KL term (VAEs).
     pub beta: f32,
     pub gan_loss: GanLoss,
-    /// Dropout of the DCGAN discriminator.
+    /// Dropout of a GAN discriminator (the DCGAN's, the MLP GAN's).
     pub dropout: f32,
     /// A GAN discriminator's learning rate as a multiple of `lr` (the
     /// two-timescale rule gives D a higher rate than G).

@@ -291,7 +291,7 @@ pub const SETTINGS: &[Setting] = &[
             get: |c| c.dropout,
             set: |c, v| c.dropout = v,
         },
-        applies: |k| matches!(k, ModelKind::Dcgan | ModelKind::Cdcgan),
+        applies: |k| matches!(k, ModelKind::Dcgan | ModelKind::Cdcgan | ModelKind::MlpGan),
         rebuilds: true,
         on_page: false,
         since_v1: true,
