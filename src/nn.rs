@@ -1233,6 +1233,18 @@ pub enum LayerSpec {
     },
 }
 
+impl LayerSpec {
+    /// Whether the layer leaves its input as it is in `mode`, and so binds
+    /// no op: a reshape, and dropout when evaluating or at rate 0.
+    pub fn passes_through(&self, mode: Mode) -> bool {
+        match *self {
+            LayerSpec::Reshape(_) => true,
+            LayerSpec::Dropout(rate) => mode == Mode::Eval || rate == 0.0,
+            _ => false,
+        }
+    }
+}
+
 /// A sequential network: a per-sample input shape [C, H, W] and its layers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetSpec {
@@ -1372,8 +1384,8 @@ impl NetParams {
                 LayerSpec::BatchNorm | LayerSpec::Act(_) | LayerSpec::Label { .. } => {
                     2 * numel(out)
                 }
-                LayerSpec::Dropout(_) if mode == Mode::Train => 2 * numel(out),
-                LayerSpec::Dropout(_) | LayerSpec::Reshape(_) => 0,
+                LayerSpec::Dropout(_) | LayerSpec::Reshape(_) if layer.passes_through(mode) => 0,
+                LayerSpec::Dropout(_) | LayerSpec::Reshape(_) => 2 * numel(out),
             })
             .sum()
     }
@@ -1436,11 +1448,10 @@ impl NetParams {
             self.spec.input
         );
         // The last layer that makes a tensor of its own writes into `out`.
-        let last = self.declared.iter().rposition(|(l, _, _)| {
-            let skipped = matches!(l, LayerSpec::Reshape(_))
-                || (mode == Mode::Eval && matches!(l, LayerSpec::Dropout(_)));
-            !skipped
-        });
+        let last = self
+            .declared
+            .iter()
+            .rposition(|(l, _, _)| !l.passes_through(mode));
         let mut out = out;
         if out.is_some() {
             assert!(
@@ -1502,7 +1513,11 @@ impl NetParams {
                     let labels = labels.expect("checked above");
                     Layer::Label(LabelLayer::new(b, shape, &cur_x, labels, dxi))
                 }
-                (LayerSpec::Dropout(rate), _) if mode == Mode::Train => {
+                (spec, _) if spec.passes_through(mode) => {
+                    shape = out_shape;
+                    continue;
+                }
+                (LayerSpec::Dropout(rate), _) => {
                     let dx = Self::dx_for(b, dxi, &cur_x);
                     Layer::Dropout(Dropout::new(
                         b,
@@ -1513,10 +1528,6 @@ impl NetParams {
                         stream + i as u32,
                         arena.step(),
                     ))
-                }
-                (LayerSpec::Dropout(_) | LayerSpec::Reshape(_), _) => {
-                    shape = out_shape;
-                    continue;
                 }
                 (spec, d) => unreachable!("layer {spec:?} declared as {d:?}"),
             };

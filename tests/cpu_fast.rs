@@ -135,6 +135,10 @@ fn conv_geometries() -> Vec<Conv2dGeom> {
         Conv2dGeom::valid(2, 2, 7, 7, 3, 1, 2),
         // Five images: three threads take two, two and one.
         Conv2dGeom::same(5, 2, 9, 8, 3, 5, 2),
+        // Stride 3 (im2col's general strided copy), and a one-pixel-wide
+        // image under a 5-wide kernel: most taps fall wholly outside it.
+        Conv2dGeom::same(2, 2, 11, 10, 3, 4, 3),
+        Conv2dGeom::same(2, 2, 3, 1, 3, 5, 2),
     ]
 }
 
@@ -202,6 +206,7 @@ fn conv_transpose2d_check(scratch: &mut Scratch) {
         Conv2dGeom::transposed_same(2, 3, 10, 9, 1, 5, 2),
         Conv2dGeom::transposed_same(1, 2, 3, 4, 3, 1, 2),
         Conv2dGeom::transposed_same(5, 4, 7, 7, 3, 5, 2),
+        Conv2dGeom::transposed_same(2, 3, 4, 3, 2, 5, 3),
     ];
     for g in geometries {
         let mut rng = Rng::new(4, g.c_in as u32);

@@ -1018,6 +1018,20 @@ fn the_mlp_gan_discriminator_drops_out() {
         "D's loss with dropout 0.5 {half:?} and none {none:?}"
     );
     assert_eq!(step(0.5).1, half, "the same seed drops the same units");
+    // At rate 0 a dropout layer binds nothing: no tensors, no ops (the
+    // page's DCGAN trains without dropout, and each op costs it time).
+    let bytes = |dropout| {
+        ModelConfig {
+            dropout,
+            ..small(ModelKind::MlpGan)
+        }
+        .layout()
+        .bytes
+    };
+    let c = small(ModelKind::MlpGan);
+    // D sees 2N samples; two dropout layers, each a y and a dy of `hidden` floats.
+    let floats = 2 * c.batch as u64 * 2 * 2 * c.hidden as u64;
+    assert_eq!(bytes(0.5) - bytes(0.0), 4 * floats);
 }
 
 /// A GAN's generator keeps the moving average of its weights (at

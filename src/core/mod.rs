@@ -15,6 +15,36 @@ use std::fmt;
 /// it is written only here.
 pub const WORKGROUP_SIZE: u32 = 256;
 
+/// Runs `$body` with `$act` bound to `$value`, the body written out once per
+/// variant: inside it the activation is a constant, so a loop over a slice
+/// takes its `match` once instead of once per element.
+macro_rules! for_each_variant {
+    ($value:expr, $act:ident => $body:block) => {
+        match $value {
+            Activation::None => {
+                let $act = Activation::None;
+                $body
+            }
+            Activation::Relu => {
+                let $act = Activation::Relu;
+                $body
+            }
+            Activation::LeakyRelu(s) => {
+                let $act = Activation::LeakyRelu(s);
+                $body
+            }
+            Activation::Tanh => {
+                let $act = Activation::Tanh;
+                $body
+            }
+            Activation::Sigmoid => {
+                let $act = Activation::Sigmoid;
+                $body
+            }
+        }
+    };
+}
+
 /// A pointwise nonlinearity. Backward is written through the output y.
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum Activation {
@@ -69,6 +99,35 @@ impl Activation {
             Activation::Tanh => 1.0 - y * y,
             Activation::Sigmoid => y * (1.0 - y),
         }
+    }
+
+    /// ys[i] = act(ys[i] + bias) over a whole slice. The activation is
+    /// matched once, not per element, so each variant's loop is plain
+    /// arithmetic the compiler can vectorize.
+    pub fn add_apply_slice(self, ys: &mut [f32], bias: f32) {
+        for_each_variant!(self, act => {
+            for y in ys.iter_mut() {
+                *y = act.apply(*y + bias);
+            }
+        })
+    }
+
+    /// ys[i] = act(xs[i]), matched once per slice.
+    pub fn apply_slice(self, ys: &mut [f32], xs: &[f32]) {
+        for_each_variant!(self, act => {
+            for (y, &x) in ys.iter_mut().zip(xs) {
+                *y = act.apply(x);
+            }
+        })
+    }
+
+    /// dxs[i] += dys[i] · act'(x) where act(x) = ys[i], matched once per slice.
+    pub fn backward_slice(self, dxs: &mut [f32], dys: &[f32], ys: &[f32]) {
+        for_each_variant!(self, act => {
+            for ((dx, &dy), &y) in dxs.iter_mut().zip(dys).zip(ys) {
+                *dx += dy * act.grad_from_output(y);
+            }
+        })
     }
 
     /// The kernel's code (an index of [`ACTIVATION_CODES`]) and slope.

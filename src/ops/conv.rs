@@ -131,23 +131,73 @@ pub mod fast {
     use crate::core::{Activation, Conv2dGeom, Grad, MatmulShape};
     use crate::ops::dense::fast::{finish_rows, matmul};
 
+    /// The output columns whose tap `kw` lands inside the image's row,
+    /// 0 ≤ ow·S + kw − pad_w < W, as the range lo..hi (empty when none do).
+    fn inside_cols(g: &Conv2dGeom, kw: usize) -> (usize, usize) {
+        let s = g.stride;
+        let lo = g.pad_w.saturating_sub(kw).div_ceil(s);
+        let hi = (g.w + g.pad_w).saturating_sub(kw).div_ceil(s).min(g.w_out);
+        (lo.min(hi), hi)
+    }
+
+    /// The image row under tap `kh` of output row `oh`, if inside the image.
+    fn input_row(g: &Conv2dGeom, oh: usize, kh: usize) -> Option<usize> {
+        (oh * g.stride + kh)
+            .checked_sub(g.pad_h)
+            .filter(|&ih| ih < g.h)
+    }
+
+    /// out[j] = src[j·s] (a plain copy for s = 1; s = 2, the strided
+    /// convolutions, gets its own loop, which the compiler unrolls).
+    fn gather(out: &mut [f32], src: &[f32], s: usize) {
+        let src = &src[..(out.len() - 1) * s + 1];
+        match s {
+            1 => out.iter_mut().zip(src).for_each(|(o, &v)| *o = v),
+            2 => out
+                .iter_mut()
+                .zip(src.chunks(2))
+                .for_each(|(o, c)| *o = c[0]),
+            _ => out
+                .iter_mut()
+                .zip(src.iter().step_by(s))
+                .for_each(|(o, &v)| *o = v),
+        }
+    }
+
+    /// dst[j·s] += add[j], the adjoint of [`gather`].
+    fn scatter_add(dst: &mut [f32], add: &[f32], s: usize) {
+        let dst = &mut dst[..(add.len() - 1) * s + 1];
+        match s {
+            1 => dst.iter_mut().zip(add).for_each(|(d, &v)| *d += v),
+            2 => dst.chunks_mut(2).zip(add).for_each(|(d, &v)| d[0] += v),
+            _ => dst
+                .iter_mut()
+                .step_by(s)
+                .zip(add)
+                .for_each(|(d, &v)| *d += v),
+        }
+    }
+
     /// cols[(ci·K + kh)·K + kw][oh·W_out + ow] = x[ci, oh·S + kh − pad_h, ow·S + kw − pad_w] (0 outside), for one image.
+    /// Row by row: the columns inside the image are one (strided) copy,
+    /// those outside are zeros; no test per pixel.
     fn im2col(cols: &mut [f32], x: &[f32], g: &Conv2dGeom) {
-        let p = g.h_out * g.w_out;
-        for ci in 0..g.c_in {
-            for kh in 0..g.k {
-                for kw in 0..g.k {
-                    let row = &mut cols[((ci * g.k + kh) * g.k + kw) * p..][..p];
-                    for oh in 0..g.h_out {
-                        let ih = (oh * g.stride + kh).wrapping_sub(g.pad_h);
-                        for ow in 0..g.w_out {
-                            let iw = (ow * g.stride + kw).wrapping_sub(g.pad_w);
-                            row[oh * g.w_out + ow] = if ih < g.h && iw < g.w {
-                                x[(ci * g.h + ih) * g.w + iw]
-                            } else {
-                                0.0
-                            };
-                        }
+        let (p, plane) = (g.h_out * g.w_out, g.h * g.w);
+        for kh in 0..g.k {
+            for kw in 0..g.k {
+                let (lo, hi) = inside_cols(g, kw);
+                for ci in 0..g.c_in {
+                    let image = &x[ci * plane..][..plane];
+                    let taps = &mut cols[((ci * g.k + kh) * g.k + kw) * p..][..p];
+                    for (oh, out) in taps.chunks_exact_mut(g.w_out).enumerate() {
+                        let Some(ih) = input_row(g, oh, kh).filter(|_| lo < hi) else {
+                            out.fill(0.0);
+                            continue;
+                        };
+                        out[..lo].fill(0.0);
+                        out[hi..].fill(0.0);
+                        let first = ih * g.w + lo * g.stride + kw - g.pad_w;
+                        gather(&mut out[lo..hi], &image[first..], g.stride);
                     }
                 }
             }
@@ -156,21 +206,20 @@ pub mod fast {
 
     /// dx[ci, ih, iw] += Σ over the taps that read it of cols[…][…], for one image (the adjoint of im2col).
     fn col2im_add(dx: &mut [f32], cols: &[f32], g: &Conv2dGeom) {
-        let p = g.h_out * g.w_out;
-        for ci in 0..g.c_in {
-            for kh in 0..g.k {
-                for kw in 0..g.k {
-                    let row = &cols[((ci * g.k + kh) * g.k + kw) * p..][..p];
-                    for oh in 0..g.h_out {
-                        let ih = (oh * g.stride + kh).wrapping_sub(g.pad_h);
-                        if ih >= g.h {
-                            continue;
-                        }
-                        for ow in 0..g.w_out {
-                            let iw = (ow * g.stride + kw).wrapping_sub(g.pad_w);
-                            if iw < g.w {
-                                dx[(ci * g.h + ih) * g.w + iw] += row[oh * g.w_out + ow];
-                            }
+        let (p, plane) = (g.h_out * g.w_out, g.h * g.w);
+        for kh in 0..g.k {
+            for kw in 0..g.k {
+                let (lo, hi) = inside_cols(g, kw);
+                if lo == hi {
+                    continue;
+                }
+                for ci in 0..g.c_in {
+                    let image = &mut dx[ci * plane..][..plane];
+                    let taps = &cols[((ci * g.k + kh) * g.k + kw) * p..][..p];
+                    for (oh, row) in taps.chunks_exact(g.w_out).enumerate() {
+                        if let Some(ih) = input_row(g, oh, kh) {
+                            let first = ih * g.w + lo * g.stride + kw - g.pad_w;
+                            scatter_add(&mut image[first..], &row[lo..hi], g.stride);
                         }
                     }
                 }

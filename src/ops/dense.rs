@@ -314,9 +314,14 @@ pub mod fast {
         threads: usize,
     ) {
         par_chunks_mut(threads, y, |start, y| {
-            for (i, v) in (start..).zip(y.iter_mut()) {
-                let z = *v + b.map_or(0.0, |b| b[(i / p) % c]);
-                *v = act.apply(z);
+            // Block by block of one channel: its bias is read once.
+            let mut i = start;
+            let mut rest = y;
+            while !rest.is_empty() {
+                let (block, tail) = rest.split_at_mut((p - i % p).min(rest.len()));
+                act.add_apply_slice(block, b.map_or(0.0, |b| b[(i / p) % c]));
+                i += block.len();
+                rest = tail;
             }
         });
     }

@@ -14,16 +14,12 @@ use bytemuck::Zeroable;
 
 /// y = act(x) elementwise.
 pub fn activation_forward(y: &mut [f32], x: &[f32], act: Activation) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y = act.apply(x);
-    }
+    act.apply_slice(y, x);
 }
 
 /// dx += dy · act'(x), with act' written through y = act(x).
 pub fn activation_backward(dx: &mut [f32], dy: &[f32], y: &[f32], act: Activation) {
-    for ((dx, &dy), &y) in dx.iter_mut().zip(dy).zip(y) {
-        *dx += dy * act.grad_from_output(y);
-    }
+    act.backward_slice(dx, dy, y);
 }
 
 /// out = value (gradient zeroing is `fill(g, 0.0)`).
