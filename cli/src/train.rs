@@ -13,7 +13,7 @@ use crate::common::{
 };
 use genlab::backends::{Backend, BackendChoice, Cpu, Gpu};
 use genlab::data::{Digits, PIXELS, SIDE};
-use genlab::models::{asked_digits, Model, ModelConfig, ModelKind, GRID};
+use genlab::models::{asked_digits, Model, ModelConfig, ModelKind, GRID, MODELS, SETTINGS};
 use genlab::train::{self, LossPoint, Plan, Progress, Trainer};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -79,9 +79,23 @@ fn config_from(
         }
     };
     for (key, value) in &args.settings.given {
-        c = c
-            .with(key, value)
-            .map_err(|e| format!("{}: {e}", SettingArgs::flag(key)))?;
+        let flag = SettingArgs::flag(key);
+        // A flag the model ignores is a mistake, not a no-op: say so.
+        if let Some(s) = SETTINGS.iter().find(|s| s.key == *key) {
+            if !(s.applies)(c.kind) {
+                let models: Vec<&str> = MODELS
+                    .iter()
+                    .filter(|m| (s.applies)(m.kind))
+                    .map(|m| m.name)
+                    .collect();
+                return Err(format!(
+                    "{flag} does not change the {} (only {}): drop it, or pick one of those models",
+                    c.kind,
+                    models.join(", ")
+                ));
+            }
+        }
+        c = c.with(key, value).map_err(|e| format!("{flag}: {e}"))?;
     }
     Ok(c)
 }

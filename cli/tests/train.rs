@@ -330,6 +330,14 @@ fn user_errors_say_what_to_do() {
     ]);
     assert!(e.contains("images file"), "{e}");
     assert!(err(&["train", "--resume", d, "--backend", "cpu"]).contains("weights.safetensors"));
+    // A setting the model does not have is refused, naming the models that have it.
+    let e = err(&[
+        "train", "--model", "mlp-gan", "--width", "16", "--steps", "1", "--out", d,
+    ]);
+    assert!(
+        e.contains("--width does not change the mlp-gan") && e.contains("dcgan"),
+        "{e}"
+    );
     let e = err(&[
         "train", "--model", "mlp-vae", "--recipe", "tutorial", "--out", d,
     ]);
