@@ -1376,16 +1376,17 @@ impl NetParams {
         self.declared
             .iter()
             .map(|&(layer, _, out)| match layer {
+                _ if layer.passes_through(mode) => 0,
                 LayerSpec::Dense { act, .. }
                 | LayerSpec::Conv { act, .. }
                 | LayerSpec::ConvTranspose { act, .. } => {
                     numel(out) * if act == Activation::None { 2 } else { 3 }
                 }
-                LayerSpec::BatchNorm | LayerSpec::Act(_) | LayerSpec::Label { .. } => {
-                    2 * numel(out)
-                }
-                LayerSpec::Dropout(_) | LayerSpec::Reshape(_) if layer.passes_through(mode) => 0,
-                LayerSpec::Dropout(_) | LayerSpec::Reshape(_) => 2 * numel(out),
+                LayerSpec::BatchNorm
+                | LayerSpec::Act(_)
+                | LayerSpec::Label { .. }
+                | LayerSpec::Dropout(_) => 2 * numel(out),
+                LayerSpec::Reshape(_) => 0,
             })
             .sum()
     }

@@ -147,8 +147,8 @@ pub mod fast {
             .filter(|&ih| ih < g.h)
     }
 
-    /// out[j] = src[j·s] (a plain copy for s = 1; s = 2, the strided
-    /// convolutions, gets its own loop, which the compiler unrolls).
+    /// out[j] = src[j·s]: a plain copy for s = 1; s = 2 (the strided
+    /// convolutions) gets a loop of its own, without `step_by`'s arithmetic.
     fn gather(out: &mut [f32], src: &[f32], s: usize) {
         let src = &src[..(out.len() - 1) * s + 1];
         match s {
