@@ -35,7 +35,9 @@ use crate::ops::{
     DropoutForward, DropoutForwardTensors, Fill, FillTensors, Key, LabelConcat,
     LabelConcatBackward, LabelConcatBackwardTensors, LabelConcatTensors, LabelShape,
     LinearBackwardInput, LinearBackwardInputTensors, LinearBackwardWeight,
-    LinearBackwardWeightTensors, LinearForward, LinearForwardTensors, StepIncrement, StepTensors,
+    LinearBackwardWeightTensors, LinearForward, LinearForwardTensors, SpectralNormBackward,
+    SpectralNormBackwardTensors, SpectralNormForward, SpectralNormForwardTensors, SpectralShape,
+    StepIncrement, StepTensors,
 };
 
 /// A named tensor with its real shape (row-major values), as saved.
@@ -480,6 +482,123 @@ impl<B: Backend> Weights<B> for Averaged<'_, B> {
     }
     fn step(&self) -> &B::Tensor {
         &self.0.step
+    }
+}
+
+/// Spectral normalisation of one weight matrix of an arena (see
+/// [`crate::ops::spectral`]): the layer that uses the weight reads `w_sn`
+/// and writes its gradient into `dw_sn`, through [`Normalized`]; `forward`
+/// runs before the network's forward, `backward` after its parameter
+/// gradients. The power iteration's u is arena state (saved with the weights).
+pub struct SpectralNorm<B: Backend> {
+    pub id: ParamId,
+    pub shape: SpectralShape,
+    pub w_sn: B::Tensor,
+    pub dw_sn: B::Tensor,
+    /// σ, the largest singular value of W as last estimated [1].
+    pub sigma: B::Tensor,
+    zero: B::Op,
+    forward: B::Op,
+    backward: B::Op,
+    _v: B::Tensor,
+}
+
+impl<B: Backend> SpectralNorm<B> {
+    pub fn new(
+        b: &B,
+        arena: &ParamArena<B>,
+        id: ParamId,
+        u: StateId,
+        shape: SpectralShape,
+    ) -> Self {
+        let (w, dw, u) = (
+            arena.value(b, id),
+            arena.grad(b, id),
+            arena.state_value(b, u),
+        );
+        let (w_sn, dw_sn) = (b.zeros(shape.len()), b.zeros(shape.len()));
+        let (v, sigma) = (b.zeros(shape.cols), b.zeros(1));
+        let zero = b.bind(&Fill { value: 0.0 }, FillTensors { out: &dw_sn });
+        let forward = b.bind(
+            &SpectralNormForward { shape },
+            SpectralNormForwardTensors {
+                w_sn: &w_sn,
+                u: &u,
+                v: &v,
+                sigma: &sigma,
+                w: &w,
+            },
+        );
+        let backward = b.bind(
+            &SpectralNormBackward {
+                shape,
+                grad: Grad::Accumulate,
+            },
+            SpectralNormBackwardTensors {
+                dw: &dw,
+                dw_sn: &dw_sn,
+                w_sn: &w_sn,
+                u: &u,
+                v: &v,
+                sigma: &sigma,
+            },
+        );
+        SpectralNorm {
+            id,
+            shape,
+            w_sn,
+            dw_sn,
+            sigma,
+            zero,
+            forward,
+            backward,
+            _v: v,
+        }
+    }
+
+    /// Records: dW_sn = 0, one power iteration, W_sn = W / σ.
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.zero);
+        B::record(pass, &self.forward);
+    }
+
+    /// Records: dW += dW_sn through the division by σ.
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.backward);
+    }
+}
+
+/// An arena's weights with some matrices spectrally normalised: a layer
+/// bound through it reads W_sn for those, and writes their gradient to dW_sn.
+pub struct Normalized<'a, B: Backend> {
+    pub arena: &'a ParamArena<B>,
+    pub norms: &'a [SpectralNorm<B>],
+}
+
+impl<B: Backend> Normalized<'_, B> {
+    fn norm(&self, id: ParamId) -> Option<&SpectralNorm<B>> {
+        self.norms.iter().find(|s| s.id == id)
+    }
+}
+
+impl<B: Backend> Weights<B> for Normalized<'_, B> {
+    fn value(&self, b: &B, id: ParamId) -> B::Tensor {
+        match self.norm(id) {
+            Some(s) => s.w_sn.clone(),
+            None => self.arena.value(b, id),
+        }
+    }
+    fn grad(&self, b: &B, id: ParamId) -> B::Tensor {
+        match self.norm(id) {
+            Some(s) => s.dw_sn.clone(),
+            None => self.arena.grad(b, id),
+        }
+    }
+    fn state_value(&self, b: &B, id: StateId) -> B::Tensor {
+        self.arena.state_value(b, id)
+    }
+    fn step(&self) -> &B::Tensor {
+        &self.arena.step
     }
 }
 
@@ -1283,6 +1402,23 @@ fn numel(s: [usize; 3]) -> usize {
 }
 
 impl NetParams {
+    /// Every weight matrix (dense and convolution layers; not biases, γ or
+    /// β) as (parameter, shape): rows its first axis (outputs).
+    pub fn weight_matrices(&self) -> Vec<(ParamId, SpectralShape)> {
+        let shape = |rows, cols| SpectralShape { rows, cols };
+        self.declared
+            .iter()
+            .filter_map(|(_, d, _)| match d {
+                Declared::Linear(p) => Some((p.w, shape(p.d_out, p.d_in))),
+                Declared::Conv(p) | Declared::ConvTranspose(p) => {
+                    let g = p.geom;
+                    Some((p.w, shape(g.c_out, g.c_in * g.k * g.k)))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Declares every layer's parameters as `{name}.{index}.weight` etc.
     pub fn declare(builder: &mut ParamsBuilder, name: &str, spec: &NetSpec, rng: &mut Rng) -> Self {
         let mut shape = spec.input;

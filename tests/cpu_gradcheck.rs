@@ -482,3 +482,63 @@ fn adam_first_step_moves_each_weight_by_lr_against_its_gradient_sign() {
         assert!((p[i] - want).abs() < 1e-6, "[{i}] {} vs {want}", p[i]);
     }
 }
+
+/// The largest singular value of `w` (rows × cols) by Jacobi on WᵀW: an
+/// independent reference for the power iteration.
+fn top_singular_value(w: &[f32], rows: usize, cols: usize) -> f64 {
+    let mut wtw = vec![0.0f64; cols * cols];
+    for a in 0..cols {
+        for b in 0..cols {
+            wtw[a * cols + b] = (0..rows)
+                .map(|i| w[i * cols + a] as f64 * w[i * cols + b] as f64)
+                .sum();
+        }
+    }
+    let (values, _) = genlab::score::symmetric_eigen(&wtw, cols);
+    values.iter().fold(0.0f64, |m, &v| m.max(v)).sqrt()
+}
+
+/// σ and W_sn once the power iteration has converged from `u`.
+fn converged(w: &[f32], u: &mut [f32], s: cpu::SpectralShape) -> (f32, Vec<f32>, Vec<f32>) {
+    let (mut w_sn, mut v, mut sigma) = (vec![0.0; s.len()], vec![0.0; s.cols], [0.0]);
+    for _ in 0..500 {
+        cpu::spectral_norm_forward(&mut w_sn, u, &mut v, &mut sigma, w, s);
+    }
+    (sigma[0], w_sn, v)
+}
+
+#[test]
+fn spectral_norm_finds_the_top_singular_value_and_its_gradient() {
+    // Wide, tall, a single row and a single column.
+    for (i, &(rows, cols)) in [(5, 9), (11, 4), (1, 7), (6, 1)].iter().enumerate() {
+        let s = cpu::SpectralShape { rows, cols };
+        let mut rng = Rng::new(70 + i as u32, 0);
+        let w = rng.uniform_vec(s.len(), -1.0, 1.0);
+        let u0 = rng.normal_vec(rows, 1.0);
+        let mut u = u0.clone();
+        let (sigma, w_sn, v) = converged(&w, &mut u, s);
+        let want = top_singular_value(&w, rows, cols);
+        assert!(
+            (sigma as f64 - want).abs() < 1e-4 * want,
+            "{s:?}: σ {sigma} against {want} by Jacobi"
+        );
+        let after = top_singular_value(&w_sn, rows, cols);
+        assert!((after - 1.0).abs() < 1e-4, "{s:?}: W_sn's σ is {after}");
+        // L = Σ r·W_sn(W), W_sn(W) = W / σ(W) with the exact σ; the backward
+        // holds the converged u, v fixed, which is exact at convergence.
+        let r = rng.uniform_vec(s.len(), -1.0, 1.0);
+        let mut dw = vec![0.0; s.len()];
+        cpu::spectral_norm_backward(&mut dw, &r, &w_sn, &u, &v, &[sigma], s);
+        check(&format!("spectral_norm {s:?}"), &w, &dw, |wp| {
+            let sig = top_singular_value(wp, rows, cols);
+            wp.iter()
+                .zip(&r)
+                .map(|(&x, &ri)| x as f64 / sig * ri as f64)
+                .sum()
+        });
+    }
+    // An all-zero matrix gives W_sn = 0 and σ = 0, not NaN.
+    let s = cpu::SpectralShape { rows: 3, cols: 2 };
+    let (sigma, w_sn, _) = converged(&[0.0; 6], &mut [1.0, 0.0, 0.0], s);
+    assert_eq!((sigma, w_sn), (0.0, vec![0.0; 6]));
+}

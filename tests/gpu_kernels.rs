@@ -1262,3 +1262,81 @@ async fn adam_and_fill(gpu: &'static Gpu) {
     assert_eq!(steps[0].to_bits(), 3, "step counter after three steps");
 }
 gpu_test!(adam_and_fill_match_cpu, adam_and_fill);
+
+async fn spectral_norm_all(gpu: &'static Gpu) {
+    // One workgroup walks every matrix: rows and columns below, at and
+    // above its 256 threads, a single row and a single column.
+    let shapes = [
+        (1, 1),
+        (1, 37),
+        (13, 37),
+        (300, 7),
+        (7, 300),
+        (65, 1),
+        (129, 257),
+    ];
+    for (i, &(rows, cols)) in shapes.iter().enumerate() {
+        let s = SpectralShape { rows, cols };
+        let mut rng = Rng::new(60 + i as u32, 0);
+        let w = rng.uniform_vec(s.len(), -1.0, 1.0);
+        let u0 = rng.normal_vec(rows, 1.0);
+        let dw_sn = rng.uniform_vec(s.len(), -1.0, 1.0);
+        let dw0 = rng.uniform_vec(s.len(), -1.0, 1.0);
+        for grad in [Grad::Write, Grad::Accumulate] {
+            let (mut w_sn, mut u, mut v, mut sigma) =
+                (vec![0.0; s.len()], u0.clone(), vec![0.0; cols], vec![0.0]);
+            // Two steps: the second starts from the first's u.
+            for _ in 0..2 {
+                cpu::spectral_norm_forward(&mut w_sn, &mut u, &mut v, &mut sigma, &w, s);
+            }
+            let mut dw = if grad.accumulates() {
+                dw0.clone()
+            } else {
+                vec![0.0; s.len()]
+            };
+            cpu::spectral_norm_backward(&mut dw, &dw_sn, &w_sn, &u, &v, &sigma, s);
+            let (gw, gu, gv, gs, gwsn, gdwsn, gdw) = (
+                upload(gpu, &w),
+                upload(gpu, &u0),
+                Tensor::zeros(gpu, cols),
+                Tensor::zeros(gpu, 1),
+                Tensor::zeros(gpu, s.len()),
+                upload(gpu, &dw_sn),
+                upload(gpu, &dw0),
+            );
+            let f = gpu.bind(
+                &SpectralNormForward { shape: s },
+                SpectralNormForwardTensors {
+                    w_sn: &gwsn,
+                    u: &gu,
+                    v: &gv,
+                    sigma: &gs,
+                    w: &gw,
+                },
+            );
+            let b = gpu.bind(
+                &SpectralNormBackward { shape: s, grad },
+                SpectralNormBackwardTensors {
+                    dw: &gdw,
+                    dw_sn: &gdwsn,
+                    w_sn: &gwsn,
+                    u: &gu,
+                    v: &gv,
+                    sigma: &gs,
+                },
+            );
+            gpu.run_launches(&[&f, &f, &b]);
+            let what = |t: &str| format!("spectral_norm {s:?} {grad:?}: {t}");
+            for (t, g, c) in [
+                ("sigma", &gs, &sigma),
+                ("u", &gu, &u),
+                ("v", &gv, &v),
+                ("w_sn", &gwsn, &w_sn),
+                ("dw", &gdw, &dw),
+            ] {
+                assert_close(&what(t), &g.read(gpu).await.unwrap(), c, RTOL, ATOL);
+            }
+        }
+    }
+}
+gpu_test!(spectral_norm_matches_cpu, spectral_norm_all);

@@ -168,7 +168,13 @@ async fn one_step_dcgan_classes(gpu: &'static Gpu) {
         d_width: 3,
         ..small(ModelKind::Dcgan)
     };
-    one_step_agrees(gpu, c).await;
+    one_step_agrees(gpu, c.clone()).await;
+    // D's weights spectrally normalised: the power iteration's u is D's state.
+    let sn = ModelConfig {
+        spectral_norm: true,
+        ..c
+    };
+    one_step_agrees(gpu, sn).await;
 }
 gpu_test!(dcgan_classes_step_matches_cpu, one_step_dcgan_classes);
 
@@ -934,6 +940,82 @@ mod registry {
 }
 
 /// The DCGAN's discriminator takes its width from `d_width` (0: `width`):
+/// With `spectral_norm`, D's layers read each weight matrix divided by its
+/// largest singular value: after some steps (u converged) every W_sn D
+/// uses has σ = 1 by an independent power iteration in f64; D has the same
+/// parameters, one u per matrix in its state, and the setting round-trips
+/// through a weights file's header.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn spectral_norm_makes_each_discriminator_matrix_1_lipschitz() {
+    let cpu = Cpu::new();
+    let base = ModelConfig {
+        batch: 8,
+        gan_loss: GanLoss::Classes,
+        ..small(ModelKind::Dcgan)
+    };
+    let c = ModelConfig {
+        spectral_norm: true,
+        ..base.clone()
+    };
+    // D's parameter count, and the names of its state tensors.
+    let d_arena = |c: &ModelConfig| {
+        let m = Model::new(&cpu, c.clone()).unwrap();
+        let a = &m.arenas()[1].1;
+        let state = pollster::block_on(a.read_parts(&cpu, &[ArenaPart::State])).unwrap();
+        let names: Vec<String> = state.into_iter().map(|(n, _, _)| n).collect();
+        (a.count(), names)
+    };
+    let ((p0, s0), (p1, s1)) = (d_arena(&base), d_arena(&c));
+    assert_eq!(p0, p1, "spectral normalisation adds no parameters");
+    assert!(s0.is_empty(), "{s0:?}");
+    assert_eq!(
+        s1,
+        [
+            "discriminator.sn0.u",
+            "discriminator.sn1.u",
+            "discriminator.sn2.u"
+        ],
+        "a u per matrix: D's two convolutions and its dense layer"
+    );
+    let m = Model::new(&cpu, c.clone()).unwrap();
+    let norms = &m.gan().unwrap().d_norms;
+    let d = digits();
+    for i in 0..30 {
+        let x = batch01(&d, c.batch + i);
+        m.write_batch(&cpu, &x[i * PIXELS..], &mut Vec::new());
+        cpu.run(|pass| m.step(pass));
+    }
+    let losses = pollster::block_on(read(&cpu, &m.losses));
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    for norm in norms {
+        let (rows, cols) = (norm.shape.rows, norm.shape.cols);
+        let w = pollster::block_on(read(&cpu, &norm.w_sn));
+        // Power iteration on WᵀW in f64, from all ones.
+        let mut v = vec![1.0f64; cols];
+        let mut top = 0.0;
+        for _ in 0..2000 {
+            let wv: Vec<f64> = (0..rows)
+                .map(|i| (0..cols).map(|j| w[i * cols + j] as f64 * v[j]).sum())
+                .collect();
+            let wtwv: Vec<f64> = (0..cols)
+                .map(|j| (0..rows).map(|i| w[i * cols + j] as f64 * wv[i]).sum())
+                .collect();
+            top = wtwv.iter().map(|x| x * x).sum::<f64>().sqrt();
+            v = wtwv.iter().map(|x| x / top).collect();
+        }
+        let sigma = top.sqrt();
+        assert!(
+            (sigma - 1.0).abs() < 0.02,
+            "W_sn [{rows}×{cols}]: σ {sigma}"
+        );
+    }
+    let pairs = c.to_pairs();
+    assert!(pairs.contains(&("spectral_norm", "on".to_string())));
+    let back = ModelConfig::from_pairs(|k| pairs.iter().find(|p| p.0 == k).map(|p| p.1.clone()));
+    assert_eq!(back.unwrap(), c);
+}
+
 /// its two convolutions have d and 2d channels, its dense layer reads the
 /// 7·7·2d features, and the generator keeps `width`'s.
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,17 +5,23 @@
 //! backward that leaves D's gradients alone. Each network has its own
 //! optimizer (D's rate scaled by `d_lr_scale`); with `d_steps` > 1, the
 //! step starts with that many − 1 discriminator-only updates on fresh noise.
+//! With `spectral_norm`, D's layers read their weight matrices divided by
+//! their largest singular value (one power iteration per D update, before
+//! D's forward; its backward after D's parameter gradients).
 
 use super::{arenas, gaussian, network, stream, Evaluator, ModelConfig, Trained, CLASSES, GRID};
 use crate::backends::Backend;
 use crate::backends::TensorLen;
 use crate::core::rng::Rng;
 use crate::data::PIXELS;
-use crate::nn::{InputGrad, LayerSpec, Mode, NetParams, ParamArena, ParamsBuilder, Sequential};
+use crate::nn::{
+    InputGrad, LayerSpec, Mode, NetParams, Normalized, ParamArena, ParamId, ParamsBuilder,
+    Sequential, SpectralNorm, StateId,
+};
 use crate::ops::{
     BceWithLogits, BernoulliReconstruction, ClassesGenerator, Hinge, HingeGenerator, Key,
     LabelConcat, LabelConcatTensors, LabelShape, LeastSquares, LogitLossTensors, LossTarget,
-    LossTensors, Mse, SoftmaxCrossEntropy, TargetLossTensors,
+    LossTensors, Mse, SoftmaxCrossEntropy, SpectralShape, TargetLossTensors,
 };
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +96,9 @@ impl From<GanLoss> for String {
 pub(super) struct GanParams {
     g: NetParams,
     d: NetParams,
+    /// With spectral normalisation: D's weight matrices and their power
+    /// iterations' u (D's arena state).
+    d_norms: Vec<(ParamId, StateId, SpectralShape)>,
 }
 
 fn declare_params(
@@ -109,9 +118,20 @@ fn declare_params(
         }
     }
     let d = NetParams::declare(&mut db, "discriminator", &d_spec, &mut rng);
+    let mut d_norms = Vec::new();
+    if c.spectral_norm {
+        for (i, (id, shape)) in d.weight_matrices().into_iter().enumerate() {
+            // u starts as a random unit vector (as PyTorch's).
+            let mut u0 = rng.normal_vec(shape.rows, 1.0);
+            let norm = u0.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+            u0.iter_mut().for_each(|x| *x /= norm);
+            let u = db.add_state(&format!("discriminator.sn{i}.u"), &[shape.rows], || u0);
+            d_norms.push((id, u, shape));
+        }
+    }
     (
         vec![("generator", gb), ("discriminator", db)],
-        GanParams { g, d },
+        GanParams { g, d, d_norms },
     )
 }
 
@@ -124,9 +144,14 @@ pub(super) fn declare(
     let (builders, p) = declare_params(c, builder);
     let n = c.batch as u64;
     let per = |net: &NetParams, mode| net.activations_per_sample(mode) as u64;
+    // Spectral normalisation: W_sn, dW_sn, v and σ per weight matrix.
+    let norms: u64 = (p.d_norms.iter())
+        .map(|(_, _, s)| (2 * s.len() + s.cols + 1) as u64)
+        .sum();
     let floats = n * per(&p.g, Mode::Train)
         + 2 * n * (per(&p.d, Mode::Train) + 2 * PIXELS as u64)
-        + GRID as u64 * per(&p.g, Mode::Eval);
+        + GRID as u64 * per(&p.g, Mode::Eval)
+        + norms;
     (builders, floats)
 }
 
@@ -136,6 +161,8 @@ pub struct GanBinding<B: Backend> {
     pub z: B::Tensor,
     pub g: Sequential<B>,
     pub d: Sequential<B>,
+    /// D's spectral normalisations (empty without `spectral_norm`).
+    pub d_norms: Vec<SpectralNorm<B>>,
     /// D's input [2N, 784]: G writes the first half, the data the second.
     pub d_input: B::Tensor,
     /// A conditional GAN's labels [2N]: the real batch's, twice (G is
@@ -190,9 +217,11 @@ impl<B: Backend> Gan<B> {
         g.record_targets(pass);
         B::record(pass, &g.d_noise);
         g.g.forward(pass); // fake: [N, 784] into d_input[..N]
+        g.normalize_d(pass);
         g.d.forward(pass); // logits: [2N, 1]
         B::record(pass, &g.d_loss);
         g.d.backward_params(pass);
+        g.normalize_d_backward(pass);
         self.discriminator().update(pass);
     }
 }
@@ -231,9 +260,16 @@ fn bind<B: Backend>(
         (seed, 0),
         g_labels.as_ref(),
     );
+    let d_norms: Vec<SpectralNorm<B>> = (p.d_norms.iter())
+        .map(|&(id, u, shape)| SpectralNorm::new(b, da, id, u, shape))
+        .collect();
+    let d_weights = Normalized {
+        arena: da,
+        norms: &d_norms,
+    };
     let d = p.d.bind_labelled(
         b,
-        da,
+        &d_weights,
         2 * n,
         &d_input,
         InputGrad::Write(&d_dx),
@@ -313,6 +349,7 @@ fn bind<B: Backend>(
         z,
         g,
         d,
+        d_norms,
         d_input,
         labels,
         classes,
@@ -353,9 +390,11 @@ impl<B: Backend> Trained<B> for Gan<B> {
         g.record_targets(pass);
         B::record(pass, &g.noise);
         g.g.forward(pass); // fake: [N, 784] into d_input[..N]
+        g.normalize_d(pass);
         g.d.forward(pass); // logits: [2N, 1] ([2N, 11] with classes)
         B::record(pass, &g.d_loss);
         g.d.backward_params(pass); // D's gradients of its own loss
+        g.normalize_d_backward(pass);
         B::record(pass, &g.g_loss); // overwrites dlogits[..N]
         g.d.backward_input(pass); // dD/dfake, D's gradients untouched
         g.g.backward(pass);
@@ -396,6 +435,20 @@ impl<B: Backend> GanBinding<B> {
         self.classes
             .as_ref()
             .map(|t| (&t.d, t.g.as_ref().map(|(g, _)| g)))
+    }
+
+    /// With spectral normalisation: D's W_sn from this step's power iteration.
+    fn normalize_d(&self, pass: &mut B::Pass<'_>) {
+        for s in &self.d_norms {
+            s.forward(pass);
+        }
+    }
+
+    /// With spectral normalisation: D's weight gradients through it.
+    fn normalize_d_backward(&self, pass: &mut B::Pass<'_>) {
+        for s in &self.d_norms {
+            s.backward(pass);
+        }
     }
 
     /// With classes: D's and G's one-hot targets from this step's labels.

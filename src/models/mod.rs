@@ -257,6 +257,10 @@ pub struct ModelConfig {
     /// The decay of a GAN generator's moving average of its weights (EMA),
     /// which draws its samples; 0: it samples with its live weights.
     pub g_average: f32,
+    /// Spectral normalisation of a GAN discriminator's weight matrices
+    /// (each divided by its largest singular value, by one power iteration
+    /// per step): D's layers are 1-Lipschitz, so it cannot win by scale.
+    pub spectral_norm: bool,
     pub seed: u32,
 }
 
@@ -304,6 +308,7 @@ impl ModelConfig {
             d_lr_scale: 1.0,
             d_steps: 1,
             g_average: 0.0,
+            spectral_norm: false,
             seed: 1,
         }
     }

@@ -193,6 +193,30 @@ pub const SETTINGS: &[Setting] = &[
         since_v1: false,
     },
     Setting {
+        key: "spectral_norm",
+        label: "spectral normalisation of the discriminator",
+        title: "D's spectral norm",
+        range: Range::Choice {
+            choices: &[
+                ("off", "off"),
+                ("on", "on: each D weight ÷ its largest singular value"),
+            ],
+            get: |c| if c.spectral_norm { "on" } else { "off" },
+            set: |c, v| {
+                c.spectral_norm = match v {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("spectral_norm {v:?}: choose on or off")),
+                };
+                Ok(())
+            },
+        },
+        applies: gans,
+        rebuilds: true,
+        on_page: true,
+        since_v1: false,
+    },
+    Setting {
         key: "seed",
         label: "seed",
         title: "Seed",

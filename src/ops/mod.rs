@@ -21,6 +21,7 @@ pub mod label;
 pub mod loss;
 pub mod random;
 pub mod reparam;
+pub mod spectral;
 
 // Each family's `UNIFORMS` is reached through its module (`ops::dense::UNIFORMS`):
 // the glob leaves that one name ambiguous on purpose.
@@ -34,6 +35,7 @@ pub use label::*;
 pub use loss::*;
 pub use random::*;
 pub use reparam::*;
+pub use spectral::*;
 
 use crate::backends::gpu::{Tensor, UniformLayout};
 
@@ -49,6 +51,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
         loss::UNIFORMS,
         random::UNIFORMS,
         reparam::UNIFORMS,
+        spectral::UNIFORMS,
         crate::backends::gpu::UNIFORMS,
     ]
     .concat()

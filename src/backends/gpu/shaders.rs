@@ -23,6 +23,7 @@ const LOSS: &str = include_str!("../../../shaders/loss.wgsl");
 const LABEL: &str = include_str!("../../../shaders/label.wgsl");
 const REPARAM: &str = include_str!("../../../shaders/reparam.wgsl");
 const ADAM: &str = include_str!("../../../shaders/adam.wgsl");
+const SPECTRAL: &str = include_str!("../../../shaders/spectral.wgsl");
 
 /// The shader modules, each as its parts in order; `true` marks the GEMM
 /// modules, which are compiled once per [`Tile`].
@@ -51,6 +52,7 @@ const MODULES: &[(&str, bool, &[&str])] = &[
     ("label", false, &[LABEL]),
     ("reparam", false, &[REPARAM]),
     ("adam", false, &[ADAM]),
+    ("spectral", false, &[REDUCE, SPECTRAL]),
 ];
 
 /// How a GEMM pipeline computes: threads (x along N, y along M), each
