@@ -4,12 +4,11 @@
 //! training step from a vector u kept between steps; and its backward, with
 //! u and v held fixed (∂σ/∂W = u·vᵀ): dW = (dW_sn − ⟨dW_sn, W_sn⟩·u·vᵀ) / σ.
 
-use super::check_len;
 use crate::backends::cpu::zero_unless;
 use crate::backends::cpu::{Cpu, CpuOp, CpuTensor};
 use crate::backends::gpu::uniform;
 use crate::backends::gpu::{Gpu, Kernel, Launch, Tensor, Uniform, UniformLayout};
-use crate::backends::Op;
+use crate::backends::{Op, TensorLen};
 use crate::core::Grad;
 use bytemuck::Zeroable;
 
@@ -116,12 +115,24 @@ uniform! {
     }
 }
 
-fn check(name: &str, s: SpectralShape, w: &Tensor, u: &Tensor, v: &Tensor, sigma: &Tensor) {
+/// Panics with the op's name unless each tensor holds what `s` needs: the
+/// matrices (W, W_sn, their gradients) rows × cols, u rows, v cols, σ one.
+fn check<T: TensorLen>(
+    name: &str,
+    s: SpectralShape,
+    matrices: &[(&str, &T)],
+    [u, v, sigma]: [&T; 3],
+) {
     assert!(!s.is_empty(), "{name}: an empty matrix {s:?}");
-    check_len(name, "w", w, s.len());
-    check_len(name, "u", u, s.rows);
-    check_len(name, "v", v, s.cols);
-    check_len(name, "sigma", sigma, 1);
+    let vectors = [("u", u, s.rows), ("v", v, s.cols), ("sigma", sigma, 1)];
+    let need = matrices.iter().map(|&(what, t)| (what, t, s.len()));
+    for (what, t, n) in need.chain(vectors) {
+        assert!(
+            t.len() >= n,
+            "{name}: {what} has {} elements, needs {n} for {s:?}",
+            t.len()
+        );
+    }
 }
 
 /// W_sn = W / σ(W) after one power iteration on u (written back), v and σ.
@@ -146,19 +157,8 @@ impl Op for SpectralNormForward {
 
     fn bind_cpu(&self, _: &Cpu, t: SpectralNormForwardTensors<CpuTensor>) -> CpuOp {
         let s = self.shape;
-        assert!(
-            !s.is_empty() && t.w.len() >= s.len() && t.w_sn.len() >= s.len(),
-            "spectral_norm_forward: w {} / w_sn {} for {s:?}",
-            t.w.len(),
-            t.w_sn.len()
-        );
-        assert!(
-            t.u.len() >= s.rows && t.v.len() >= s.cols && !t.sigma.is_empty(),
-            "spectral_norm_forward: u {}, v {}, sigma {} for {s:?}",
-            t.u.len(),
-            t.v.len(),
-            t.sigma.len()
-        );
+        let matrices = [("w", t.w), ("w_sn", t.w_sn)];
+        check("spectral_norm_forward", s, &matrices, [t.u, t.v, t.sigma]);
         let [wsc, uc, vc, sc, wc] = [t.w_sn, t.u, t.v, t.sigma, t.w].map(Clone::clone);
         CpuOp::new(
             "spectral_norm_forward",
@@ -180,8 +180,12 @@ impl Op for SpectralNormForward {
     fn bind_gpu(&self, gpu: &Gpu, t: SpectralNormForwardTensors<Tensor>) -> Launch {
         let s = self.shape;
         let name = "spectral_norm_forward";
-        check(name, s, t.w, t.u, t.v, t.sigma);
-        check_len(name, "w_sn", t.w_sn, s.len());
+        check(
+            name,
+            s,
+            &[("w", t.w), ("w_sn", t.w_sn)],
+            [t.u, t.v, t.sigma],
+        );
         let params = SpectralParams {
             rows: s.rows as u32,
             cols: s.cols as u32,
@@ -224,23 +228,8 @@ impl Op for SpectralNormBackward {
 
     fn bind_cpu(&self, _: &Cpu, t: SpectralNormBackwardTensors<CpuTensor>) -> CpuOp {
         let s = self.shape;
-        assert!(
-            !s.is_empty()
-                && t.dw.len() >= s.len()
-                && t.dw_sn.len() >= s.len()
-                && t.w_sn.len() >= s.len(),
-            "spectral_norm_backward: dw {} / dw_sn {} / w_sn {} for {s:?}",
-            t.dw.len(),
-            t.dw_sn.len(),
-            t.w_sn.len()
-        );
-        assert!(
-            t.u.len() >= s.rows && t.v.len() >= s.cols && !t.sigma.is_empty(),
-            "spectral_norm_backward: u {}, v {}, sigma {} for {s:?}",
-            t.u.len(),
-            t.v.len(),
-            t.sigma.len()
-        );
+        let matrices = [("dw", t.dw), ("dw_sn", t.dw_sn), ("w_sn", t.w_sn)];
+        check("spectral_norm_backward", s, &matrices, [t.u, t.v, t.sigma]);
         let accumulate = self.grad.accumulates();
         let [dwc, dsc, wsc, uc, vc, sc] =
             [t.dw, t.dw_sn, t.w_sn, t.u, t.v, t.sigma].map(Clone::clone);
@@ -260,9 +249,8 @@ impl Op for SpectralNormBackward {
     fn bind_gpu(&self, gpu: &Gpu, t: SpectralNormBackwardTensors<Tensor>) -> Launch {
         let s = self.shape;
         let name = "spectral_norm_backward";
-        check(name, s, t.dw_sn, t.u, t.v, t.sigma);
-        check_len(name, "dw", t.dw, s.len());
-        check_len(name, "w_sn", t.w_sn, s.len());
+        let matrices = [("dw", t.dw), ("dw_sn", t.dw_sn), ("w_sn", t.w_sn)];
+        check(name, s, &matrices, [t.u, t.v, t.sigma]);
         let params = SpectralParams {
             rows: s.rows as u32,
             cols: s.cols as u32,
