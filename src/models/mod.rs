@@ -258,8 +258,10 @@ pub struct ModelConfig {
     /// which draws its samples; 0: it samples with its live weights.
     pub g_average: f32,
     /// Spectral normalisation of a GAN discriminator's weight matrices
-    /// (each divided by its largest singular value, by one power iteration
-    /// per step): D's layers are 1-Lipschitz, so it cannot win by scale.
+    /// (each divided by its largest singular value, estimated by one power
+    /// iteration per step): each matrix D uses has spectral norm 1. For a
+    /// convolution that is its reshaped kernel's, which only approximates
+    /// the layer's Lipschitz constant (as in Miyato et al.).
     pub spectral_norm: bool,
     pub seed: u32,
 }
