@@ -35,9 +35,10 @@ use crate::ops::{
     DropoutForward, DropoutForwardTensors, Fill, FillTensors, Key, LabelConcat,
     LabelConcatBackward, LabelConcatBackwardTensors, LabelConcatTensors, LabelShape,
     LinearBackwardInput, LinearBackwardInputTensors, LinearBackwardWeight,
-    LinearBackwardWeightTensors, LinearForward, LinearForwardTensors, SpectralNormBackward,
-    SpectralNormBackwardTensors, SpectralNormForward, SpectralNormForwardTensors, SpectralShape,
-    StepIncrement, StepTensors,
+    LinearBackwardWeightTensors, LinearForward, LinearForwardTensors, MinibatchStdBackward,
+    MinibatchStdBackwardTensors, MinibatchStdForward, MinibatchStdForwardTensors,
+    MinibatchStdShape, SpectralNormBackward, SpectralNormBackwardTensors, SpectralNormForward,
+    SpectralNormForwardTensors, SpectralShape, StepIncrement, StepTensors,
 };
 
 /// A named tensor with its real shape (row-major values), as saved.
@@ -1264,6 +1265,60 @@ impl<B: Backend> LabelLayer<B> {
     }
 }
 
+/// y = x ++ the standard deviation of each sample's group as one more map
+/// ([`LayerSpec::MinibatchStd`]); the backward always writes x's gradient
+/// (it sits between layers with parameters).
+pub struct MinibatchStdLayer<B: Backend> {
+    pub shape: MinibatchStdShape,
+    pub y: B::Tensor,
+    pub dy: B::Tensor,
+    forward: B::Op,
+    backward: B::Op,
+}
+
+impl<B: Backend> MinibatchStdLayer<B> {
+    pub fn new(b: &B, shape: MinibatchStdShape, x: &B::Tensor, dx: &B::Tensor) -> Self {
+        let len = shape.n * shape.width();
+        let (y, dy) = (b.zeros(len), b.zeros(len));
+        let (stat, dstat) = (b.zeros(shape.groups()), b.zeros(shape.groups()));
+        let forward = b.bind(
+            &MinibatchStdForward { shape },
+            MinibatchStdForwardTensors {
+                y: &y,
+                stat: &stat,
+                x,
+            },
+        );
+        let backward = b.bind(
+            &MinibatchStdBackward {
+                shape,
+                grad: Grad::Write,
+            },
+            MinibatchStdBackwardTensors {
+                dx,
+                dstat: &dstat,
+                dy: &dy,
+                x,
+            },
+        );
+        MinibatchStdLayer {
+            shape,
+            y,
+            dy,
+            forward,
+            backward,
+        }
+    }
+
+    pub fn forward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.forward);
+    }
+
+    pub fn backward(&self, pass: &mut B::Pass<'_>) {
+        B::record(pass, &self.backward);
+    }
+}
+
 /// Inverted dropout; the mask is a pure function of (seed, stream, element,
 /// step), so backward regenerates it and each step draws a new one.
 pub struct Dropout<B: Backend> {
@@ -1349,6 +1404,15 @@ pub enum LayerSpec {
     /// labels are given when the network is bound ([`NetParams::bind_labelled`]).
     Label {
         classes: usize,
+    },
+    /// Appends one map, constant over H×W, holding the standard deviation
+    /// of the sample's group of `group` consecutive samples, averaged over
+    /// their values (ProGAN's minibatch standard deviation): [C, H, W] →
+    /// [C + 1, H, W]. The batch is `segments` equal parts that no group
+    /// crosses (a GAN's D sees [fake; real]: 2).
+    MinibatchStd {
+        group: usize,
+        segments: usize,
     },
 }
 
@@ -1472,6 +1536,7 @@ impl NetParams {
                 ),
                 LayerSpec::Act(_) | LayerSpec::Dropout(_) => (Declared::None, shape),
                 LayerSpec::Label { classes } => (Declared::None, [c + classes, h, w]),
+                LayerSpec::MinibatchStd { .. } => (Declared::None, [c + 1, h, w]),
                 LayerSpec::Reshape(to) => {
                     assert_eq!(
                         numel(to),
@@ -1521,6 +1586,7 @@ impl NetParams {
                 LayerSpec::BatchNorm
                 | LayerSpec::Act(_)
                 | LayerSpec::Label { .. }
+                | LayerSpec::MinibatchStd { .. }
                 | LayerSpec::Dropout(_) => 2 * numel(out),
                 LayerSpec::Reshape(_) => 0,
             })
@@ -1598,6 +1664,7 @@ impl NetParams {
                         | LayerSpec::Act(_)
                         | LayerSpec::Dropout(_)
                         | LayerSpec::Label { .. }
+                        | LayerSpec::MinibatchStd { .. }
                 )),
                 "a network's given output must be written by a dense or convolution layer"
             );
@@ -1649,6 +1716,22 @@ impl NetParams {
                     };
                     let labels = labels.expect("checked above");
                     Layer::Label(LabelLayer::new(b, shape, &cur_x, labels, dxi))
+                }
+                (LayerSpec::MinibatchStd { group, segments }, _) => {
+                    assert!(
+                        segments > 0 && n.is_multiple_of(segments),
+                        "{}.{i}: a batch of {n} does not split into {segments} equal parts",
+                        self.name
+                    );
+                    let shape = MinibatchStdShape {
+                        n,
+                        per: numel(shape),
+                        spatial: shape[1] * shape[2],
+                        group,
+                        segment: n / segments,
+                    };
+                    let dx = Self::dx_for(b, dxi, &cur_x);
+                    Layer::MinibatchStd(MinibatchStdLayer::new(b, shape, &cur_x, &dx))
                 }
                 (spec, _) if spec.passes_through(mode) => {
                     shape = out_shape;
@@ -1707,6 +1790,7 @@ pub enum Layer<B: Backend> {
     Act(ActivationLayer<B>),
     Dropout(Dropout<B>),
     Label(LabelLayer<B>),
+    MinibatchStd(MinibatchStdLayer<B>),
 }
 
 impl<B: Backend> Layer<B> {
@@ -1719,6 +1803,7 @@ impl<B: Backend> Layer<B> {
             Layer::Act(l) => (&l.y, &l.dy),
             Layer::Dropout(l) => (&l.y, &l.dy),
             Layer::Label(l) => (&l.y, &l.dy),
+            Layer::MinibatchStd(l) => (&l.y, &l.dy),
         }
     }
 
@@ -1739,6 +1824,7 @@ impl<B: Backend> Layer<B> {
             Layer::Act(l) => l.forward(pass),
             Layer::Dropout(l) => l.forward(pass),
             Layer::Label(l) => l.forward(pass),
+            Layer::MinibatchStd(l) => l.forward(pass),
         }
     }
 
@@ -1760,6 +1846,7 @@ impl<B: Backend> Layer<B> {
             Layer::Dropout(l) => l.backward(pass),
             Layer::Label(l) if input => l.backward(pass),
             Layer::Label(_) => {}
+            Layer::MinibatchStd(l) => l.backward(pass),
         }
     }
 }

@@ -466,6 +466,115 @@ fn label_concat_matches_finite_differences_and_writes_one_hot_maps() {
     check("label_concat dx", &x, &dx, |x| dot(&y(x), &r));
 }
 
+/// The samples of each group, written out by hand for the shapes below.
+fn minibatch_std_cases() -> Vec<(cpu::MinibatchStdShape, Vec<Vec<usize>>)> {
+    let shape = |n, per, spatial, group, segment| cpu::MinibatchStdShape {
+        n,
+        per,
+        spatial,
+        group,
+        segment,
+    };
+    vec![
+        // Two segments of 5 in groups of 2: each ends in a group of one.
+        (
+            shape(10, 6, 3, 2, 5),
+            vec![
+                vec![0, 1],
+                vec![2, 3],
+                vec![4],
+                vec![5, 6],
+                vec![7, 8],
+                vec![9],
+            ],
+        ),
+        // One segment of 7 in groups of 4, flat samples (one position).
+        (shape(7, 5, 1, 4, 7), vec![vec![0, 1, 2, 3], vec![4, 5, 6]]),
+        // A group larger than its segment: the segment is the group.
+        (shape(6, 4, 2, 8, 3), vec![vec![0, 1, 2], vec![3, 4, 5]]),
+    ]
+}
+
+#[test]
+fn minibatch_std_groups_samples_within_segments_and_its_gradient() {
+    for (case, (s, groups)) in minibatch_std_cases().into_iter().enumerate() {
+        let mut rng = Rng::new(90 + case as u32, 0);
+        // Members at least 0.2 apart in every value, so that no σ is near
+        // 0, where |x − μ| / σ jumps and central differences cannot follow.
+        let base = rng.uniform_vec(s.per, -1.0, 1.0);
+        let noise = rng.uniform_vec(s.n * s.per, -0.05, 0.05);
+        let x: Vec<f32> = (0..s.n * s.per)
+            .map(|k| base[k % s.per] + 0.3 * (k / s.per) as f32 + noise[k])
+            .collect();
+        let forward = |x: &[f32]| {
+            let (mut y, mut stat) = (vec![0.0; s.n * s.width()], vec![0.0; s.groups()]);
+            cpu::minibatch_std_forward(&mut y, &mut stat, x, s);
+            (y, stat)
+        };
+        let (y, stat) = forward(&x);
+        assert_eq!(s.groups(), groups.len(), "{s:?}: group count");
+        for (g, members) in groups.iter().enumerate() {
+            assert_eq!(
+                s.members(g).collect::<Vec<_>>(),
+                *members,
+                "{s:?}: group {g}"
+            );
+            // s_g by the textbook formula: the mean over values of √(E[x²] − E[x]² + ε).
+            let m = members.len() as f64;
+            let want = (0..s.per)
+                .map(|j| {
+                    let v = |i: &usize| x[i * s.per + j] as f64;
+                    let mean = members.iter().map(v).sum::<f64>() / m;
+                    let sq = members.iter().map(|i| v(i) * v(i)).sum::<f64>() / m;
+                    (sq - mean * mean + cpu::MBSTD_EPS as f64).max(0.0).sqrt()
+                })
+                .sum::<f64>()
+                / s.per as f64;
+            assert!(
+                (stat[g] as f64 - want).abs() < 1e-5,
+                "{s:?}: group {g} s {} against {want}",
+                stat[g]
+            );
+            for &i in members {
+                assert_eq!(s.group_of(i), g, "{s:?}: sample {i}");
+                let row = &y[i * s.width()..(i + 1) * s.width()];
+                assert_eq!(&row[..s.per], &x[i * s.per..(i + 1) * s.per]);
+                assert!(
+                    row[s.per..].iter().all(|&v| v == stat[g]),
+                    "{s:?}: sample {i}'s map"
+                );
+            }
+        }
+        let r = rng.uniform_vec(s.n * s.width(), -1.0, 1.0);
+        let (mut dx, mut dstat) = (vec![0.0; x.len()], vec![0.0; s.groups()]);
+        cpu::minibatch_std_backward(&mut dx, &mut dstat, &r, &x, s);
+        check(&format!("minibatch_std {s:?}"), &x, &dx, |x| {
+            dot(&forward(x).0, &r)
+        });
+    }
+    // A group of one has s = √ε and passes its gradient straight through.
+    let s = cpu::MinibatchStdShape {
+        n: 2,
+        per: 3,
+        spatial: 2,
+        group: 1,
+        segment: 2,
+    };
+    let x = [0.5, -1.0, 2.0, 0.25, 0.0, -0.5];
+    let (mut y, mut stat) = (vec![0.0; s.n * s.width()], vec![0.0; 2]);
+    cpu::minibatch_std_forward(&mut y, &mut stat, &x, s);
+    assert!(
+        stat.iter()
+            .all(|&v| (v - cpu::MBSTD_EPS.sqrt()).abs() < 1e-9),
+        "{stat:?}"
+    );
+    let dy = [1.0, 2.0, 3.0, 9.0, 9.0, 4.0, 5.0, 6.0, 9.0, 9.0];
+    let (mut dx, mut dstat) = (vec![0.0; 6], vec![0.0; 2]);
+    cpu::minibatch_std_backward(&mut dx, &mut dstat, &dy, &x, s);
+    assert_eq!(dx, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    assert_eq!(dstat, [18.0, 18.0]);
+}
+
 #[test]
 fn adam_first_step_moves_each_weight_by_lr_against_its_gradient_sign() {
     // At t = 1 bias correction makes m̂ = g and v̂ = g², so Δp = −lr·g/(|g| + ε).

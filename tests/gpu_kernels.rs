@@ -1340,3 +1340,78 @@ async fn spectral_norm_all(gpu: &'static Gpu) {
     }
 }
 gpu_test!(spectral_norm_matches_cpu, spectral_norm_all);
+
+async fn minibatch_std_all(gpu: &'static Gpu) {
+    // (n, per, spatial, group, segment): values per sample below, at and
+    // above the 256-thread workgroup; ragged last groups; a single sample;
+    // a group larger than its segment; 49 positions as D's 7×7 maps.
+    let shapes = [
+        (1, 1, 1, 4, 1),
+        (2, 7, 3, 4, 1),
+        (10, 6, 3, 2, 5),
+        (2 * 37, 300, 7, 4, 37),
+        (12, 256, 49, 4, 6),
+        (6, 13, 2, 8, 3),
+        (9, 257, 1, 3, 9),
+    ];
+    for (i, &(n, per, spatial, group, segment)) in shapes.iter().enumerate() {
+        let s = MinibatchStdShape {
+            n,
+            per,
+            spatial,
+            group,
+            segment,
+        };
+        let mut rng = Rng::new(80 + i as u32, 0);
+        let x = rng.uniform_vec(n * per, -1.0, 1.0);
+        let dy = rng.uniform_vec(n * s.width(), -1.0, 1.0);
+        let dx0 = rng.uniform_vec(n * per, -1.0, 1.0);
+        let (mut y, mut stat) = (vec![0.0; n * s.width()], vec![0.0; s.groups()]);
+        cpu::minibatch_std_forward(&mut y, &mut stat, &x, s);
+        for grad in [Grad::Write, Grad::Accumulate] {
+            let mut dx = if grad.accumulates() {
+                dx0.clone()
+            } else {
+                vec![0.0; n * per]
+            };
+            let mut dstat = vec![0.0; s.groups()];
+            cpu::minibatch_std_backward(&mut dx, &mut dstat, &dy, &x, s);
+            let (gx, gy, gstat, gdy, gdstat, gdx) = (
+                upload(gpu, &x),
+                Tensor::zeros(gpu, n * s.width()),
+                Tensor::zeros(gpu, s.groups()),
+                upload(gpu, &dy),
+                Tensor::zeros(gpu, s.groups()),
+                upload(gpu, &dx0),
+            );
+            let f = gpu.bind(
+                &MinibatchStdForward { shape: s },
+                MinibatchStdForwardTensors {
+                    y: &gy,
+                    stat: &gstat,
+                    x: &gx,
+                },
+            );
+            let b = gpu.bind(
+                &MinibatchStdBackward { shape: s, grad },
+                MinibatchStdBackwardTensors {
+                    dx: &gdx,
+                    dstat: &gdstat,
+                    dy: &gdy,
+                    x: &gx,
+                },
+            );
+            gpu.run_launches(&[&f, &b]);
+            let what = |t: &str| format!("minibatch_std {s:?} {grad:?}: {t}");
+            for (t, g, c) in [
+                ("stat", &gstat, &stat),
+                ("y", &gy, &y),
+                ("dstat", &gdstat, &dstat),
+                ("dx", &gdx, &dx),
+            ] {
+                assert_close(&what(t), &g.read(gpu).await.unwrap(), c, RTOL, ATOL);
+            }
+        }
+    }
+}
+gpu_test!(minibatch_std_matches_cpu, minibatch_std_all);

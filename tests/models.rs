@@ -172,9 +172,16 @@ async fn one_step_dcgan_classes(gpu: &'static Gpu) {
     // D's weights spectrally normalised: the power iteration's u is D's state.
     let sn = ModelConfig {
         spectral_norm: true,
-        ..c
+        ..c.clone()
     };
     one_step_agrees(gpu, sn).await;
+    // D's minibatch standard deviation, in groups of 3: each half of 8 ends
+    // in a group of two.
+    let mbstd = ModelConfig {
+        minibatch_std: 3,
+        ..c
+    };
+    one_step_agrees(gpu, mbstd).await;
 }
 gpu_test!(dcgan_classes_step_matches_cpu, one_step_dcgan_classes);
 
@@ -1014,6 +1021,85 @@ fn spectral_norm_makes_each_discriminator_matrix_1_lipschitz() {
     assert!(pairs.contains(&("spectral_norm", "on".to_string())));
     let back = ModelConfig::from_pairs(|k| pairs.iter().find(|p| p.0 == k).map(|p| p.1.clone()));
     assert_eq!(back.unwrap(), c);
+}
+
+/// D's minibatch standard deviation: one more 7×7 map before the DCGAN's
+/// dense layer (and one more value before the MLP GAN's), groups that never
+/// mix fakes with reals, and training that stays finite.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn minibatch_std_gives_the_discriminator_one_more_map_per_half() {
+    use genlab::nn::Layer;
+    let cpu = Cpu::new();
+    let d_params = |c: &ModelConfig| Model::new(&cpu, c.clone()).unwrap().arenas()[1].1.count();
+    for (kind, per_answer) in [(ModelKind::Dcgan, 7 * 7), (ModelKind::MlpGan, 1)] {
+        let base = ModelConfig {
+            batch: 6,
+            gan_loss: GanLoss::Classes,
+            ..small(kind)
+        };
+        let c = ModelConfig {
+            minibatch_std: 4,
+            ..base.clone()
+        };
+        // The dense layer's weights for the extra map, for each of D's 11 answers.
+        assert_eq!(d_params(&c), d_params(&base) + 11 * per_answer, "{kind}");
+        let m = Model::new(&cpu, c.clone()).unwrap();
+        let d = &m.gan().unwrap().d;
+        let layers: Vec<_> = (d.layers.iter())
+            .filter_map(|l| match l {
+                Layer::MinibatchStd(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(layers.len(), 1, "{kind}: one minibatch std layer");
+        let shape = layers[0].shape;
+        // D runs over [fake; real] at 2 × 6: groups of 4, 2 in each half.
+        assert_eq!((shape.n, shape.segment, shape.group), (12, 6, 4), "{kind}");
+        let halves: Vec<Vec<usize>> = (0..shape.groups())
+            .map(|g| shape.members(g).collect())
+            .collect();
+        assert_eq!(
+            halves,
+            [vec![0, 1, 2, 3], vec![4, 5], vec![6, 7, 8, 9], vec![10, 11]],
+            "{kind}"
+        );
+        let d_digits = digits();
+        for i in 0..10 {
+            let x = batch01(&d_digits, c.batch + i);
+            m.write_batch(&cpu, &x[i * PIXELS..], &mut Vec::new());
+            cpu.run(|pass| m.step(pass));
+        }
+        let losses = pollster::block_on(read(&cpu, &m.losses));
+        assert!(losses.iter().all(|l| l.is_finite()), "{kind}: {losses:?}");
+        // Each sample's extra map holds its group's statistic: constant
+        // within a group, and positive.
+        let y = pollster::block_on(read(&cpu, &layers[0].y));
+        for g in 0..shape.groups() {
+            let maps: Vec<f32> = (shape.members(g))
+                .flat_map(|i| y[i * shape.width() + shape.per..(i + 1) * shape.width()].to_vec())
+                .collect();
+            assert!(
+                maps.iter().all(|&v| v == maps[0] && v > 0.0),
+                "{kind}: group {g}: {maps:?}"
+            );
+        }
+    }
+    let c = ModelConfig {
+        minibatch_std: 4,
+        ..small(ModelKind::Dcgan)
+    };
+    let pairs = c.to_pairs();
+    assert!(pairs.contains(&("minibatch_std", "4".to_string())));
+    let back = ModelConfig::from_pairs(|k| pairs.iter().find(|p| p.0 == k).map(|p| p.1.clone()));
+    assert_eq!(back.unwrap(), c);
+    // Files saved before the setting existed read as none.
+    let old: Vec<_> = pairs
+        .into_iter()
+        .filter(|p| p.0 != "minibatch_std")
+        .collect();
+    let back = ModelConfig::from_pairs(|k| old.iter().find(|p| p.0 == k).map(|p| p.1.clone()));
+    assert_eq!(back.unwrap().minibatch_std, 0);
 }
 
 /// its two convolutions have d and 2d channels, its dense layer reads the

@@ -258,6 +258,7 @@ impl Graph {
                     }
                     LayerSpec::Reshape(to) => to,
                     LayerSpec::Label { classes } => [c + classes, h, w],
+                    LayerSpec::MinibatchStd { .. } => [c + 1, h, w],
                     _ => shape,
                 };
                 continue;
@@ -280,6 +281,12 @@ impl Graph {
                     return Err(format!(
                     "{net}.{i}: a class-label input; genlab does not export conditional models yet"
                 ))
+                }
+                LayerSpec::MinibatchStd { .. } => {
+                    // A discriminator's layer: genlab exports G, decoders and encoders.
+                    return Err(format!(
+                        "{net}.{i}: a minibatch standard deviation, which looks across a batch; a sampler has none"
+                    ));
                 }
                 LayerSpec::Dense { out, bias, act } => {
                     if !flat {

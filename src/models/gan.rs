@@ -117,6 +117,13 @@ fn declare_params(
             _ => unreachable!("every GAN's D ends in a dense layer"),
         }
     }
+    if c.minibatch_std > 0 {
+        // Before D's last (dense) layer, as ProGAN's before its last block;
+        // D runs over [fake; real], two parts no group crosses.
+        let at = d_spec.layers.len() - 1;
+        let group = c.minibatch_std;
+        (d_spec.layers).insert(at, LayerSpec::MinibatchStd { group, segments: 2 });
+    }
     let d = NetParams::declare(&mut db, "discriminator", &d_spec, &mut rng);
     let mut d_norms = Vec::new();
     if c.spectral_norm {

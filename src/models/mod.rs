@@ -263,6 +263,10 @@ pub struct ModelConfig {
     /// convolution that is its reshaped kernel's, which only approximates
     /// the layer's Lipschitz constant (as in Miyato et al.).
     pub spectral_norm: bool,
+    /// A GAN discriminator's minibatch standard deviation (ProGAN): before
+    /// its last layer, one more map holding how much each group of this
+    /// many samples varies (fakes and reals grouped apart); 0: none.
+    pub minibatch_std: usize,
     pub seed: u32,
 }
 
@@ -311,6 +315,7 @@ impl ModelConfig {
             d_steps: 1,
             g_average: 0.0,
             spectral_norm: false,
+            minibatch_std: 0,
             seed: 1,
         }
     }

@@ -217,6 +217,21 @@ pub const SETTINGS: &[Setting] = &[
         since_v1: false,
     },
     Setting {
+        key: "minibatch_std",
+        label: "group size of the discriminator's minibatch standard deviation (0: none)",
+        title: "D's minibatch std group",
+        range: Range::Whole {
+            min: 0,
+            max: 64,
+            get: |c| c.minibatch_std as u64,
+            set: |c, v| c.minibatch_std = v as usize,
+        },
+        applies: gans,
+        rebuilds: true,
+        on_page: true,
+        since_v1: false,
+    },
+    Setting {
         key: "seed",
         label: "seed",
         title: "Seed",

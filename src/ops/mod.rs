@@ -19,6 +19,7 @@ pub mod dense;
 pub mod elementwise;
 pub mod label;
 pub mod loss;
+pub mod mbstd;
 pub mod random;
 pub mod reparam;
 pub mod spectral;
@@ -33,6 +34,7 @@ pub use dense::*;
 pub use elementwise::*;
 pub use label::*;
 pub use loss::*;
+pub use mbstd::*;
 pub use random::*;
 pub use reparam::*;
 pub use spectral::*;
@@ -49,6 +51,7 @@ pub fn uniform_layouts() -> Vec<UniformLayout> {
         elementwise::UNIFORMS,
         label::UNIFORMS,
         loss::UNIFORMS,
+        mbstd::UNIFORMS,
         random::UNIFORMS,
         reparam::UNIFORMS,
         spectral::UNIFORMS,

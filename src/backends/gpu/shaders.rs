@@ -24,6 +24,7 @@ const LABEL: &str = include_str!("../../../shaders/label.wgsl");
 const REPARAM: &str = include_str!("../../../shaders/reparam.wgsl");
 const ADAM: &str = include_str!("../../../shaders/adam.wgsl");
 const SPECTRAL: &str = include_str!("../../../shaders/spectral.wgsl");
+const MBSTD: &str = include_str!("../../../shaders/mbstd.wgsl");
 
 /// The shader modules, each as its parts in order; `true` marks the GEMM
 /// modules, which are compiled once per [`Tile`].
@@ -53,6 +54,7 @@ const MODULES: &[(&str, bool, &[&str])] = &[
     ("reparam", false, &[REPARAM]),
     ("adam", false, &[ADAM]),
     ("spectral", false, &[REDUCE, SPECTRAL]),
+    ("mbstd", false, &[REDUCE, MBSTD]),
 ];
 
 /// How a GEMM pipeline computes: threads (x along N, y along M), each
