@@ -17,9 +17,15 @@
 //   classes_generator  rows of `classes` logits, the first "fake": ℓ =
 //                    −log(1 − softmax(x)_0) = lse(x) − lse(x[1..]),
 //                    ∂_0 = p_0, ∂_j = p_j − q_j with q = softmax(x[1..])
-//                    (an unconditional G under the classes loss; scale = 1/N)
+//                    (an unconditional G under the classes loss; scale = 1/N);
+//                    with balance λ > 0, plus λ·Σ_j Q_j log Q_j, Q the mean
+//                    of q over the rows, ∂_rj += λ·q_rj·(g_j − Σ_i q_ri·g_i)/N,
+//                    g = log Q (the batch's digits evened out)
 //   gaussian_kl      KL(N(μ, e^lv) ‖ N(0, I)) = −½ Σ (1 + lv − μ² − e^lv),
 //                    ∂μ = μ, ∂lv = ½(e^lv − 1)          (scale = β/N)
+
+const BALANCE_MAX_CLASSES: u32 = 64u; // ops::BALANCE_MAX_CLASSES
+const BALANCE_EPS: f32 = 1e-12;       // ops::BALANCE_EPS
 
 struct LossParams {
     len: u32,
@@ -28,7 +34,7 @@ struct LossParams {
     scale: f32,
     slot: u32,       // index in the loss buffer
     classes: u32,    // softmax_cross_entropy: logits per row
-    _pad0: u32,
+    balance: f32,    // classes_generator: the balance term's weight (0: none)
     _pad1: u32,
 }
 
@@ -157,8 +163,34 @@ fn classes_generator(@builtin(local_invocation_index) li: u32) {
             dx[base + j] = params.scale * (exp(x[base + j] - lse) - exp(x[base + j] - lse_c));
         }
     }
-    let total = workgroup_sum(s, li);
-    if (li == 0u) { loss[params.slot] = params.scale * total; }
+    var total = params.scale * workgroup_sum(s, li);
+    let lam = params.balance;
+    if (lam > 0.0) {
+        // Each class's share Q_j of the rows, in every thread: g_j = log Q_j.
+        var g: array<f32, BALANCE_MAX_CLASSES>;
+        for (var j = 1u; j < k; j++) {
+            var q = 0.0;
+            for (var r = li; r < rows; r += WG) {
+                q += exp(x[r * k + j] - log_sum_exp(r * k, 1u, k));
+            }
+            let share = params.scale * workgroup_sum(q, li);
+            g[j] = log(max(share, BALANCE_EPS));
+            total += lam * share * g[j];
+        }
+        // The same rows as above, so each thread adds to its own dx.
+        for (var r = li; r < rows; r += WG) {
+            let base = r * k;
+            let lse_c = log_sum_exp(base, 1u, k);
+            var mean = 0.0;
+            for (var j = 1u; j < k; j++) {
+                mean += exp(x[base + j] - lse_c) * g[j];
+            }
+            for (var j = 1u; j < k; j++) {
+                dx[base + j] += lam * params.scale * exp(x[base + j] - lse_c) * (g[j] - mean);
+            }
+        }
+    }
+    if (li == 0u) { loss[params.slot] = total; }
 }
 
 @compute @workgroup_size(WG)

@@ -386,18 +386,72 @@ fn classes_generator_gradients_match_finite_differences() {
     for (n, k) in [(4, 7), (2, 2)] {
         let x = rng.uniform_vec(n * k, -3.0, 3.0);
         let mut dx = vec![0.0; n * k];
-        cpu::classes_generator(&mut dx, &x, n);
+        cpu::classes_generator(&mut dx, &x, n, 0.0);
         check("classes_generator", &x, &dx, |x| {
-            cpu::classes_generator(&mut vec![0.0; n * k], x, n) as f64
+            cpu::classes_generator(&mut vec![0.0; n * k], x, n, 0.0) as f64
         });
     }
     // It is −log(1 − p_fake): with every logit equal, p_fake = 1/K, so the
     // loss is log(K / (K − 1)); a fake logit far below the rest costs nothing.
-    let l = cpu::classes_generator(&mut [0.0; 22], &[0.5; 22], 2);
+    let l = cpu::classes_generator(&mut [0.0; 22], &[0.5; 22], 2, 0.0);
     assert!((l - (11f32 / 10.0).ln()).abs() < 1e-6, "{l}");
     let mut x = [2.0; 11];
     x[0] = -40.0;
-    assert!(cpu::classes_generator(&mut [0.0; 11], &x, 1) < 1e-6);
+    assert!(cpu::classes_generator(&mut [0.0; 11], &x, 1, 0.0) < 1e-6);
+}
+
+/// The classes loss's G with the balance term: λ·Σ Q log Q over the batch's
+/// digit shares Q, computed here from its definition.
+fn balanced_loss(x: &[f32], n: usize, balance: f64) -> f64 {
+    let k = x.len() / n;
+    let lse = |v: &[f32]| v.iter().map(|&a| (a as f64).exp()).sum::<f64>().ln();
+    let mut share = vec![0.0; k];
+    let mut fake = 0.0;
+    for row in x.chunks(k) {
+        let classes = lse(&row[1..]);
+        fake += lse(row) - classes;
+        for j in 1..k {
+            share[j] += (row[j] as f64 - classes).exp() / n as f64;
+        }
+    }
+    fake / n as f64 + balance * share[1..].iter().map(|&q| q * q.ln()).sum::<f64>()
+}
+
+#[test]
+fn classes_generator_balance_term_evens_out_the_digits() {
+    let mut rng = Rng::new(24, 0);
+    // Rows of 1 + 10 and 1 + 3 logits; one row alone; balance 0.5 and 2.
+    for (n, k, balance) in [(6, 11, 0.5), (5, 4, 2.0), (1, 11, 2.0)] {
+        let x = rng.uniform_vec(n * k, -3.0, 3.0);
+        let mut dx = vec![0.0; n * k];
+        let l = cpu::classes_generator(&mut dx, &x, n, balance);
+        let want = balanced_loss(&x, n, balance as f64);
+        assert!(
+            (l as f64 - want).abs() < 1e-5,
+            "{n}×{k}: loss {l} against {want}"
+        );
+        check(
+            &format!("classes_generator balance {n}×{k}"),
+            &x,
+            &dx,
+            |x| cpu::classes_generator(&mut vec![0.0; n * k], x, n, balance) as f64,
+        );
+    }
+    // Two fakes D reads as the same digit pay log 2 more (at balance 1)
+    // than two it reads as different digits: Σ Q log Q is 0 against −log 2.
+    let row = |digit: usize| {
+        let mut r = [-30.0f32; 11];
+        r[1 + digit] = 30.0;
+        r
+    };
+    let (same, apart) = ([row(3), row(3)].concat(), [row(3), row(5)].concat());
+    let l = |x: &[f32]| cpu::classes_generator(&mut [0.0; 22], x, 2, 1.0);
+    assert!(
+        (l(&same) - l(&apart) - 2f32.ln()).abs() < 1e-5,
+        "{} {}",
+        l(&same),
+        l(&apart)
+    );
 }
 
 #[test]

@@ -927,18 +927,34 @@ async fn losses_all(gpu: &'static Gpu) {
     }
     // The classes loss's G: rows of 1 + 10 (and 1 + 2, and the least,
     // 1 + 1), more rows than a workgroup has threads.
-    for &(n, k) in &[(1usize, 11usize), (7, 11), (300, 3), (5, 2)] {
+    // With and without the balance term (a sum over rows: the 300 rows
+    // are more than the workgroup's threads).
+    let cases = [
+        (1usize, 11usize, 0.0f32),
+        (7, 11, 0.0),
+        (300, 3, 0.0),
+        (5, 2, 0.0),
+        (1, 11, 1.0),
+        (7, 11, 0.5),
+        (300, 11, 2.0),
+        (5, 2, 1.0),
+    ];
+    for &(n, k, balance) in &cases {
         let mut rng = Rng::new(29, n as u32);
         let x = rng.uniform_vec(n * k, -6.0, 6.0);
         let mut dx = vec![0.0; n * k];
-        let l = cpu::classes_generator(&mut dx, &x, n);
+        let l = cpu::classes_generator(&mut dx, &x, n, balance);
         let (gx, gdx, gloss) = (
             upload(gpu, &x),
             Tensor::zeros(gpu, n * k),
             Tensor::zeros(gpu, 2),
         );
         let launch = gpu.bind(
-            &ClassesGenerator { n, slot: 1 },
+            &ClassesGenerator {
+                n,
+                slot: 1,
+                balance,
+            },
             LogitLossTensors {
                 dx: &gdx,
                 x: &gx,
@@ -947,14 +963,14 @@ async fn losses_all(gpu: &'static Gpu) {
         );
         let got = run_read(gpu, &[&launch], &gloss).await;
         assert_close(
-            &format!("classes_generator {n}×{k} loss"),
+            &format!("classes_generator {n}×{k} balance {balance} loss"),
             &got[1..2],
             &[l],
             RTOL,
             ATOL,
         );
         assert_close(
-            &format!("classes_generator {n}×{k} grad"),
+            &format!("classes_generator {n}×{k} balance {balance} grad"),
             &gdx.read(gpu).await.unwrap(),
             &dx,
             RTOL,

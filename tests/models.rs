@@ -179,9 +179,15 @@ async fn one_step_dcgan_classes(gpu: &'static Gpu) {
     // in a group of two.
     let mbstd = ModelConfig {
         minibatch_std: 3,
-        ..c
+        ..c.clone()
     };
     one_step_agrees(gpu, mbstd).await;
+    // G's digit-balance term (a sum over the batch of fakes).
+    let balance = ModelConfig {
+        g_balance: 1.0,
+        ..c
+    };
+    one_step_agrees(gpu, balance).await;
 }
 gpu_test!(dcgan_classes_step_matches_cpu, one_step_dcgan_classes);
 

@@ -340,7 +340,11 @@ fn bind<B: Backend>(
             let g_loss = match &t.g {
                 Some((g, _)) => ce(n, 1, g, &fake_dlogits, &fake_logits),
                 None => b.bind(
-                    &ClassesGenerator { n, slot: 1 },
+                    &ClassesGenerator {
+                        n,
+                        slot: 1,
+                        balance: c.g_balance,
+                    },
                     LogitLossTensors {
                         dx: &fake_dlogits,
                         x: &fake_logits,

@@ -267,6 +267,10 @@ pub struct ModelConfig {
     /// its last layer, one more map holding how much each group of this
     /// many samples varies (fakes and reals grouped apart); 0: none.
     pub minibatch_std: usize,
+    /// An unconditional GAN's weight, under the classes loss, on evening
+    /// out the digits D reads in each batch of fakes (CatGAN's marginal
+    /// entropy: G's loss gains −λ·H of the batch's digit shares); 0: none.
+    pub g_balance: f32,
     pub seed: u32,
 }
 
@@ -316,6 +320,7 @@ impl ModelConfig {
             g_average: 0.0,
             spectral_norm: false,
             minibatch_std: 0,
+            g_balance: 0.0,
             seed: 1,
         }
     }
@@ -333,6 +338,12 @@ impl ModelConfig {
             return bad(format!(
                 "a VAE's latent size must be 2..=64, not {}",
                 self.latent
+            ));
+        }
+        if self.g_balance > 0.0 && self.gan_loss != GanLoss::Classes {
+            return bad(format!(
+                "g_balance {} evens out the digits D reads in the fakes, which only the classes loss has: add --gan-loss classes, or set g_balance 0",
+                self.g_balance
             ));
         }
         if self.hidden == 0 && self.kind != ModelKind::Autoencoder {

@@ -232,6 +232,24 @@ pub const SETTINGS: &[Setting] = &[
         since_v1: false,
     },
     Setting {
+        key: "g_balance",
+        label: "weight of the generator's digit-balance term (classes loss; 0: none)",
+        title: "G's digit balance",
+        range: Range::Number {
+            min: 0.0,
+            max: 10.0,
+            min_open: false,
+            max_open: false,
+            get: |c| c.g_balance,
+            set: |c, v| c.g_balance = v,
+        },
+        // The unconditional GANs: a conditional G is asked for its digits.
+        applies: |k| matches!(k, ModelKind::MlpGan | ModelKind::Dcgan),
+        rebuilds: true,
+        on_page: true,
+        since_v1: false,
+    },
+    Setting {
         key: "seed",
         label: "seed",
         title: "Seed",

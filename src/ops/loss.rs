@@ -77,11 +77,19 @@ fn log_sum_exp(v: &[f32]) -> f64 {
     m + v.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
 }
 
+/// The smallest class share whose log the balance term takes.
+pub const BALANCE_EPS: f64 = 1e-12;
+
 /// An unconditional GAN's G under the classes loss: rows of 1 + K logits
 /// (fake, then K classes), ℓ = −log(1 − softmax(x)_0) = lse(x) − lse(x[1..])
 /// ("call it anything but fake"), averaged over the `n` rows;
 /// ∂_0 = p_0, ∂_j = p_j − q_j with p = softmax(x), q = softmax(x[1..]).
-pub fn classes_generator(dx: &mut [f32], x: &[f32], n: usize) -> f32 {
+///
+/// With `balance` λ > 0, plus λ·Σ_j Q_j log Q_j, Q = mean of q over the
+/// rows: minus the entropy of the classes D reads in the batch of fakes
+/// (CatGAN's marginal entropy, Springenberg 2016), lowest when every class
+/// is equally common; ∂_rj += λ·q_rj·(g_j − Σ_i q_ri·g_i) / n, g = log Q.
+pub fn classes_generator(dx: &mut [f32], x: &[f32], n: usize, balance: f32) -> f32 {
     let k = x.len() / n;
     let mut s = 0.0f64;
     for r in 0..n {
@@ -96,6 +104,29 @@ pub fn classes_generator(dx: &mut [f32], x: &[f32], n: usize) -> f32 {
                 (xr[j] as f64 - classes).exp()
             };
             dx[r * k + j] = ((p - q) / n as f64) as f32;
+        }
+    }
+    if balance > 0.0 {
+        let lam = balance as f64;
+        let mut q = vec![0.0f64; n * k];
+        let mut share = vec![0.0f64; k];
+        for r in 0..n {
+            let xr = &x[r * k..(r + 1) * k];
+            let classes = log_sum_exp(&xr[1..]);
+            for j in 1..k {
+                q[r * k + j] = (xr[j] as f64 - classes).exp();
+                share[j] += q[r * k + j] / n as f64;
+            }
+        }
+        let g: Vec<f64> = share.iter().map(|&v| v.max(BALANCE_EPS).ln()).collect();
+        for j in 1..k {
+            s += lam * n as f64 * share[j] * g[j];
+        }
+        for r in 0..n {
+            let mean: f64 = (1..k).map(|j| q[r * k + j] * g[j]).sum();
+            for j in 1..k {
+                dx[r * k + j] += (lam * q[r * k + j] * (g[j] - mean) / n as f64) as f32;
+            }
         }
     }
     (s / n as f64) as f32
@@ -186,7 +217,7 @@ uniform! {
         pub scale: f32,
         pub slot: u32,
         pub classes: u32,
-        pub _pad0: u32,
+        pub balance: f32,
         pub _pad1: u32,
     }
 }
@@ -440,13 +471,18 @@ pub struct SoftmaxCrossEntropy {
 }
 
 /// G's loss under the classes loss of an unconditional GAN: `n` rows of
-/// 1 + K logits (fake first), ℓ = −log(1 − p_fake) averaged over the rows
-/// (see [`classes_generator`]).
+/// 1 + K logits (fake first), ℓ = −log(1 − p_fake) averaged over the rows,
+/// plus `balance` × minus the entropy of the batch's class shares (see
+/// [`classes_generator`]).
 #[derive(Clone, Copy, Debug)]
 pub struct ClassesGenerator {
     pub n: usize,
     pub slot: usize,
+    pub balance: f32,
 }
+
+/// The most logits per row the GPU's balance term keeps (one per thread).
+pub const BALANCE_MAX_CLASSES: usize = 64;
 
 /// The tensors of a loss of logits alone: loss[slot] = ℓ(x), dx = ∂ℓ/∂x.
 pub struct LogitLossTensors<'a, T> {
@@ -459,7 +495,7 @@ impl Op for ClassesGenerator {
     type Tensors<'a, T: 'a> = LogitLossTensors<'a, T>;
 
     fn bind_cpu(&self, _: &Cpu, t: LogitLossTensors<CpuTensor>) -> CpuOp {
-        let (n, slot) = (self.n, self.slot);
+        let (n, slot, balance) = (self.n, self.slot, self.balance);
         let name = "classes_generator";
         let len = t.x.len();
         assert!(
@@ -474,7 +510,7 @@ impl Op for ClassesGenerator {
         );
         let [dxc, xc, lossc] = [t.dx, t.x, t.loss].map(Clone::clone);
         CpuOp::new(name, &[t.dx, t.loss], &[t.x], move |_| unsafe {
-            lossc.get_mut()[slot] = classes_generator(dxc.get_mut(), xc.get(), n);
+            lossc.get_mut()[slot] = classes_generator(dxc.get_mut(), xc.get(), n, balance);
         })
     }
 
@@ -489,11 +525,17 @@ impl Op for ClassesGenerator {
         );
         check_len(name, "dx", t.dx, x.len());
         check_len(name, "loss", t.loss, slot + 1);
+        assert!(
+            self.balance == 0.0 || x.len() / n <= BALANCE_MAX_CLASSES,
+            "{name}: the balance term takes at most {BALANCE_MAX_CLASSES} logits a row, not {}",
+            x.len() / n
+        );
         let params = LossParams {
             len: x.len() as u32,
             scale: 1.0 / n as f32,
             slot: slot as u32,
             classes: (x.len() / n) as u32,
+            balance: self.balance,
             ..Zeroable::zeroed()
         };
         gpu.launch(
