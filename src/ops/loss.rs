@@ -107,25 +107,35 @@ pub fn classes_generator(dx: &mut [f32], x: &[f32], n: usize, balance: f32) -> f
         }
     }
     if balance > 0.0 {
+        // q_rj = softmax(x_r[1..])_j, computed again where needed: nothing
+        // is allocated inside a step.
+        assert!(
+            k <= BALANCE_MAX_CLASSES,
+            "classes_generator: {k} logits a row"
+        );
         let lam = balance as f64;
-        let mut q = vec![0.0f64; n * k];
-        let mut share = vec![0.0f64; k];
-        for r in 0..n {
+        let q = |r: usize| {
             let xr = &x[r * k..(r + 1) * k];
             let classes = log_sum_exp(&xr[1..]);
+            move |j: usize| (xr[j] as f64 - classes).exp()
+        };
+        let mut share = [0.0f64; BALANCE_MAX_CLASSES];
+        for r in 0..n {
+            let qr = q(r);
             for j in 1..k {
-                q[r * k + j] = (xr[j] as f64 - classes).exp();
-                share[j] += q[r * k + j] / n as f64;
+                share[j] += qr(j) / n as f64;
             }
         }
-        let g: Vec<f64> = share.iter().map(|&v| v.max(BALANCE_EPS).ln()).collect();
+        let mut g = [0.0f64; BALANCE_MAX_CLASSES];
         for j in 1..k {
+            g[j] = share[j].max(BALANCE_EPS).ln();
             s += lam * n as f64 * share[j] * g[j];
         }
         for r in 0..n {
-            let mean: f64 = (1..k).map(|j| q[r * k + j] * g[j]).sum();
+            let qr = q(r);
+            let mean: f64 = (1..k).map(|j| qr(j) * g[j]).sum();
             for j in 1..k {
-                dx[r * k + j] += (lam * q[r * k + j] * (g[j] - mean) / n as f64) as f32;
+                dx[r * k + j] += (lam * qr(j) * (g[j] - mean) / n as f64) as f32;
             }
         }
     }
