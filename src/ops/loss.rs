@@ -122,8 +122,8 @@ pub fn classes_generator(dx: &mut [f32], x: &[f32], n: usize, balance: f32) -> f
         let mut share = [0.0f64; BALANCE_MAX_CLASSES];
         for r in 0..n {
             let qr = q(r);
-            for j in 1..k {
-                share[j] += qr(j) / n as f64;
+            for (j, sh) in share[..k].iter_mut().enumerate().skip(1) {
+                *sh += qr(j) / n as f64;
             }
         }
         let mut g = [0.0f64; BALANCE_MAX_CLASSES];
