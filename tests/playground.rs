@@ -182,6 +182,24 @@ both!(page_presets_are_valid_and_full_is_the_material, {
     }
 });
 
+both!(
+    the_full_dcgan_balances_its_digits_and_other_losses_ignore_it,
+    {
+        // The material's DCGAN has G's digit-balance term on and the page's
+        // preset has it off (it did not lift the preset's score).
+        let full = preset(ModelKind::Dcgan, Size::Full, 1);
+        assert_eq!(full.g_balance, 1.0);
+        assert_eq!(preset(ModelKind::Dcgan, Size::Page, 1).g_balance, 0.0);
+        // Another loss keeps the value and ignores it (it has no digits to
+        // read), so switching the loss needs no second change.
+        for loss in ["bce", "hinge", "least-squares"] {
+            let c = with_setting(&full, "gan_loss", loss).unwrap();
+            assert_eq!((c.gan_loss.name(), c.g_balance), (loss, 1.0));
+            assert!(!c.takes_labels(), "{loss}");
+        }
+    }
+);
+
 both!(reads_data_files_in_either_order, {
     let d = Digits::from_idx(IMAGES, LABELS).unwrap();
     assert_eq!(digits_from_files(&[LABELS, IMAGES]).unwrap(), d);

@@ -270,6 +270,8 @@ pub struct ModelConfig {
     /// An unconditional GAN's weight, under the classes loss, on evening
     /// out the digits D reads in each batch of fakes (CatGAN's marginal
     /// entropy: G's loss gains −λ·H of the batch's digit shares); 0: none.
+    /// The other losses have no digits to read and ignore it, so that
+    /// `--gan-loss hinge` works on the DCGAN, whose default has it on.
     pub g_balance: f32,
     pub seed: u32,
 }
@@ -338,12 +340,6 @@ impl ModelConfig {
             return bad(format!(
                 "a VAE's latent size must be 2..=64, not {}",
                 self.latent
-            ));
-        }
-        if self.g_balance > 0.0 && self.gan_loss != GanLoss::Classes {
-            return bad(format!(
-                "g_balance {} evens out the digits D reads in the fakes, which only the classes loss has: add --gan-loss classes, or set g_balance 0",
-                self.g_balance
             ));
         }
         if self.hidden == 0 && self.kind != ModelKind::Autoencoder {

@@ -233,7 +233,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         key: "g_balance",
-        label: "weight of the generator's digit-balance term (classes loss; 0: none)",
+        label: "weight of the generator's digit-balance term (the classes loss only; 0: none)",
         title: "G's digit balance",
         range: Range::Number {
             min: 0.0,
