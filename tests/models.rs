@@ -599,6 +599,23 @@ mod reproducible {
         }
     }
 
+    /// G's digit-balance term is the classes loss's: it changes that run
+    /// and leaves a hinge run bit for bit as it was (the DCGAN's default has
+    /// it on, and switching the loss must not carry it along).
+    #[test]
+    fn the_balance_term_changes_the_classes_loss_only() {
+        let with = |gan_loss, g_balance| {
+            let c = ModelConfig {
+                gan_loss,
+                g_balance,
+                ..small(ModelKind::Dcgan)
+            };
+            run(&Cpu::new(), c, 6, 3)
+        };
+        assert_eq!(with(GanLoss::Hinge, 1.0), with(GanLoss::Hinge, 0.0));
+        assert_ne!(with(GanLoss::Classes, 1.0), with(GanLoss::Classes, 0.0));
+    }
+
     /// The GPU is deterministic too: no atomics, fixed reduction orders.
     #[test]
     fn the_same_seed_gives_the_same_run_on_the_gpu() {

@@ -22,7 +22,7 @@ pub(super) const INFO: ModelInfo = ModelInfo {
     // 6.85. At 10,000 steps without the term the 5s fell to 6.6% of 1,000
     // samples on seeds 1 and 2 (FID 10.8 / 11.4, IS 9.04 / 8.86); with it
     // (`--seed 1|2 --steps 10000 --backend cpu --threads 2`): FID 9.5 / 9.1,
-    // IS 9.01 / 9.00, every digit 8.1-11.6% / 9.0-10.9%. README: "Measured
+    // IS 9.01 / 8.999, every digit 8.1-11.6% / 9.0-10.9%. README: "Measured
     // quality".
     material: || ModelConfig {
         lr: 2e-4,
@@ -43,8 +43,8 @@ pub(super) const INFO: ModelInfo = ModelInfo {
     // --model dcgan --batch 32 --width 16 --d-width 8 --lr 8e-4 --adam-beta1
     // 0.5 --dropout 0 --g-average 0.995 --gan-loss classes --g-balance 0
     // --backend cpu --threads 1`): FID 36.6, IS 8.29 by genlab's classifier
-    // (seed 2: 35.8, 8.32); D as wide as G, batch 16 at 4e-4 (the preset before, 1,500
-    // steps): 39.2, 7.61; with BCE 118.3, 5.79. In the page at 90 s
+    // (seed 2: 35.8, 8.32); D as wide as G, batch 16 at 4e-4 (the preset
+    // before, 1,500 steps): 39.2, 7.61; with BCE 118.3, 5.79. In the page at 90 s
     // (scripts/page_quality.py): grid IS 7.88, 8.05, 7.53, 7.51 (four runs;
     // 512 samples: 7.96-8.01, FID about 46), against 7.55 (7.49, FID 37)
     // for the preset before. The README has the table. The balance term
