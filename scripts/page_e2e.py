@@ -451,6 +451,16 @@ def main():
         out = b.wait("the benchmark's answer", "const t = document.getElementById('out').textContent; return t !== 'pending' && t")
         check("steps must be 1 to 1000" in out, f"bench.html refuses steps=4294967295 at once: {out}")
         check_csp(b, "the benchmark page")
+        # ...times the page's preset on the CPU backend in wasm (its own batch), and refuses an unknown size.
+        b.go(f"{origin}/www/bench.html?model=dcgan&size=page&steps=2&warmup=0&backend=cpu")
+        out = b.wait("the benchmark's answer", "const t = document.getElementById('out').textContent; return t !== 'pending' && t")
+        got = json.loads(out)
+        check(got.get("size") == "page" and got.get("batch") == 32 and got.get("ms_per_step", 0) > 0
+              and got.get("device", "").startswith("CPU"),
+              f"bench.html?size=page times the page's DCGAN preset on the CPU backend ({out})")
+        b.go(f"{origin}/www/bench.html?model=dcgan&size=huge&steps=2&backend=cpu")
+        out = b.wait("the benchmark's answer", "const t = document.getElementById('out').textContent; return t !== 'pending' && t")
+        check("size=huge: choose page or full" in out, f"bench.html refuses size=huge: {out}")
         # ...and profiles a step op by op on the browser's WebGPU (a small model: SwiftShader is slow).
         b.go(f"{origin}/www/bench.html?model=mlp-gan&batch=2&reps=1&profile=1")
         out = b.wait("the profile", "const t = document.getElementById('out').textContent; return t !== 'pending' && t")

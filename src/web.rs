@@ -607,29 +607,38 @@ async fn rebuild(inner: &Rc<RefCell<Inner>>, backend: &str) -> Result<(), JsValu
     Ok(())
 }
 
-/// Trains `model` at `batch` for `warmup` then `steps` steps on `backend`
-/// ("gpu": WebGPU, whatever the adapter; "cpu": the CPU backend in wasm) and
-/// returns one JSON line with the milliseconds per step after warm-up, in the
-/// form of the TensorFlow.js peer benchmark. The digits are random pixels, as
-/// the peer's: the figure is the speed of the step, not of learning.
+/// Trains `model` at `size` ("full": the material's settings; "page": the
+/// page's preset) and `batch` (0: the size's own) for `warmup` then `steps`
+/// steps on `backend` ("gpu": WebGPU, whatever the adapter; "cpu": the CPU
+/// backend in wasm) and returns one JSON line with the milliseconds per step
+/// after warm-up, in the form of the TensorFlow.js peer benchmark. The digits
+/// are random pixels, as the peer's: the figure is the speed of the step, not
+/// of learning.
 #[wasm_bindgen]
 pub async fn bench(
     model: String,
+    size: String,
     batch: usize,
     steps: usize,
     warmup: usize,
     backend: String,
 ) -> Result<String, JsValue> {
     let kind = ModelKind::parse(&model).map_err(|e| JsValue::from_str(&e))?;
+    let chosen = crate::app::parse_size(&size).map_err(|e| JsValue::from_str(&e))?;
     // The steps run back to back without yielding: bound what a URL can ask.
     if !(1..=1000).contains(&steps) || warmup > 100 {
         return Err(JsValue::from_str(
             "steps must be 1 to 1000 and warmup 0 to 100: the benchmark runs them without a pause, and the tab waits for it",
         ));
     }
+    let size = match chosen {
+        Size::Page => "page",
+        Size::Full => "full",
+    };
+    let preset = ModelConfig::preset(kind, chosen, ModelConfig::new(kind).seed);
     let config = ModelConfig {
-        batch,
-        ..ModelConfig::new(kind)
+        batch: if batch == 0 { preset.batch } else { batch },
+        ..preset
     };
     config.validate().map_err(|e| JsValue::from_str(&e))?;
     let (ms, losses, device) = match backend.as_str() {
@@ -653,9 +662,10 @@ pub async fn bench(
         .map(|(n, v)| format!("\"{n}\":{v}"))
         .collect();
     Ok(format!(
-        "{{\"peer\":\"genlab-{}\",\"backend\":\"{backend}\",\"device\":{:?},\"model\":\"{kind}\",\"batch\":{batch},\"steps\":{steps},\"warmup\":{warmup},\"ms_per_step\":{ms:.2},{}}}",
+        "{{\"peer\":\"genlab-{}\",\"backend\":\"{backend}\",\"device\":{:?},\"model\":\"{kind}\",\"size\":\"{size}\",\"batch\":{},\"steps\":{steps},\"warmup\":{warmup},\"ms_per_step\":{ms:.2},{}}}",
         env!("CARGO_PKG_VERSION"),
         device,
+        config.batch,
         losses.join(",")
     ))
 }

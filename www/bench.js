@@ -15,8 +15,13 @@ try {
     const [table, json] = await profile(q.get('model') || 'dcgan', int('batch', 64), int('reps', 3));
     document.getElementById('table').textContent = table;
     out.textContent = json;
-  } else out.textContent = await bench(q.get('model') || 'dcgan', int('batch', 64), int('steps', 10),
-                                int('warmup', 2), q.get('backend') || 'gpu');
+  } else {
+    const args = [q.get('model') || 'dcgan', q.get('size') || 'full', int('batch', 0), int('steps', 10),
+      int('warmup', 2), q.get('backend') || 'gpu'];
+    // hold=1: wait for window.genlabGo() (a profiler attaches first; scripts/bench_page.py).
+    if (q.get('hold') === '1') await new Promise((go) => { window.genlabGo = go; });
+    out.textContent = await bench(...args);
+  }
 } catch (e) {
   out.textContent = JSON.stringify({ error: String(e && e.message || e) });
 }
